@@ -1,0 +1,115 @@
+/**
+ * config.json: what is managed and how. Every field has a default that works
+ * for OpenClaw with no configuration; every URL, command and deadline can be
+ * overridden here (docs/configuration.md).
+ */
+import { readJson, writeJsonAtomic } from './fsutil.js';
+import type { Layout } from './layout.js';
+import { LAYOUT_VERSION } from './layout.js';
+
+export interface CheckCommand {
+  name: string;
+  /** Arguments passed to the version's CLI entry (`<node> <bin> ...args`). `{staging}`/`{version}` are substituted. */
+  args: string[];
+  timeoutMs?: number;
+  /** Exit codes that count as a pass (default [0]). */
+  okExitCodes?: number[];
+}
+
+export interface HealthConfig {
+  /** Liveness probe path or absolute URL; `{port}` is substituted. */
+  livenessUrl: string;
+  /** Version probe; its JSON must carry `versionField`. */
+  versionUrl: string;
+  versionField: string;
+  readinessUrl?: string;
+  responsiveDeadlineMs: number;
+  versionDeadlineMs: number;
+  deepDeadlineMs: number;
+  probeIntervalMs: number;
+  deepChecks: CheckCommand[];
+  defaultPort: number;
+}
+
+export interface ServiceConfig {
+  manager?: 'launchd' | 'systemd' | 'process';
+  label?: string;
+  gatewayArgs?: string[];
+  /** How long a stop may drain before SIGKILL. */
+  drainMs: number;
+  /** Path of the definition file (plist / unit) when installed or adopted. */
+  definitionPath?: string;
+  adopted?: boolean;
+}
+
+export interface Config {
+  layoutVersion: number;
+  package: string;
+  registry?: string;
+  /** Node binary the shims exec (absolute). */
+  runtimeNode: string;
+  /** Service entry relative to the package root, with fallbacks. */
+  serviceEntry: string[];
+  lifecycleMarkers: string[];
+  inventoryFiles: string[];
+  offlineChecks: CheckCommand[];
+  smokeTimeoutMs: number;
+  secretPattern: string;
+  /** OpenClaw state dir scanned for links into version trees. */
+  openclawStateDir?: string;
+  health: HealthConfig;
+  service: ServiceConfig;
+}
+
+export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
+  return {
+    layoutVersion: LAYOUT_VERSION,
+    package: pkg,
+    runtimeNode,
+    serviceEntry: ['dist/index.js', 'dist/entry.js'],
+    lifecycleMarkers: ['.openclaw-lifecycle-pending'],
+    inventoryFiles: ['dist/postinstall-inventory.json', 'dist/postinstall-content-inventory.json'],
+    offlineChecks: [],
+    smokeTimeoutMs: 30_000,
+    secretPattern: 'TOKEN|KEY|SECRET|PASSWORD',
+    health: {
+      livenessUrl: 'http://127.0.0.1:{port}/healthz',
+      versionUrl: 'http://127.0.0.1:{port}/startupz',
+      versionField: 'version',
+      readinessUrl: 'http://127.0.0.1:{port}/readyz',
+      responsiveDeadlineMs: 60_000,
+      versionDeadlineMs: 30_000,
+      deepDeadlineMs: 120_000,
+      probeIntervalMs: 250,
+      defaultPort: 18789,
+      deepChecks: [
+        { name: 'config validate', args: ['config', 'validate', '--json'], timeoutMs: 30_000 },
+        { name: 'gateway status', args: ['gateway', 'status', '--json', '--require-rpc', '--timeout', '10000'], timeoutMs: 30_000 },
+        { name: 'channels probe', args: ['channels', 'status', '--probe', '--json', '--timeout', '10000'], timeoutMs: 30_000 },
+        { name: 'cron status', args: ['cron', 'status'], timeoutMs: 30_000 },
+        { name: 'models status', args: ['models', 'status', '--json'], timeoutMs: 30_000 },
+      ],
+    },
+    service: { drainMs: 20_000 },
+  };
+}
+
+/** Deep-merge a stored config over the defaults so new fields get defaults. */
+function mergeConfig(base: Config, stored: Partial<Config>): Config {
+  return {
+    ...base,
+    ...stored,
+    health: { ...base.health, ...(stored.health ?? {}) },
+    service: { ...base.service, ...(stored.service ?? {}) },
+  };
+}
+
+export async function loadConfig(layout: Layout, fallbackNode: string, pkg?: string): Promise<Config> {
+  const stored = await readJson<Partial<Config>>(layout.config);
+  const base = defaultConfig(fallbackNode, pkg ?? stored?.package ?? 'openclaw');
+  return stored ? mergeConfig(base, stored) : base;
+}
+
+export async function saveConfig(layout: Layout, config: Config): Promise<void> {
+  await writeJsonAtomic(layout.config, config, 0o644);
+}

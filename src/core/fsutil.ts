@@ -1,0 +1,110 @@
+/** Small filesystem helpers shared by the core: atomic JSON, directory fsync, sweeping. */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { OcError, fromFsError } from '../errors.js';
+
+export async function readJson<T>(file: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new OcError('ENVIRONMENT', `${file} is not valid JSON`, {
+      hint: 'restore it from a backup or remove it; oc-versions recover can rebuild state from versions/',
+      cause: e,
+    });
+  }
+}
+
+/** Directory fsync so a rename/create inside it is durable (no-op where unsupported). */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // some filesystems refuse fsync on directories; durability is best-effort there
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** write-file-atomic (temp file + fsync + rename), then fsync the directory. */
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
+  try {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode, fsync: true });
+    await fsyncDir(path.dirname(file));
+  } catch (e) {
+    throw fromFsError(e, `writing ${path.basename(file)}`) ?? e;
+  }
+}
+
+/**
+ * write-file-atomic names its temp files `<file>.<hash>`; a process killed
+ * mid-write leaves them behind. Remove those that belong to our own state files.
+ */
+export async function sweepAtomicTemps(dir: string, bases: readonly string[]): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    for (const base of bases) {
+      if (name !== base && name.startsWith(base + '.') && /^\d+$|^[0-9a-f]+$/i.test(name.slice(base.length + 1))) {
+        await fsp.rm(path.join(dir, name), { force: true });
+        removed.push(name);
+      }
+    }
+  }
+  return removed;
+}
+
+export function existsSync(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Total bytes of regular files under dir (lstat, links not followed). */
+export async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    let ents: fs.Dirent[];
+    try {
+      ents = await fsp.readdir(d, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const ent of ents) {
+      const p = path.join(d, ent.name);
+      if (ent.isDirectory()) stack.push(p);
+      else if (ent.isFile()) total += (await fsp.lstat(p)).size;
+    }
+  }
+  return total;
+}

@@ -1,0 +1,92 @@
+/**
+ * The whole oc-versions home, declared once. Only this module builds paths
+ * under the home. A version string is parsed (parseExactVersion) before it
+ * becomes a path component; anything else is refused.
+ *
+ *   config.json              package, runtime node, service + health settings
+ *   state.json               { current, previous, history[] }
+ *   journal.json             the in-flight transaction (absent when idle)
+ *   current -> versions/X    relative symlink, swapped with rename(2)
+ *   versions/<version>/      sealed install prefixes (.oc-seal.json written last)
+ *   staging/<version>.<rand> installs in progress; garbage after a crash
+ *   bin/openclaw             CLI shim; bin/openclaw-gateway service launcher
+ *   snapshots/<txid>/        pre-upgrade snapshots (no secret values)
+ *   logs/<txid>.jsonl        one line per stage transition
+ *   service/                 process-backend pidfile/log, adopted originals
+ *   lock                     proper-lockfile target
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { OcError } from '../errors.js';
+import { parseExactVersion } from './versions.js';
+
+export const LAYOUT_VERSION = 1;
+
+export interface Layout {
+  home: string;
+  config: string;
+  state: string;
+  journal: string;
+  current: string;
+  versionsDir: string;
+  stagingDir: string;
+  binDir: string;
+  cliShim: string;
+  gatewayShim: string;
+  snapshotsDir: string;
+  logsDir: string;
+  serviceDir: string;
+  lockTarget: string;
+  tmpDir: string;
+  version(v: string): string;
+  seal(v: string): string;
+  snapshot(txid: string): string;
+  log(txid: string): string;
+}
+
+const TXID_RE = /^[0-9A-Za-z_-]{1,80}$/;
+
+export function resolveHome(opt: string | undefined, env: NodeJS.ProcessEnv): string {
+  const raw = opt ?? env['OC_VERSIONS_HOME'] ?? path.join(env['HOME'] ?? os.homedir(), '.oc-versions');
+  if (raw.includes('\0')) throw new OcError('INVALID_INPUT', 'home path contains a NUL byte');
+  return path.resolve(raw);
+}
+
+export function makeLayout(home: string): Layout {
+  const j = (...p: string[]) => path.join(home, ...p);
+  const versionsDir = j('versions');
+  const safeVersion = (v: string): string => {
+    const exact = parseExactVersion(v);
+    if (!exact) {
+      throw new OcError('INVALID_SPEC', `'${v}' is not an exact version`, {
+        hint: 'versions look like 2026.9.6 or 2026.7.1-beta.4',
+      });
+    }
+    return exact;
+  };
+  const safeTx = (t: string): string => {
+    if (!TXID_RE.test(t)) throw new OcError('INVALID_INPUT', `'${t}' is not a transaction id`);
+    return t;
+  };
+  return {
+    home,
+    config: j('config.json'),
+    state: j('state.json'),
+    journal: j('journal.json'),
+    current: j('current'),
+    versionsDir,
+    stagingDir: j('staging'),
+    binDir: j('bin'),
+    cliShim: j('bin', 'openclaw'),
+    gatewayShim: j('bin', 'openclaw-gateway'),
+    snapshotsDir: j('snapshots'),
+    logsDir: j('logs'),
+    serviceDir: j('service'),
+    lockTarget: j('lock'),
+    tmpDir: j('tmp'),
+    version: (v) => path.join(versionsDir, safeVersion(v)),
+    seal: (v) => path.join(versionsDir, safeVersion(v), '.oc-seal.json'),
+    snapshot: (t) => j('snapshots', safeTx(t)),
+    log: (t) => j('logs', `${safeTx(t)}.jsonl`),
+  };
+}

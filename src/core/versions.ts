@@ -1,0 +1,108 @@
+/**
+ * OpenClaw version ordering. OpenClaw versions are CalVer that is valid semver,
+ * with one twist: a numeric-only prerelease (`2026.7.1-2`) is a *correction*
+ * release that sorts after `2026.7.1` (OpenClaw's `isOpenClawCorrectionSemver`
+ * treats it as `+N`), while plain semver sorts it before. Everything that orders
+ * or resolves versions goes through this module.
+ */
+import semver from 'semver';
+import { OcError } from '../errors.js';
+
+/** A strict, path-safe exact version string, or null. Never trust a version string as a path before this. */
+export function parseExactVersion(input: string): string | null {
+  if (typeof input !== 'string' || input.length === 0 || input.length > 256) return null;
+  const v = semver.valid(input, { loose: false });
+  if (!v || v !== input.replace(/^v/, '')) return null;
+  // semver.valid already rules out '/', '..' and whitespace; keep the invariant explicit.
+  if (!/^[0-9A-Za-z.+-]+$/.test(v)) return null;
+  return v;
+}
+
+/** Correction number N for `X.Y.Z-N` (numeric-only prerelease), else null. */
+export function correctionOf(version: string): number | null {
+  const parsed = semver.parse(version);
+  if (!parsed || parsed.prerelease.length !== 1) return null;
+  const only = parsed.prerelease[0];
+  return typeof only === 'number' ? only : null;
+}
+
+/** Compare in OpenClaw's ordering: a correction `X-N` is after `X` and before the next release. */
+export function compareVersions(a: string, b: string): number {
+  const ca = correctionOf(a);
+  const cb = correctionOf(b);
+  if (ca === null && cb === null) return semver.compare(a, b);
+  const pa = semver.parse(a);
+  const pb = semver.parse(b);
+  if (!pa || !pb) return semver.compare(a, b);
+  const baseA = `${pa.major}.${pa.minor}.${pa.patch}`;
+  const baseB = `${pb.major}.${pb.minor}.${pb.patch}`;
+  const baseCmp = semver.compare(baseA, baseB);
+  if (baseCmp !== 0) return baseCmp;
+  // Same base: release < correction-1 < correction-2; prereleases (beta) < release.
+  const rank = (p: semver.SemVer, c: number | null): [number, number] =>
+    c !== null ? [2, c] : p.prerelease.length === 0 ? [1, 0] : [0, 0];
+  const [ra, na] = rank(pa, ca);
+  const [rb, nb] = rank(pb, cb);
+  if (ra !== rb) return ra - rb;
+  if (ra === 2) return na - nb;
+  return semver.compare(a, b);
+}
+
+export function sortNewestFirst(versions: readonly string[]): string[] {
+  return [...versions].sort((a, b) => compareVersions(b, a));
+}
+
+export type SpecKind = 'version' | 'range' | 'tag';
+export interface ParsedSpec {
+  kind: SpecKind;
+  raw: string;
+  /** exact version (kind version), normalised range (kind range) or tag name. */
+  value: string;
+}
+
+const TAG_RE = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * Parse a user spec (exact version, semver range or dist-tag). Path-like input
+ * (`../x`, `/etc`, `./v`, `file:`, URLs, git specs) is refused here, before anything
+ * could treat it as a path.
+ */
+export function parseSpec(raw: string): ParsedSpec {
+  const spec = (raw ?? '').trim();
+  const bad = (why: string) =>
+    new OcError('INVALID_SPEC', `invalid version spec '${raw}': ${why}`, {
+      hint: 'give an exact version (2026.9.6), a semver range (^2026.9) or a dist-tag (latest)',
+    });
+  if (spec.length === 0) throw bad('empty');
+  if (spec.length > 256) throw bad('too long');
+  if (/[/\\:]/.test(spec) || spec.startsWith('.') || spec.includes('..') || spec.startsWith('~/')) {
+    throw bad('looks like a path or URL, not a version');
+  }
+  if (/[\0\n\r]/.test(spec)) throw bad('control characters');
+  const exact = parseExactVersion(spec.replace(/^v(?=\d)/, ''));
+  if (exact) return { kind: 'version', raw: spec, value: exact };
+  if (TAG_RE.test(spec) && semver.validRange(spec) === null) return { kind: 'tag', raw: spec, value: spec };
+  const range = semver.validRange(spec);
+  if (range !== null) return { kind: 'range', raw: spec, value: range };
+  throw bad('not a version, range or dist-tag');
+}
+
+/**
+ * Highest version satisfying a range in OpenClaw's ordering. Corrections of a
+ * matching base count as matching (`2026.7.1-2` satisfies `2026.7.1` and `^2026.7`),
+ * and prereleases only match when the range names one (semver's rule).
+ */
+export function maxSatisfying(versions: readonly string[], range: string): string | null {
+  const matching = versions.filter((v) => satisfiesOpenClaw(v, range));
+  const sorted = sortNewestFirst(matching);
+  return sorted[0] ?? null;
+}
+
+export function satisfiesOpenClaw(version: string, range: string): boolean {
+  if (semver.satisfies(version, range)) return true;
+  const c = correctionOf(version);
+  if (c === null) return false;
+  const p = semver.parse(version);
+  if (!p) return false;
+  return semver.satisfies(`${p.major}.${p.minor}.${p.patch}`, range);
+}
