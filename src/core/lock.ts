@@ -1,0 +1,114 @@
+/**
+ * One mutating operation at a time.
+ *
+ * Mutating commands take `<home>/lock` with proper-lockfile (an mkdir lock whose
+ * mtime is refreshed while held). Next to it, `lock-owner.json` names the holder
+ * (pid, command, start time). A second mutating command fails at once with
+ * LOCKED (exit 4) naming the holder, unless the holder is provably dead: a lock
+ * whose owner pid no longer exists on this host is taken over immediately; one
+ * whose owner cannot be checked goes stale after STALE_MS without refresh.
+ * Read-only commands never take or wait for the lock.
+ */
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { OcError, fromFsError } from '../errors.js';
+import { readJson, writeJsonAtomic } from './fsutil.js';
+import type { Layout } from './layout.js';
+import { isAlive } from './proc.js';
+
+const STALE_MS = 5_000;
+const UPDATE_MS = 1_000;
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  command: string;
+  since: string;
+}
+
+export interface HeldLock {
+  release(): Promise<void>;
+  owner: LockOwner;
+}
+
+function ownerFile(layout: Layout): string {
+  return path.join(layout.home, 'lock-owner.json');
+}
+
+function lockDir(layout: Layout): string {
+  return layout.lockTarget;
+}
+
+export async function readLockOwner(layout: Layout): Promise<LockOwner | undefined> {
+  try {
+    return await readJson<LockOwner>(ownerFile(layout));
+  } catch {
+    return undefined;
+  }
+}
+
+async function tryLock(layout: Layout): Promise<() => Promise<void>> {
+  return lockfile.lock(layout.home, {
+    lockfilePath: lockDir(layout),
+    realpath: false,
+    stale: STALE_MS,
+    update: UPDATE_MS,
+    retries: 0,
+    onCompromised: () => {
+      // Another process took the lock over (it judged us dead). Nothing safe to do
+      // but keep going: the journal makes every phase restartable.
+    },
+  });
+}
+
+export async function acquireLock(layout: Layout, command: string): Promise<HeldLock> {
+  await fsp.mkdir(layout.home, { recursive: true }).catch((e) => {
+    throw fromFsError(e, 'creating the oc-versions home') ?? e;
+  });
+  const owner: LockOwner = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
+  let release: () => Promise<void>;
+  try {
+    release = await tryLock(layout);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw fromFsError(e, 'taking the lock') ?? e;
+    const holder = await readLockOwner(layout);
+    if (holder && holder.host === owner.host && holder.pid !== process.pid && !isAlive(holder.pid)) {
+      // The holder is dead (e.g. SIGKILLed): take over at once instead of waiting for staleness.
+      await fsp.rm(lockDir(layout), { recursive: true, force: true });
+      try {
+        release = await tryLock(layout);
+      } catch {
+        throw lockedError(holder);
+      }
+    } else {
+      throw lockedError(holder);
+    }
+  }
+  await writeJsonAtomic(ownerFile(layout), owner, 0o644);
+  return {
+    owner,
+    release: async () => {
+      await fsp.rm(ownerFile(layout), { force: true });
+      await release().catch(() => {});
+    },
+  };
+}
+
+function lockedError(holder: LockOwner | undefined): OcError {
+  const who = holder ? `pid ${holder.pid} (${holder.command}, since ${holder.since})` : 'another oc-versions process';
+  return new OcError('LOCKED', `another operation is in progress: ${who}`, {
+    hint: 'wait for it to finish, or run `oc-versions status` to follow it',
+    details: holder ? { holder } : {},
+  });
+}
+
+export async function withLock<T>(layout: Layout, command: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(layout, command);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The one door for child processes. Everything that spawns goes through here so
+ * tests can reason about what runs, and so every child is killed by its own
+ * process group on timeout (never by name).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Written to the child's stdin, then stdin is closed. Secrets go here, never in argv. */
+  input?: string;
+  timeoutMs?: number;
+  /** Cap on captured output per stream. */
+  maxOutput?: number;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  ms: number;
+  /** spawn error (ENOENT etc.) */
+  error?: NodeJS.ErrnoException;
+}
+
+/** Run a command to completion. Never throws for a non-zero exit; the caller decides. */
+export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  const max = opts.maxOutput ?? 4 * 1024 * 1024;
+  return new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let settled = false;
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true, // own process group, so a timeout kills the whole tree
+    });
+    const finish = (r: Omit<RunResult, 'ms' | 'stdout' | 'stderr' | 'timedOut'>) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      resolve({ ...r, stdout, stderr, timedOut, ms: Date.now() - started });
+    };
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          killGroup(child.pid, 'SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      if (stdout.length < max) stdout += d.toString('utf8');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < max) stderr += d.toString('utf8');
+    });
+    child.on('error', (error: NodeJS.ErrnoException) => finish({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => finish({ code, signal }));
+    child.stdin.on('error', () => {});
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
+
+export interface DetachedOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** File that receives stdout+stderr (appended). */
+  logFile?: string;
+}
+
+/** Start a long-lived child in its own session/process group, not waited for. Returns its pid. */
+export function spawnDetached(cmd: string, args: readonly string[], opts: DetachedOptions = {}): number {
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : 'ignore';
+  try {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
+    child.unref();
+    if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+    return child.pid;
+  } finally {
+    if (typeof out === 'number') fs.closeSync(out);
+  }
+}
+
+/** Signal a whole process group we started (negative pid). Ignores ESRCH. */
+export function killGroup(pid: number | undefined, signal: NodeJS.Signals = 'SIGTERM'): boolean {
+  if (!pid || pid <= 1) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    try {
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function isAlive(pid: number | undefined | null): boolean {
+  if (!pid || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Real path of the script a process was started with, read from the OS (Linux /proc); null elsewhere. */
+export function processArgv(pid: number): string[] | null {
+  try {
+    const raw = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return raw.split('\0').filter((s) => s.length > 0);
+  } catch {
+    return null;
+  }
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
