@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * Command-line surface (documented in docs/cli.md). Actions only normalise
+ * options and lazy-import the command module, so `list`/`current`/`which`
+ * never load pacote or arborist.
+ */
+import { cac } from 'cac';
+import { EXIT, OcError } from './errors.js';
+import { reportError } from './main.js';
+import type { GlobalOptions } from './commands/context.js';
+
+type Opts = GlobalOptions & Record<string, unknown>;
+
+async function ctxOf(o: Opts) {
+  const { createContext } = await import('./commands/context.js');
+  await import('./commands/hooks.js');
+  return createContext({
+    ...(typeof o.home === 'string' ? { home: o.home } : {}),
+    ...(typeof o.registry === 'string' ? { registry: o.registry } : {}),
+    ...(typeof o.package === 'string' ? { package: o.package } : {}),
+    json: Boolean(o.json),
+    quiet: Boolean(o.quiet),
+  });
+}
+
+export function buildCli() {
+  const cli = cac('oc-versions');
+  cli
+    .option('--home <dir>', 'oc-versions home (default $OC_VERSIONS_HOME or ~/.oc-versions)')
+    .option('--registry <url>', 'npm registry (default: your npm configuration)')
+    .option('--package <name>', 'managed package (default openclaw)')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--quiet', 'no progress on stderr');
+
+  cli
+    .command('install [spec]', 'install a version (exact, range or dist-tag; default latest) side by side')
+    .option('--use', 'switch to it afterwards')
+    .option('--ignore-scripts', "do not run the package's lifecycle scripts")
+    .action(async (spec: string | undefined, o: Opts) =>
+      (await import('./commands/install.js')).run(await ctxOf(o), spec, { use: Boolean(o.use), ignoreScripts: Boolean(o.ignoreScripts) }),
+    );
+  cli
+    .command('use <version>', 'switch current to an installed version or range (atomic)')
+    .option('--no-restart', 'flip current only; do not restart a running service')
+    .action(async (v: string, o: Opts) => (await import('./commands/use.js')).run(await ctxOf(o), v, { noRestart: o.restart === false }));
+  cli
+    .command('rollback', 'switch back to the previous version')
+    .option('--no-restart', 'flip current only; do not restart a running service')
+    .action(async (o: Opts) => (await import('./commands/use.js')).rollback(await ctxOf(o), { noRestart: o.restart === false }));
+  cli
+    .command('list', 'installed versions, newest first')
+    .alias('ls')
+    .option('--remote', 'list what the registry offers, with dist-tags')
+    .action(async (o: Opts) => (await import('./commands/list.js')).run(await ctxOf(o), { remote: Boolean(o.remote) }));
+  cli.command('current', 'the current version').action(async (o: Opts) => (await import('./commands/current.js')).current(await ctxOf(o)));
+  cli
+    .command('which [version]', 'the absolute entry file the shim would run')
+    .option('--service', 'the service entry instead of the CLI bin')
+    .action(async (v: string | undefined, o: Opts) => (await import('./commands/current.js')).which(await ctxOf(o), v, { service: Boolean(o.service) }));
+  cli
+    .command('uninstall <version>', 'remove an installed version (not the current one)')
+    .option('--force', 'also remove the previous version / ignore links into it')
+    .action(async (v: string, o: Opts) => (await import('./commands/remove.js')).uninstall(await ctxOf(o), v, { force: Boolean(o.force) }));
+  cli
+    .command('prune', 'remove old versions; keeps current, previous and the N newest')
+    .option('--keep <n>', 'how many newest versions to keep', { default: 3 })
+    .option('--dry-run', 'only print what would be removed')
+    .option('--force', 'remove even versions still linked from the OpenClaw state dir')
+    .action(async (o: Opts) =>
+      (await import('./commands/remove.js')).prune(await ctxOf(o), { keep: o.keep as string | number, dryRun: Boolean(o.dryRun), force: Boolean(o.force) }),
+    );
+  cli.help();
+  cli.version('0.1.0');
+  return cli;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    const cli = buildCli();
+    cli.parse(['node', 'oc-versions', ...argv], { run: false });
+    if (cli.options['help'] || cli.options['version']) return EXIT.OK;
+    if (!cli.matchedCommand) {
+      const name = cli.args[0];
+      throw new OcError('USAGE', name ? `unknown command '${name}'` : 'no command given', { hint: 'oc-versions --help lists commands' });
+    }
+    const code = (await cli.runMatchedCommand()) as unknown;
+    return typeof code === 'number' ? code : EXIT.OK;
+  } catch (e) {
+    return reportError(e, json);
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

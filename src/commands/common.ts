@@ -1,0 +1,81 @@
+/** Shared steps of mutating commands: lock, sweep leftovers, make sure the home is initialised. */
+import fsp from 'node:fs/promises';
+import { OcError, fromFsError } from '../errors.js';
+import { saveConfig } from '../core/config.js';
+import { exists, sweepAtomicTemps } from '../core/fsutil.js';
+import { withLock } from '../core/lock.js';
+import { installShim } from '../core/shims.js';
+import { readState, recordHistory, writeState, type State } from '../core/state.js';
+import { listInstalled, readCurrent, sweepStaging, sweepSwapTemps, swapCurrent } from '../core/store.js';
+import { parseSpec, maxSatisfying } from '../core/versions.js';
+import type { CommandContext } from './context.js';
+
+export type RecoveryHook = (ctx: CommandContext) => Promise<void>;
+let recoveryHook: RecoveryHook | undefined;
+/** The upgrade module registers journal recovery here; every mutating command runs it first. */
+export function setRecoveryHook(hook: RecoveryHook): void {
+  recoveryHook = hook;
+}
+
+export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
+  const { layout } = ctx;
+  const removed = [
+    ...(await sweepStaging(layout)),
+    ...(await sweepSwapTemps(layout)),
+    ...(await sweepAtomicTemps(layout.home, ['state.json', 'config.json', 'journal.json', 'lock-owner.json'])),
+  ];
+  if (removed.length > 0) ctx.out.progress(`removed leftovers of an interrupted operation: ${removed.join(', ')}`);
+  return removed;
+}
+
+/** Run fn under the lock, after recovery of any unfinished transaction and a sweep of leftovers. */
+export async function mutating<T>(ctx: CommandContext, command: string, fn: () => Promise<T>, opts: { recover?: boolean } = {}): Promise<T> {
+  return withLock(ctx.layout, command, async () => {
+    if (opts.recover !== false && recoveryHook) await recoveryHook(ctx);
+    await sweepLeftovers(ctx);
+    return fn();
+  });
+}
+
+/** Persist config (first mutating use records the runtime node) and render the shims. */
+export async function ensureHome(ctx: CommandContext): Promise<void> {
+  try {
+    await fsp.mkdir(ctx.layout.versionsDir, { recursive: true });
+    await fsp.mkdir(ctx.layout.stagingDir, { recursive: true });
+    await fsp.mkdir(ctx.layout.tmpDir, { recursive: true });
+  } catch (e) {
+    throw fromFsError(e, 'creating the oc-versions home') ?? e;
+  }
+  if (!(await exists(ctx.layout.config))) await saveConfig(ctx.layout, ctx.config);
+  await installShim(ctx.layout, 'openclaw', ctx.config.runtimeNode);
+}
+
+/** Resolve an installed version from an exact version or range (no network). */
+export async function resolveInstalled(ctx: CommandContext, raw: string): Promise<string> {
+  const spec = parseSpec(raw);
+  const installed = (await listInstalled(ctx.layout)).map((v) => v.version);
+  let hit: string | null = null;
+  if (spec.kind === 'version') hit = installed.includes(spec.value) ? spec.value : null;
+  else if (spec.kind === 'range') hit = maxSatisfying(installed, spec.value);
+  else if (spec.kind === 'tag') {
+    throw new OcError('INVALID_SPEC', `'${raw}' is a dist-tag; use needs an installed version or range`, {
+      hint: 'oc-versions install ' + raw + ' --use',
+    });
+  }
+  if (!hit) {
+    throw new OcError('NOT_INSTALLED', `no installed version matches '${raw}'`, {
+      hint: installed.length ? `installed: ${installed.join(', ')} (oc-versions install ${raw})` : `nothing is installed yet: oc-versions install ${raw}`,
+    });
+  }
+  return hit;
+}
+
+/** Switch current (atomic) and record previous + history. */
+export async function switchTo(ctx: CommandContext, version: string, action: string, txid?: string): Promise<State> {
+  const from = await readCurrent(ctx.layout);
+  await swapCurrent(ctx.layout, version);
+  let state = await readState(ctx.layout);
+  state = recordHistory({ ...state, current: version, previous: from !== version ? from : state.previous }, { action, from, to: version, ...(txid ? { txid } : {}) });
+  await writeState(ctx.layout, state);
+  return state;
+}

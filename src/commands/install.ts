@@ -1,0 +1,51 @@
+import { stageVersion, resolveForInstall } from '../core/install.js';
+import { readCurrent } from '../core/store.js';
+import { parseSpec } from '../core/versions.js';
+import type { CommandContext } from './context.js';
+import { ensureHome, mutating, switchTo } from './common.js';
+
+export interface InstallCommandOptions {
+  use?: boolean;
+  ignoreScripts?: boolean;
+}
+
+export async function run(ctx: CommandContext, rawSpec: string | undefined, opts: InstallCommandOptions): Promise<number> {
+  const spec = parseSpec(rawSpec ?? 'latest');
+  const installOpts = {
+    layout: ctx.layout,
+    config: ctx.config,
+    pkg: ctx.pkg,
+    registry: { registry: ctx.registry, env: ctx.env },
+    ignoreScripts: Boolean(opts.ignoreScripts),
+    onProgress: (m: string) => ctx.out.progress(m),
+    onCheck: (r: { name: string; ok: boolean; detail: string; ms: number; skipped?: boolean }) =>
+      ctx.out.progress(`  ${r.skipped ? 'skip' : r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok && !r.skipped ? '' : ': ' + r.detail}`),
+  };
+  if (opts.ignoreScripts) {
+    ctx.out.warn(
+      `--ignore-scripts: ${ctx.pkg}'s lifecycle scripts will not run. A package that needs them (OpenClaw does: its postinstall finishes the install) will fail the lifecycle check and not be sealed.`,
+    );
+  }
+  // Resolve before taking the lock or touching the disk: bad input and a down registry change nothing.
+  const resolved = await resolveForInstall(installOpts, spec);
+  return mutating(ctx, 'install', async () => {
+    let result;
+    if (resolved.installed) {
+      result = { version: resolved.version, path: ctx.layout.version(resolved.version), alreadyInstalled: true };
+    } else {
+      await ensureHome(ctx);
+      result = await stageVersion(installOpts, resolved);
+    }
+    await ensureHome(ctx);
+    const before = await readCurrent(ctx.layout);
+    if (before === null || (opts.use && before !== result.version)) {
+      await switchTo(ctx, result.version, before === null ? 'install (first version)' : 'install --use');
+    }
+    const current = (await readCurrent(ctx.layout)) === result.version;
+    const human = result.alreadyInstalled
+      ? `${ctx.pkg}@${result.version} is already installed${current ? ' (current)' : ''}`
+      : `installed ${ctx.pkg}@${result.version} in ${result.path}${current ? ' (now current)' : ''}`;
+    ctx.out.result(human, { version: result.version, path: result.path, alreadyInstalled: result.alreadyInstalled, current });
+    return 0;
+  });
+}

@@ -1,0 +1,32 @@
+import { readState } from '../core/state.js';
+import { listInstalled, readCurrent } from '../core/store.js';
+import { fetchRemote } from '../registry/index.js';
+import type { CommandContext } from './context.js';
+
+export async function run(ctx: CommandContext, opts: { remote?: boolean }): Promise<number> {
+  if (opts.remote) return listRemote(ctx);
+  const [installed, current, state] = await Promise.all([listInstalled(ctx.layout), readCurrent(ctx.layout), readState(ctx.layout)]);
+  const versions = installed.map((v) => ({
+    version: v.version,
+    current: v.version === current,
+    previous: v.version === state.previous && v.version !== current,
+    path: v.path,
+  }));
+  const human = versions.length
+    ? versions.map((v) => `${v.current ? '*' : v.previous ? '-' : ' '} ${v.version}${v.current ? ' (current)' : v.previous ? ' (previous)' : ''}`).join('\n')
+    : 'no versions installed (oc-versions install)';
+  ctx.out.result(human, { versions });
+  return 0;
+}
+
+async function listRemote(ctx: CommandContext): Promise<number> {
+  const remote = await fetchRemote(ctx.pkg, { registry: ctx.registry, env: ctx.env });
+  const installed = new Set((await listInstalled(ctx.layout)).map((v) => v.version));
+  const tagsOf = (v: string) => Object.entries(remote.distTags).filter(([, tv]) => tv === v).map(([t]) => t);
+  const versions = remote.versions.map((v) => ({ version: v, tags: tagsOf(v), installed: installed.has(v) }));
+  const human = versions
+    .map((v) => `${v.installed ? '+' : ' '} ${v.version}${v.tags.length ? ` (${v.tags.join(', ')})` : ''}`)
+    .join('\n');
+  ctx.out.result(human || 'the registry has no versions', { name: remote.name, distTags: remote.distTags, versions });
+  return 0;
+}

@@ -1,0 +1,29 @@
+import { OcError } from '../errors.js';
+import { readState } from '../core/state.js';
+import { readCurrent } from '../core/store.js';
+import type { CommandContext } from './context.js';
+import { mutating, resolveInstalled } from './common.js';
+import { activate } from './activate.js';
+
+export async function run(ctx: CommandContext, raw: string | undefined, opts: { noRestart?: boolean }): Promise<number> {
+  if (!raw) throw new OcError('USAGE', 'use needs a version or range', { hint: 'oc-versions use 2026.9.6' });
+  const version = await resolveInstalled(ctx, raw);
+  return mutating(ctx, 'use', async () => {
+    const from = await readCurrent(ctx.layout);
+    return activate(ctx, { from, to: version, action: 'use', noRestart: Boolean(opts.noRestart) });
+  });
+}
+
+export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean }): Promise<number> {
+  return mutating(ctx, 'rollback', async () => {
+    const state = await readState(ctx.layout);
+    const from = await readCurrent(ctx.layout);
+    const to = state.previous;
+    if (!to || to === from) {
+      throw new OcError('NO_PREVIOUS', 'there is no previous version to roll back to', { hint: 'oc-versions list shows what is installed; oc-versions use <version>' });
+    }
+    // the previous version must still be installed
+    await resolveInstalled(ctx, to);
+    return activate(ctx, { from, to, action: 'rollback', noRestart: Boolean(opts.noRestart) });
+  });
+}

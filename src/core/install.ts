@@ -1,0 +1,161 @@
+/**
+ * install: plan (pure: what to do) then apply (stage → check → seal → promote).
+ * The old gateway keeps serving throughout: nothing here touches versions/* or
+ * `current` until the one rename that publishes a sealed version.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { OcError, fromFsError } from '../errors.js';
+import {
+  installTree,
+  listTarball,
+  resolveSpec,
+  type RegistryOptions,
+  type ResolvedPackage,
+  type TarEntry,
+} from '../registry/index.js';
+import type { Config } from './config.js';
+import type { Layout } from './layout.js';
+import { run } from './proc.js';
+import {
+  checkTarballFiles,
+  freeBytes,
+  inventoryDigest,
+  makeStagingDir,
+  packageDirOf,
+  pickBin,
+  pickServiceEntry,
+  readSeal,
+  sealAndPromote,
+  writeEntryFiles,
+  type Seal,
+} from './store.js';
+import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
+import type { ParsedSpec } from './versions.js';
+
+export interface InstallOptions {
+  layout: Layout;
+  config: Config;
+  pkg: string;
+  registry: RegistryOptions;
+  ignoreScripts: boolean;
+  onProgress?: (msg: string) => void;
+  onCheck?: (r: CheckResult) => void;
+}
+
+export interface InstallResult {
+  version: string;
+  path: string;
+  alreadyInstalled: boolean;
+  validation?: ValidationReport;
+}
+
+/** Resolve a spec: an exact version already installed needs no network. */
+export async function resolveForInstall(opts: InstallOptions, spec: ParsedSpec): Promise<ResolvedPackage & { installed: boolean }> {
+  if (spec.kind === 'version') {
+    const seal = await readSeal(opts.layout, spec.value);
+    if (seal && seal.package === opts.pkg) {
+      return { name: opts.pkg, version: spec.value, integrity: seal.integrity ?? undefined, resolved: seal.resolved ?? undefined, engines: seal.engines ?? undefined, installed: true };
+    }
+  }
+  const r = await resolveSpec(opts.pkg, spec, opts.registry);
+  const seal = await readSeal(opts.layout, r.version);
+  return { ...r, installed: Boolean(seal && seal.package === opts.pkg) };
+}
+
+async function nodeVersion(node: string): Promise<string | null> {
+  const r = await run(node, ['-p', 'process.version'], { timeoutMs: 15_000 });
+  return r.code === 0 ? r.stdout.trim() : null;
+}
+
+/** Stage, check, validate, seal and publish one version. Caller holds the lock. */
+export async function stageVersion(opts: InstallOptions, resolved: ResolvedPackage): Promise<InstallResult> {
+  const { layout, config } = opts;
+  const progress = opts.onProgress ?? (() => {});
+  const staging = await makeStagingDir(layout, resolved.version);
+  const packageDir = packageDirOf(staging, opts.pkg);
+  try {
+    let entries: TarEntry[] = [];
+    progress(`installing ${opts.pkg}@${resolved.version} into staging (with its dependency tree)`);
+    await installTree({
+      ...opts.registry,
+      prefix: staging,
+      pkg: resolved,
+      runScripts: !opts.ignoreScripts,
+      runtimeNodeDir: path.dirname(config.runtimeNode),
+      beforeScripts: async () => {
+        // Before lifecycle scripts can legitimately remove anything (OpenClaw's
+        // postinstall deletes its pending marker), every tarball file must be on disk
+        // with its size: pacote can report success on a full disk.
+        entries = await listTarball(resolved, opts.registry);
+        const { missing, wrongSize } = await checkTarballFiles(packageDir, entries, new Set());
+        if (missing.length + wrongSize.length > 0) {
+          const free = await freeBytes(staging);
+          const first = missing[0] ?? wrongSize[0];
+          if (free !== null && free < 4 * 1024 * 1024) {
+            throw new OcError('DISK_FULL', `no space left while extracting ${opts.pkg}@${resolved.version} (${first} is incomplete)`, {
+              hint: 'free some disk space (oc-versions prune removes old versions) and try again',
+            });
+          }
+          throw new OcError('CORRUPT_TARBALL', `${opts.pkg}@${resolved.version}: ${missing.length} file(s) missing and ${wrongSize.length} with the wrong size after extraction (first: ${first})`, {
+            hint: 'nothing was installed; try again (the extraction was incomplete)',
+          });
+        }
+      },
+    });
+    const pkgJson = JSON.parse(await fsp.readFile(path.join(packageDir, 'package.json'), 'utf8')) as {
+      name?: string;
+      version?: string;
+      bin?: string | Record<string, string>;
+      engines?: Record<string, string>;
+    };
+    if (pkgJson.version !== resolved.version) {
+      throw new OcError('VALIDATION_FAILED', `installed package says version ${pkgJson.version}, expected ${resolved.version}`);
+    }
+    const bin = pickBin(pkgJson);
+    const serviceEntry = pickServiceEntry(packageDir, config, bin);
+    if (!bin || !serviceEntry) {
+      throw new OcError('VALIDATION_FAILED', `entrypoints: ${opts.pkg}@${resolved.version} has no bin and no service entry (${config.serviceEntry.join(', ')})`, {
+        hint: 'this package cannot be run by oc-versions; check --package',
+      });
+    }
+    await writeEntryFiles(staging, opts.pkg, bin, serviceEntry);
+    progress(`validating ${resolved.version}`);
+    const report = await validateTree({
+      packageDir,
+      prefix: staging,
+      expectedVersion: resolved.version,
+      runtimeNode: config.runtimeNode,
+      config,
+      tmpDir: layout.tmpDir,
+      ...(opts.onCheck ? { onCheck: opts.onCheck } : {}),
+    });
+    if (!report.ok) {
+      throw new OcError('VALIDATION_FAILED', `${opts.pkg}@${resolved.version} failed validation: ${formatFailure(report)}`, {
+        hint: 'the staged install was discarded; current and the running gateway are untouched',
+        details: { validation: report },
+      });
+    }
+    const seal: Seal = {
+      sealVersion: 1,
+      package: opts.pkg,
+      version: resolved.version,
+      integrity: resolved.integrity ?? null,
+      resolved: resolved.resolved ?? null,
+      node: config.runtimeNode,
+      nodeVersion: await nodeVersion(config.runtimeNode),
+      engines: pkgJson.engines ?? null,
+      inventoryDigest: inventoryDigest(entries),
+      files: entries.length,
+      bin: path.relative(staging, path.join(packageDir, bin)),
+      serviceEntry: path.relative(staging, path.join(packageDir, serviceEntry)),
+      lifecycle: opts.ignoreScripts ? 'skipped' : 'completed',
+      sealedAt: new Date().toISOString(),
+    };
+    const outcome = await sealAndPromote(layout, staging, seal);
+    return { version: resolved.version, path: layout.version(resolved.version), alreadyInstalled: outcome === 'exists', validation: report };
+  } catch (e) {
+    await fsp.rm(staging, { recursive: true, force: true }).catch(() => {});
+    throw fromFsError(e, `installing ${opts.pkg}@${resolved.version}`) ?? e;
+  }
+}

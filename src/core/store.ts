@@ -1,0 +1,278 @@
+/**
+ * The side-by-side store: stage → check → seal → one rename into versions/, and
+ * the atomic swap of `current`.
+ *
+ * Order matters and is the whole point:
+ *  1. everything is built in staging/<version>.<pid>.<rand>/, never in versions/;
+ *  2. `.oc-seal.json` is written last inside the staged tree, after every check;
+ *  3. the staged tree is moved into versions/<version> with one rename(2)
+ *     (EEXIST/ENOTEMPTY: someone else sealed it first; ours is discarded);
+ *  4. nothing ever writes into a sealed version directory again.
+ * `current` is a relative symlink replaced by creating a temp symlink and
+ * rename(2)-ing it over the old one, so a reader sees the old or the new target,
+ * never nothing.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { OcError, fromFsError } from '../errors.js';
+import type { Config } from './config.js';
+import { exists, fsyncDir, readJson } from './fsutil.js';
+import type { Layout } from './layout.js';
+import { isAlive } from './proc.js';
+import { parseExactVersion, sortNewestFirst } from './versions.js';
+
+export interface Seal {
+  sealVersion: 1;
+  package: string;
+  version: string;
+  integrity: string | null;
+  resolved: string | null;
+  node: string;
+  nodeVersion: string | null;
+  engines: Record<string, string> | null;
+  /** sha256 over the sorted (path, size) list of the package's tarball files. */
+  inventoryDigest: string;
+  files: number;
+  bin: string;
+  serviceEntry: string;
+  lifecycle: 'completed' | 'skipped';
+  sealedAt: string;
+}
+
+export interface InstalledVersion {
+  version: string;
+  path: string;
+  seal: Seal;
+}
+
+export function versionPrefix(layout: Layout, version: string): string {
+  return layout.version(version);
+}
+
+export async function readSeal(layout: Layout, version: string): Promise<Seal | undefined> {
+  try {
+    return await readJson<Seal>(layout.seal(version));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sealed versions only, newest first in OpenClaw's ordering. */
+export async function listInstalled(layout: Layout): Promise<InstalledVersion[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(layout.versionsDir);
+  } catch {
+    return [];
+  }
+  const found: InstalledVersion[] = [];
+  for (const name of names) {
+    const v = parseExactVersion(name);
+    if (!v || v !== name) continue;
+    const seal = await readSeal(layout, v);
+    if (seal && seal.version === v) found.push({ version: v, path: layout.version(v), seal });
+  }
+  const order = sortNewestFirst(found.map((f) => f.version));
+  return order.map((v) => found.find((f) => f.version === v)!);
+}
+
+/** The version `current` points at, or null (absent, dangling, or not a sealed version). */
+export async function readCurrent(layout: Layout): Promise<string | null> {
+  let target: string;
+  try {
+    target = await fsp.readlink(layout.current);
+  } catch {
+    return null;
+  }
+  const name = path.basename(target);
+  const v = parseExactVersion(name);
+  if (!v) return null;
+  return (await exists(layout.seal(v))) ? v : null;
+}
+
+/** Atomically point `current` at a sealed version (temp symlink + rename(2)). */
+export async function swapCurrent(layout: Layout, version: string): Promise<void> {
+  if (!(await exists(layout.seal(version)))) {
+    throw new OcError('NOT_INSTALLED', `${version} is not installed (no seal)`, { hint: 'oc-versions install ' + version });
+  }
+  const tmp = `${layout.current}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const rel = path.join('versions', version);
+  try {
+    await fsp.symlink(rel, tmp);
+    await fsp.rename(tmp, layout.current);
+    await fsyncDir(layout.home);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw fromFsError(e, 'switching current') ?? e;
+  }
+}
+
+/** Remove temp symlinks of interrupted swaps. */
+export async function sweepSwapTemps(layout: Layout): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = await fsp.readdir(layout.home);
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    const m = /^current\.tmp-(\d+)-[0-9a-f]+$/.exec(n);
+    if (m && !isAlive(Number(m[1]))) {
+      await fsp.rm(path.join(layout.home, n), { force: true });
+      removed.push(n);
+    }
+  }
+  return removed;
+}
+
+/** Staging dirs are `<version>.<pid>.<rand>`; a dead owner's dir is garbage. */
+export async function sweepStaging(layout: Layout): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = await fsp.readdir(layout.stagingDir);
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    const m = /\.(\d+)\.[0-9a-f]+$/.exec(n);
+    const pid = m ? Number(m[1]) : 0;
+    if (pid === process.pid || !isAlive(pid)) {
+      await fsp.rm(path.join(layout.stagingDir, n), { recursive: true, force: true });
+      removed.push(n);
+    }
+  }
+  // A versions/ entry without a seal can only come from outside interference; it is never trusted.
+  return removed;
+}
+
+export async function makeStagingDir(layout: Layout, version: string): Promise<string> {
+  const v = parseExactVersion(version);
+  if (!v) throw new OcError('INVALID_SPEC', `'${version}' is not an exact version`);
+  const dir = path.join(layout.stagingDir, `${v}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw fromFsError(e, 'creating the staging directory') ?? e;
+  }
+  return dir;
+}
+
+/** Write the seal last, then move the staged tree into versions/ with one rename. */
+export async function sealAndPromote(layout: Layout, stagingDir: string, seal: Seal): Promise<'sealed' | 'exists'> {
+  const sealFile = path.join(stagingDir, '.oc-seal.json');
+  const fh = await fsp.open(sealFile, 'w', 0o644);
+  try {
+    await fh.writeFile(JSON.stringify(seal, null, 2) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsyncDir(stagingDir);
+  await fsp.mkdir(layout.versionsDir, { recursive: true });
+  const dest = layout.version(seal.version);
+  try {
+    await fsp.rename(stagingDir, dest);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') {
+      await fsp.rm(stagingDir, { recursive: true, force: true });
+      return 'exists';
+    }
+    throw fromFsError(e, 'moving the sealed version into versions/') ?? e;
+  }
+  await fsyncDir(layout.versionsDir);
+  return 'sealed';
+}
+
+export function packageDirOf(prefix: string, pkg: string): string {
+  // Scoped names (`@scope/name`) are two path components; validated by npm already.
+  return path.join(prefix, 'node_modules', ...pkg.split('/'));
+}
+
+/** Entry paths recorded in the version dir for the shims (relative to the prefix). */
+export async function writeEntryFiles(prefix: string, pkg: string, bin: string, serviceEntry: string): Promise<void> {
+  const rel = (p: string) => path.relative(prefix, path.join(packageDirOf(prefix, pkg), p));
+  await fsp.writeFile(path.join(prefix, '.oc-bin'), rel(bin) + '\n');
+  await fsp.writeFile(path.join(prefix, '.oc-service-entry'), rel(serviceEntry) + '\n');
+}
+
+/** The CLI bin of a package (the one named like the package, else the first). */
+export function pickBin(pkgJson: { name?: string; bin?: string | Record<string, string> }): string | null {
+  const bin = pkgJson.bin;
+  if (!bin) return null;
+  if (typeof bin === 'string') return bin;
+  const base = (pkgJson.name ?? '').split('/').pop() ?? '';
+  return bin[base] ?? Object.values(bin)[0] ?? null;
+}
+
+export function pickServiceEntry(packageDir: string, config: Pick<Config, 'serviceEntry'>, fallback: string | null): string | null {
+  for (const e of config.serviceEntry) if (fs.existsSync(path.join(packageDir, e))) return e;
+  return fallback;
+}
+
+export function resolveEntry(layout: Layout, version: string, which: 'bin' | 'service'): string | null {
+  const prefix = layout.version(version);
+  try {
+    const rel = fs.readFileSync(path.join(prefix, which === 'bin' ? '.oc-bin' : '.oc-service-entry'), 'utf8').trim();
+    return fs.realpathSync(path.join(prefix, rel));
+  } catch {
+    return null;
+  }
+}
+
+export function inventoryDigest(entries: ReadonlyArray<{ path: string; size: number }>): string {
+  const h = crypto.createHash('sha256');
+  for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    h.update(`${e.path}\0${e.size}\n`);
+  }
+  return h.digest('hex');
+}
+
+/** Every tarball file present in the installed package with its size (pacote says success on a full disk). */
+export async function checkTarballFiles(
+  packageDir: string,
+  entries: ReadonlyArray<{ path: string; size: number }>,
+  exempt: ReadonlySet<string>,
+): Promise<{ missing: string[]; wrongSize: string[] }> {
+  const missing: string[] = [];
+  const wrongSize: string[] = [];
+  for (const e of entries) {
+    if (exempt.has(e.path)) continue;
+    try {
+      const st = await fsp.lstat(path.join(packageDir, e.path));
+      if (!st.isFile()) missing.push(e.path);
+      else if (st.size !== e.size) wrongSize.push(e.path);
+    } catch {
+      missing.push(e.path);
+    }
+  }
+  return { missing, wrongSize };
+}
+
+/** Free bytes on the filesystem holding p (null if unknown). */
+export async function freeBytes(p: string): Promise<number | null> {
+  try {
+    const s = await fsp.statfs(p);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
+export async function removeVersion(layout: Layout, version: string): Promise<void> {
+  // Rename out of versions/ first so a half-deleted tree is never mistaken for a version.
+  const dir = layout.version(version);
+  const trash = path.join(layout.stagingDir, `${version}.removing.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  await fsp.mkdir(layout.stagingDir, { recursive: true });
+  try {
+    await fsp.rename(dir, trash);
+  } catch (e) {
+    throw fromFsError(e, `removing ${version}`) ?? e;
+  }
+  await fsyncDir(layout.versionsDir);
+  await fsp.rm(trash, { recursive: true, force: true });
+}

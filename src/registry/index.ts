@@ -1,0 +1,269 @@
+/**
+ * The only module that touches the network or imports pacote/@npmcli/arborist.
+ * Both are loaded lazily so read-only commands never pay for them.
+ *
+ * Registry resolution: --registry, else the user's npm configuration
+ * (npm_config_registry, then ~/.npmrc), else the public registry. Auth lines of
+ * the form `//host/:_authToken=` in ~/.npmrc are passed through to pacote.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { OcError, fromFsError } from '../errors.js';
+import { compareVersions, maxSatisfying, sortNewestFirst, type ParsedSpec } from '../core/versions.js';
+
+export interface RegistryOptions {
+  registry?: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface ResolvedPackage {
+  name: string;
+  version: string;
+  integrity: string | undefined;
+  resolved: string | undefined;
+  engines: Record<string, string> | undefined;
+}
+
+export interface RemoteListing {
+  name: string;
+  versions: string[];
+  distTags: Record<string, string>;
+}
+
+const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
+
+function readNpmrc(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m && m[1] && m[2] !== undefined) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+/** pacote/arborist options built from the registry choice and the user's npm config. */
+export function npmOptions(opts: RegistryOptions): Record<string, unknown> {
+  const env = opts.env;
+  const home = env['HOME'] ?? '';
+  const rc = home ? readNpmrc(path.join(home, '.npmrc')) : {};
+  const registry =
+    opts.registry ?? env['npm_config_registry'] ?? env['NPM_CONFIG_REGISTRY'] ?? rc['registry'] ?? DEFAULT_REGISTRY;
+  let url: URL;
+  try {
+    url = new URL(registry);
+  } catch {
+    throw new OcError('INVALID_INPUT', `registry '${registry}' is not a URL`, { hint: 'pass --registry http://host:port/' });
+  }
+  const result: Record<string, unknown> = {
+    registry: url.href.endsWith('/') ? url.href : url.href + '/',
+    cache: env['npm_config_cache'] ?? (home ? path.join(home, '.npm', '_cacache') : undefined),
+    fetchRetries: 1,
+    fetchRetryMintimeout: 200,
+    fetchRetryMaxtimeout: 1_000,
+    timeout: 60_000,
+    fullMetadata: false,
+    preferOnline: true,
+  };
+  for (const [k, v] of Object.entries(rc)) if (k.startsWith('//')) result[k] = v;
+  return result;
+}
+
+/** Map a pacote/arborist/npm-registry-fetch failure to an OcError with an exit code. */
+export function mapRegistryError(e: unknown, what: string, registry: unknown): OcError {
+  if (e instanceof OcError) return e;
+  const err = e as NodeJS.ErrnoException & { statusCode?: number; errno?: string | number };
+  const code = String(err?.code ?? '');
+  const fsErr = fromFsError(e, what);
+  if (fsErr) return fsErr;
+  if (code === 'E404' || err?.statusCode === 404 || code === 'ETARGET') {
+    return new OcError('VERSION_NOT_FOUND', `${what}: not found in ${String(registry)}`, {
+      hint: 'check the package name and version; `oc-versions list --remote` shows what the registry offers',
+      cause: e,
+    });
+  }
+  if (code === 'EINTEGRITY') {
+    return new OcError('INTEGRITY', `${what}: integrity check failed (the tarball does not match the registry's checksum)`, {
+      hint: 'the download or the registry copy is corrupt; nothing was installed. Try again, or report it to the registry owner',
+      cause: e,
+    });
+  }
+  if (code.startsWith('TAR_') || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /zlib|unexpected end of file|invalid tar/i.test(String(err?.message))) {
+    return new OcError('CORRUPT_TARBALL', `${what}: the tarball is corrupt (${err?.message ?? code})`, {
+      hint: 'nothing was installed; the registry copy is damaged or the download was cut short',
+      cause: e,
+    });
+  }
+  if (
+    ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'FETCH_ERROR', 'ERR_SOCKET_TIMEOUT'].includes(code) ||
+    err?.name === 'FetchError' ||
+    (typeof err?.statusCode === 'number' && err.statusCode >= 500)
+  ) {
+    return new OcError('REGISTRY_UNREACHABLE', `${what}: registry ${String(registry)} is unreachable (${code || err?.message})`, {
+      hint: 'check the network and --registry (or your npm configuration), then try again',
+      cause: e,
+    });
+  }
+  if (typeof err?.statusCode === 'number') {
+    return new OcError('REGISTRY_ERROR', `${what}: registry answered HTTP ${err.statusCode}`, {
+      hint: 'check --registry and your npm credentials',
+      cause: e,
+    });
+  }
+  return new OcError('INTERNAL', `${what}: ${err?.message ?? String(e)}`, { cause: e });
+}
+
+export async function fetchRemote(name: string, opts: RegistryOptions): Promise<RemoteListing> {
+  const npm = npmOptions(opts);
+  const { default: pacote } = await import('pacote');
+  try {
+    const doc = await pacote.packument(name, npm);
+    return {
+      name,
+      versions: sortNewestFirst(Object.keys(doc.versions ?? {})),
+      distTags: doc['dist-tags'] ?? {},
+    };
+  } catch (e) {
+    throw mapRegistryError(e, `fetching ${name}`, npm['registry']);
+  }
+}
+
+/** Resolve an exact version, range or dist-tag against the registry, in OpenClaw's ordering. */
+export async function resolveSpec(name: string, spec: ParsedSpec, opts: RegistryOptions): Promise<ResolvedPackage> {
+  const npm = npmOptions(opts);
+  const { default: pacote } = await import('pacote');
+  let doc;
+  try {
+    doc = await pacote.packument(name, npm);
+  } catch (e) {
+    throw mapRegistryError(e, `resolving ${name}@${spec.raw}`, npm['registry']);
+  }
+  const versions = Object.keys(doc.versions ?? {});
+  let version: string | null = null;
+  if (spec.kind === 'version') version = versions.includes(spec.value) ? spec.value : null;
+  else if (spec.kind === 'tag') version = doc['dist-tags']?.[spec.value] ?? null;
+  else version = maxSatisfying(versions, spec.value);
+  if (!version) {
+    const newest = sortNewestFirst(versions).slice(0, 3).join(', ');
+    throw new OcError('VERSION_NOT_FOUND', `${name}@${spec.raw} is not in the registry`, {
+      hint: newest ? `newest available: ${newest} (oc-versions list --remote)` : 'the registry has no versions of this package',
+    });
+  }
+  const m = doc.versions[version];
+  return {
+    name,
+    version,
+    integrity: m?.dist?.integrity,
+    resolved: m?.dist?.tarball,
+    engines: m?.engines,
+  };
+}
+
+export interface TarEntry {
+  path: string;
+  size: number;
+  mode: number;
+}
+
+/** The regular files of a package tarball (integrity-checked by pacote), paths relative to the package root. */
+export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions): Promise<TarEntry[]> {
+  const npm: Record<string, unknown> = { ...npmOptions(opts), integrity: pkg.integrity };
+  const { default: pacote } = await import('pacote');
+  const tar = await import('tar');
+  const entries: TarEntry[] = [];
+  try {
+    await pacote.tarball.stream(
+      `${pkg.name}@${pkg.version}`,
+      async (stream) => {
+        await new Promise<void>((resolve, reject) => {
+          const parser = new tar.Parser({
+            onReadEntry: (entry) => {
+              if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') {
+                // npm tarballs put everything under one top folder (usually `package/`).
+                const rel = entry.path.replace(/^[^/]+\//, '');
+                entries.push({ path: rel, size: entry.size ?? 0, mode: entry.mode ?? 0o644 });
+              }
+              entry.resume();
+            },
+          });
+          parser.on('error', reject);
+          parser.on('end', () => resolve());
+          stream.on('error', reject);
+          stream.pipe(parser as unknown as NodeJS.WritableStream);
+        });
+      },
+      npm,
+    );
+  } catch (e) {
+    throw mapRegistryError(e, `reading the tarball of ${pkg.name}@${pkg.version}`, npm['registry']);
+  }
+  return entries;
+}
+
+export interface InstallTreeOptions extends RegistryOptions {
+  prefix: string;
+  pkg: ResolvedPackage;
+  /** Run the managed package's lifecycle scripts (allowScripts policy naming only it). */
+  runScripts: boolean;
+  /** Directory prepended to PATH while lifecycle scripts run, so they use the runtime node. */
+  runtimeNodeDir: string;
+  /** Called between extraction and lifecycle scripts (the tarball file check goes here). */
+  beforeScripts?: () => Promise<void>;
+}
+
+/**
+ * Install `<name>@<version>` with its full dependency tree into `prefix` using
+ * npm's own installer (arborist). Extraction runs with scripts off; then, if
+ * allowed, the managed package's lifecycle runs via arborist's rebuild with an
+ * allowScripts policy naming only that package (what OpenClaw's own updater does
+ * with --allow-scripts=openclaw). Other dependencies' scripts never run.
+ */
+export async function installTree(opts: InstallTreeOptions): Promise<void> {
+  const npm = npmOptions(opts);
+  const { default: Arborist } = await import('@npmcli/arborist');
+  const { name, version } = opts.pkg;
+  await fsp.writeFile(
+    path.join(opts.prefix, 'package.json'),
+    JSON.stringify({ name: 'oc-versions-install', private: true, dependencies: { [name]: version } }, null, 2) + '\n',
+  );
+  const common = {
+    ...npm,
+    path: opts.prefix,
+    audit: false,
+    fund: false,
+    save: false,
+    packageLock: true,
+    binLinks: true,
+    allowScripts: { [name]: true },
+  };
+  const savedPath = process.env['PATH'];
+  try {
+    await new Arborist({ ...common, ignoreScripts: true }).reify({ save: false });
+    if (opts.beforeScripts) await opts.beforeScripts();
+    if (opts.runScripts) {
+      // npm scripts resolve `node` from PATH: make it the runtime node the shim will use.
+      process.env['PATH'] = `${opts.runtimeNodeDir}${path.delimiter}${savedPath ?? ''}`;
+      await new Arborist({ ...common, ignoreScripts: false }).rebuild({});
+    }
+  } catch (e) {
+    if (e instanceof OcError) throw e;
+    const err = e as { code?: string; event?: string; pkgid?: string; script?: string };
+    if (err?.code === 'ELIFECYCLE' || err?.event) {
+      throw new OcError('LIFECYCLE_INCOMPLETE', `${name}@${version}: lifecycle script '${err.event ?? '?'}' failed`, {
+        hint: 'the staged install was discarded; see the output above, or install with --ignore-scripts to skip scripts (the version may then not run)',
+        cause: e,
+      });
+    }
+    throw mapRegistryError(e, `installing ${name}@${version}`, npm['registry']);
+  } finally {
+    process.env['PATH'] = savedPath;
+  }
+}
+
+export { compareVersions };
