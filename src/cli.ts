@@ -69,6 +69,25 @@ export function buildCli() {
     .action(async (o: Opts) =>
       (await import('./commands/remove.js')).prune(await ctxOf(o), { keep: o.keep as string | number, dryRun: Boolean(o.dryRun), force: Boolean(o.force) }),
     );
+  cli
+    .command('verify [version]', 'validate an installed version (default: current) as before sealing')
+    .action(async (v: string | undefined, o: Opts) => (await import('./commands/verify.js')).run(await ctxOf(o), v));
+  cli
+    .command('upgrade [spec]', 'supervised upgrade: stage, validate, flip, restart, health-gate, roll back on failure')
+    .option('--no-restart', 'flip current only; the running gateway keeps its version until restarted')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--detach', 'continue outside the caller\'s process tree (e.g. when started from the gateway)')
+    .option('--ignore-scripts', "do not run the package's lifecycle scripts")
+    .action(async (spec: string | undefined, o: Opts) =>
+      (await import('./commands/upgrade.js')).run(await ctxOf(o), spec, {
+        noRestart: o.restart === false,
+        dryRun: Boolean(o.dryRun),
+        detach: Boolean(o.detach),
+        ignoreScripts: Boolean(o.ignoreScripts),
+      }),
+    );
+  cli.command('recover', 'finish or undo an interrupted upgrade').action(async (o: Opts) => (await import('./commands/recover.js')).recover(await ctxOf(o)));
+  cli.command('status', 'current version, in-flight transaction, service and last outcome (never waits for the lock)').action(async (o: Opts) => (await import('./commands/recover.js')).status(await ctxOf(o)));
   cli.help();
   cli.version('0.1.0');
   return cli;

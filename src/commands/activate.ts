@@ -11,6 +11,8 @@ export interface ActivateRequest {
   to: string;
   action: 'use' | 'rollback';
   noRestart: boolean;
+  /** Print nothing on success (the caller prints its own result). */
+  quiet?: boolean;
 }
 
 export type GatedActivate = (ctx: CommandContext, req: ActivateRequest) => Promise<number | null>;
@@ -31,6 +33,7 @@ export async function activate(ctx: CommandContext, req: ActivateRequest): Promi
     if (code !== null) return code;
   }
   const state = await switchTo(ctx, req.to, req.action);
+  if (req.quiet) return 0;
   ctx.out.result(`now using ${req.to}${req.from ? ` (was ${req.from})` : ''}`, {
     version: req.to,
     path: ctx.layout.version(req.to),

@@ -10,7 +10,7 @@ import { listInstalled, readCurrent, sweepStaging, sweepSwapTemps, swapCurrent }
 import { parseSpec, maxSatisfying } from '../core/versions.js';
 import type { CommandContext } from './context.js';
 
-export type RecoveryHook = (ctx: CommandContext) => Promise<void>;
+export type RecoveryHook = (ctx: CommandContext, command: string) => Promise<void>;
 let recoveryHook: RecoveryHook | undefined;
 /** The upgrade module registers journal recovery here; every mutating command runs it first. */
 export function setRecoveryHook(hook: RecoveryHook): void {
@@ -31,7 +31,7 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
 /** Run fn under the lock, after recovery of any unfinished transaction and a sweep of leftovers. */
 export async function mutating<T>(ctx: CommandContext, command: string, fn: () => Promise<T>, opts: { recover?: boolean } = {}): Promise<T> {
   return withLock(ctx.layout, command, async () => {
-    if (opts.recover !== false && recoveryHook) await recoveryHook(ctx);
+    if (opts.recover !== false && recoveryHook) await recoveryHook(ctx, command);
     await sweepLeftovers(ctx);
     return fn();
   });

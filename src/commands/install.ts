@@ -3,6 +3,7 @@ import { readCurrent } from '../core/store.js';
 import { parseSpec } from '../core/versions.js';
 import type { CommandContext } from './context.js';
 import { ensureHome, mutating, switchTo } from './common.js';
+import { activate } from './activate.js';
 
 export interface InstallCommandOptions {
   use?: boolean;
@@ -38,8 +39,11 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
     }
     await ensureHome(ctx);
     const before = await readCurrent(ctx.layout);
-    if (before === null || (opts.use && before !== result.version)) {
-      await switchTo(ctx, result.version, before === null ? 'install (first version)' : 'install --use');
+    if (before === null) await switchTo(ctx, result.version, 'install (first version)');
+    else if (opts.use && before !== result.version) {
+      // A running service switches through the same restart + health gate as an upgrade.
+      const code = await activate(ctx, { from: before, to: result.version, action: 'use', noRestart: false, quiet: true });
+      if (code !== 0) return code;
     }
     const current = (await readCurrent(ctx.layout)) === result.version;
     const human = result.alreadyInstalled

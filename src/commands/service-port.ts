@@ -1,0 +1,89 @@
+/**
+ * Adapts the service layer (src/service, src/secrets) to the ServicePort the
+ * transition core needs. Null when no service was installed or adopted
+ * (config.service.manager unset): then a switch is a flip with nothing to restart.
+ */
+import type { ServicePort } from '../core/upgrade.js';
+import { resolveSecretStore } from '../secrets/index.js';
+import { createServiceManager } from '../service/index.js';
+import { captureEnvValues, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
+import { createSnapshot, restoreSnapshot } from '../service/snapshot.js';
+import type { CommandContext } from './context.js';
+
+export function portFromArgs(program: readonly string[]): number | null {
+  for (let i = 0; i < program.length; i++) {
+    const a = program[i]!;
+    const m = /^--port=(\d+)$/.exec(a);
+    const v = m ? m[1] : a === '--port' ? program[i + 1] : undefined;
+    if (v !== undefined && /^\d+$/.test(v)) {
+      const n = Number(v);
+      if (n > 0 && n < 65536) return n;
+    }
+  }
+  return null;
+}
+
+export async function openServicePort(ctx: CommandContext): Promise<ServicePort | null> {
+  const svc = ctx.config.service;
+  if (!svc.manager) return null;
+  const store = await resolveSecretStore(ctx.env).catch(() => undefined);
+  const setup = { layout: ctx.layout, config: ctx.config, env: ctx.env };
+  const mgr = await createServiceManager(svc.manager, setup, {
+    ...(svc.label ? { label: svc.label } : {}),
+    ...(svc.definitionPath ? { definitionPath: svc.definitionPath } : {}),
+    ...(store ? { secretStore: store } : {}),
+  });
+  // Env values captured once, at the start of the operation, in memory only: the
+  // source for restoring keys a rewritten definition dropped.
+  const initialDef = await mgr.readDefinition().catch(() => null);
+  const memory = initialDef ? await captureEnvValues(initialDef) : {};
+  return {
+    manager: mgr.kind,
+    label: mgr.label,
+    status: () => mgr.status(),
+    restart: (drainMs) => mgr.restart({ drainMs }),
+    async checkDefinition() {
+      const record = await readDefinitionRecord(ctx.layout);
+      if (!record) return { restoredKeys: [], unrestorableKeys: [], rewritten: false };
+      const r = await checkAndRestoreDefinition({
+        manager: mgr,
+        record,
+        layout: ctx.layout,
+        memory,
+        ...(store ? { store } : {}),
+        secretPattern: ctx.config.secretPattern,
+        launcher: ctx.layout.gatewayShim,
+        reload: true,
+      });
+      return { restoredKeys: r.restoredKeys, unrestorableKeys: r.unrestorableKeys, rewritten: r.rewritten };
+    },
+    async env() {
+      const def = await mgr.readDefinition();
+      if (!def) return {};
+      return { ...memory, ...(await readEnvFiles(def)), ...def.env };
+    },
+    async port() {
+      const def = await mgr.readDefinition().catch(() => null);
+      const fromArgs = def ? portFromArgs(def.program) : null;
+      if (fromArgs) return fromArgs;
+      const envPort = def?.env['OPENCLAW_GATEWAY_PORT'] ?? memory['OPENCLAW_GATEWAY_PORT'];
+      return envPort && /^\d+$/.test(envPort) ? Number(envPort) : null;
+    },
+    async snapshot(txid) {
+      const meta = await createSnapshot(setup, { txid, reason: 'pre-upgrade', manager: mgr, ...(store ? { store } : {}) });
+      return meta.txid;
+    },
+    async restoreState(snapshotId) {
+      // State DBs are restored only when the gateway is stopped and the new version migrated them
+      // (restoreSnapshot refuses while the job runs); a failure here is reported, not fatal.
+      try {
+        const st = await mgr.status();
+        if (st.running) return [];
+        const r = await restoreSnapshot(setup, snapshotId, { state: true }, { manager: mgr, ...(store ? { store } : {}), memory });
+        return r.databases;
+      } catch {
+        return [];
+      }
+    },
+  };
+}

@@ -1,0 +1,385 @@
+/**
+ * `oc-versions service install|adopt|restore|uninstall|start|stop|restart|status`.
+ * Mutating subcommands hold the lock; status never waits for it.
+ */
+import fsp from 'node:fs/promises';
+import { OcError } from '../errors.js';
+import { saveConfig, type Config } from '../core/config.js';
+import { withLock } from '../core/lock.js';
+import { resolveSecretStore } from '../secrets/index.js';
+import { isSecretKey, type SecretStore } from '../secrets/types.js';
+import {
+  checkAdoptionInputs,
+  keepOriginal,
+  planAdoption,
+  readAdoptedRecord,
+  saveAdoptedRecord,
+  storeSecrets,
+  adoptedRecordPath,
+} from '../service/adopt.js';
+import {
+  buildDefinitionRecord,
+  captureEnvValues,
+  checkAndRestoreDefinition,
+  hashFile,
+  readDefinitionRecord,
+  recordPath,
+  saveDefinitionRecord,
+  SUPERVISOR_MODE_KEY,
+  type DefinitionCheck,
+} from '../service/definition.js';
+import { createServiceManager, defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
+import { assertLauncher } from '../service/launcher.js';
+import { launchAgentsDir } from '../service/launchd.js';
+import { parsePlist } from '../service/plist.js';
+import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
+import type { CommandContext } from './context.js';
+
+export interface ServiceOptions {
+  manager?: string;
+  label?: string;
+  plist?: string;
+  unit?: string;
+  drainMs?: number | string;
+  secretStore?: string;
+}
+
+export const SERVICE_SUBCOMMANDS = ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'] as const;
+
+function drainOf(ctx: CommandContext, opts: ServiceOptions): number {
+  if (opts.drainMs === undefined) return ctx.config.service.drainMs;
+  const n = Number(opts.drainMs);
+  if (!Number.isFinite(n) || n < 0) throw new OcError('INVALID_INPUT', `--drain-ms must be a number of milliseconds, got '${opts.drainMs}'`);
+  return n;
+}
+
+/** The manager for the installed/adopted service (config), overridable with --manager/--label. */
+export async function managerFor(ctx: CommandContext, opts: ServiceOptions, store?: SecretStore): Promise<ServiceManager> {
+  const svc = ctx.config.service;
+  const kind = parseManagerKind(opts.manager) ?? svc.manager ?? (await detectManagerKind(ctx.env));
+  const label = opts.label ?? svc.label ?? defaultLabel(kind);
+  const sameService = kind === svc.manager && label === svc.label;
+  return createServiceManager(kind, ctx, {
+    label,
+    ...(sameService && svc.definitionPath ? { definitionPath: svc.definitionPath } : {}),
+    ...(store ? { secretStore: store } : {}),
+  });
+}
+
+async function saveServiceConfig(ctx: CommandContext, patch: Partial<Config['service']> | null): Promise<void> {
+  const service: Config['service'] = patch === null ? { drainMs: ctx.config.service.drainMs } : { ...ctx.config.service, ...patch };
+  ctx.config.service = service;
+  await saveConfig(ctx.layout, ctx.config);
+}
+
+function checkSummary(c: DefinitionCheck): string {
+  const parts: string[] = [];
+  if (c.restoredKeys.length > 0) parts.push(`restored env keys: ${c.restoredKeys.join(', ')}`);
+  if (c.programRestored) parts.push('re-pointed the program at the launcher');
+  if (c.unrestorableKeys.length > 0) parts.push(`MISSING env keys (no value to restore): ${c.unrestorableKeys.join(', ')}`);
+  return parts.join('; ');
+}
+
+/** Run `op`, then check the definition against the record, restoring missing env keys. */
+async function withDefinitionCheck(
+  ctx: CommandContext,
+  mgr: ServiceManager,
+  store: SecretStore,
+  op: () => Promise<void>,
+): Promise<DefinitionCheck | null> {
+  const record = await readDefinitionRecord(ctx.layout);
+  const before = record ? await mgr.readDefinition().catch(() => null) : null;
+  const memory = before ? await captureEnvValues(before) : undefined;
+  await op();
+  if (!record || record.label !== mgr.label || record.manager !== mgr.kind) return null;
+  const check = await checkAndRestoreDefinition({
+    manager: mgr,
+    record,
+    layout: ctx.layout,
+    ...(memory ? { memory } : {}),
+    store,
+    secretPattern: ctx.config.secretPattern,
+    launcher: ctx.layout.gatewayShim,
+  });
+  if (check.rewritten) {
+    ctx.out.warn(`the service definition had changed: ${checkSummary(check)}; restarting with the restored definition`);
+    await mgr.reload();
+    await mgr.restart({ drainMs: ctx.config.service.drainMs });
+  } else if (check.unrestorableKeys.length > 0) {
+    ctx.out.warn(checkSummary(check));
+  }
+  return check;
+}
+
+export async function run(ctx: CommandContext, sub: string, args: string[] = [], opts: ServiceOptions = {}): Promise<void> {
+  switch (sub) {
+    case 'install':
+      return install(ctx, args, opts);
+    case 'adopt':
+      return adopt(ctx, opts);
+    case 'restore':
+      return restore(ctx, opts);
+    case 'uninstall':
+      return uninstall(ctx, opts);
+    case 'start':
+    case 'stop':
+    case 'restart':
+      return control(ctx, sub, opts);
+    case 'status':
+      return status(ctx, opts);
+    default:
+      throw new OcError('USAGE', `unknown service subcommand '${sub}' (${SERVICE_SUBCOMMANDS.join(', ')})`);
+  }
+}
+
+async function install(ctx: CommandContext, args: string[], opts: ServiceOptions): Promise<void> {
+  const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env));
+  const label = opts.label ?? defaultLabel(kind);
+  const launcher = ctx.layout.gatewayShim;
+  await assertLauncher(launcher);
+  const store = await resolveSecretStore(ctx.env, opts.secretStore);
+  const mgr = await createServiceManager(kind, ctx, { label, secretStore: store });
+  const existing = await mgr.readDefinition();
+  if (existing && !existing.program.includes(launcher)) {
+    throw new OcError('REFUSED', `${mgr.definitionPath} already exists and does not run through oc-versions`, {
+      hint: 'take it over with oc-versions service adopt (keeps its environment), or remove it first',
+    });
+  }
+  const gatewayArgs = args.length > 0 ? args : (ctx.config.service.gatewayArgs ?? ['gateway', 'run']);
+  const env: Record<string, string> = {
+    ...(existing?.env ?? {}),
+    [SUPERVISOR_MODE_KEY]: 'external',
+    OPENCLAW_SERVICE_MARKER: 'openclaw',
+    OPENCLAW_SERVICE_KIND: 'gateway',
+  };
+  if (kind === 'launchd') env['OPENCLAW_LAUNCHD_LABEL'] = mgr.label;
+  if (kind === 'systemd') env['OPENCLAW_SYSTEMD_UNIT'] = mgr.label;
+  const def: ServiceDefinition = {
+    manager: kind,
+    label: mgr.label,
+    program: [launcher, ...gatewayArgs],
+    env,
+    envFiles: existing?.envFiles ?? [],
+    extra: existing?.extra ?? null,
+  };
+  if (kind === 'launchd') {
+    const log = `${launchAgentsDir(ctx.env).replace(/LaunchAgents$/, 'Logs')}/openclaw/gateway.log`;
+    def.stdoutPath = existing?.stdoutPath ?? log;
+    def.stderrPath = existing?.stderrPath ?? log;
+  }
+  await withLock(ctx.layout, 'service install', async () => {
+    ctx.out.progress(`installing ${kind} service ${mgr.label}`);
+    await mgr.install(def);
+    await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
+    await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
+  });
+  const st = await mgr.status();
+  ctx.out.result(
+    `installed ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}`,
+    { action: 'install', manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, program: def.program, running: st.running, pid: st.pid },
+  );
+}
+
+async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
+  if (opts.plist && opts.unit) throw new OcError('USAGE', 'give --plist or --unit, not both');
+  let kind: ManagerKind = parseManagerKind(opts.manager) ?? (opts.plist ? 'launchd' : opts.unit ? 'systemd' : await detectManagerKind(ctx.env));
+  if (opts.plist) kind = 'launchd';
+  if (opts.unit) kind = 'systemd';
+  if (kind === 'process') throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
+  const definitionPath = opts.plist ?? opts.unit;
+  let label = opts.label;
+  if (kind === 'launchd' && definitionPath && !label) {
+    // The Label inside the plist names the job.
+    let text: string;
+    try {
+      text = await fsp.readFile(definitionPath, 'utf8');
+    } catch {
+      throw new OcError('NOT_FOUND', `${definitionPath} does not exist`);
+    }
+    const l = parsePlist(text, definitionPath)['Label'];
+    if (typeof l !== 'string' || l === '') throw new OcError('INVALID_INPUT', `${definitionPath} has no Label`);
+    label = l;
+  }
+  label ??= defaultLabel(kind);
+  const launcher = ctx.layout.gatewayShim;
+  const store = await resolveSecretStore(ctx.env, opts.secretStore);
+  const mgr = await createServiceManager(kind, ctx, { label, ...(definitionPath ? { definitionPath } : {}) });
+
+  // Validate everything before writing anything.
+  const def = await mgr.readDefinition();
+  if (!def) {
+    throw new OcError('NOT_FOUND', `no ${kind} service '${label}': ${mgr.definitionPath} does not exist`, {
+      hint: 'pass the definition with --plist PATH / --unit PATH, or the label with --label',
+    });
+  }
+  await assertLauncher(launcher);
+  await checkAdoptionInputs(def);
+  const plan = planAdoption(def, launcher);
+  const memory = await captureEnvValues(def);
+
+  const result = await withLock(ctx.layout, 'service adopt', async () => {
+    const original = await keepOriginal(mgr.definitionPath);
+    const previous = await readAdoptedRecord(ctx.layout);
+    const storedSecrets = await storeSecrets(mgr.label, memory, ctx.config.secretPattern, store);
+    await mgr.writeDefinition(plan.definition);
+    await mgr.reload();
+    if (kind === 'systemd') await mgr.restart({ drainMs: drainOf(ctx, opts) });
+    await saveAdoptedRecord(ctx.layout, {
+      manager: kind,
+      label: mgr.label,
+      definitionPath: mgr.definitionPath,
+      originalPath: original.path,
+      originalSha256: previous?.definitionPath === mgr.definitionPath ? previous.originalSha256 : original.sha256,
+      layout: plan.layout,
+      adoptedAt: new Date().toISOString(),
+      storedSecrets,
+    });
+    const record = await buildDefinitionRecord(mgr, plan.definition, true);
+    await saveDefinitionRecord(ctx.layout, record);
+    await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, adopted: true });
+    const check = await checkAndRestoreDefinition({
+      manager: mgr,
+      record,
+      layout: ctx.layout,
+      memory,
+      store,
+      secretPattern: ctx.config.secretPattern,
+      launcher,
+      reload: true,
+    });
+    return { original, storedSecrets, check };
+  });
+  const st = await mgr.status();
+  const secretKeys = Object.keys(memory).filter((k) => isSecretKey(k, ctx.config.secretPattern)).sort();
+  const human = [
+    `adopted ${kind} service ${mgr.label} (${plan.layout} layout)`,
+    `  definition: ${mgr.definitionPath}`,
+    `  original kept at: ${result.original.path} (for oc-versions service restore)`,
+    `  program: ${plan.definition.program.join(' ')}`,
+    `  env keys kept: ${Object.keys(memory).length}${secretKeys.length > 0 ? ` (secret: ${secretKeys.join(', ')}; ${result.storedSecrets.length > 0 ? `copied to the ${store.kind} store` : 'no secret store: values stay only in the definition'})` : ''}`,
+    `  ${st.running ? `running, pid ${st.pid}${st.version ? `, version ${st.version}` : ''}` : 'not running'}`,
+  ];
+  ctx.out.result(human.join('\n'), {
+    action: 'adopt',
+    manager: kind,
+    label: mgr.label,
+    layout: plan.layout,
+    definitionPath: mgr.definitionPath,
+    originalPath: result.original.path,
+    programBefore: plan.before.length,
+    program: plan.definition.program,
+    envKeys: Object.keys(memory).sort(),
+    secretKeys,
+    secretStore: store.kind,
+    storedSecrets: result.storedSecrets,
+    check: result.check,
+    running: st.running,
+    pid: st.pid,
+  });
+}
+
+async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
+  const rec = await readAdoptedRecord(ctx.layout);
+  if (!rec) throw new OcError('NOT_FOUND', 'no adopted service to restore', { hint: 'service restore undoes service adopt' });
+  try {
+    await fsp.access(rec.originalPath);
+  } catch {
+    throw new OcError('NOT_FOUND', `the adopted original ${rec.originalPath} is gone; cannot restore`);
+  }
+  const store = await resolveSecretStore(ctx.env, opts.secretStore);
+  const mgr = await createServiceManager(rec.manager, ctx, { label: rec.label, definitionPath: rec.definitionPath });
+  await withLock(ctx.layout, 'service restore', async () => {
+    const tmp = `${rec.definitionPath}.oc-restore-${process.pid}`;
+    await fsp.copyFile(rec.originalPath, tmp);
+    await fsp.chmod(tmp, (await fsp.stat(rec.definitionPath).catch(() => undefined))?.mode ?? 0o644);
+    await fsp.rename(tmp, rec.definitionPath);
+    await mgr.reload();
+    if (rec.manager === 'systemd') await mgr.restart({ drainMs: drainOf(ctx, opts) });
+    await fsp.rm(rec.originalPath, { force: true });
+    for (const name of rec.storedSecrets) await store.delete(name).catch(() => {});
+    await fsp.rm(adoptedRecordPath(ctx.layout), { force: true });
+    await fsp.rm(recordPath(ctx.layout), { force: true });
+    await saveServiceConfig(ctx, null);
+  });
+  const same = (await hashFile(rec.definitionPath)) === rec.originalSha256;
+  ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})`, {
+    action: 'restore',
+    manager: rec.manager,
+    label: rec.label,
+    definitionPath: rec.definitionPath,
+    identicalToOriginal: same,
+  });
+}
+
+async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
+  if (await readAdoptedRecord(ctx.layout)) {
+    throw new OcError('REFUSED', 'this service was adopted; run oc-versions service restore to give it back instead');
+  }
+  const mgr = await managerFor(ctx, opts);
+  if (!(await mgr.readDefinition())) throw new OcError('NOT_FOUND', `no ${mgr.kind} service '${mgr.label}' is installed`);
+  await withLock(ctx.layout, 'service uninstall', async () => {
+    await mgr.stop({ drainMs: drainOf(ctx, opts) }).catch(() => {});
+    await mgr.uninstall();
+    await fsp.rm(recordPath(ctx.layout), { force: true });
+    await saveServiceConfig(ctx, null);
+  });
+  ctx.out.result(`uninstalled ${mgr.kind} service ${mgr.label}`, { action: 'uninstall', manager: mgr.kind, label: mgr.label });
+}
+
+async function control(ctx: CommandContext, sub: 'start' | 'stop' | 'restart', opts: ServiceOptions): Promise<void> {
+  const store = await resolveSecretStore(ctx.env, opts.secretStore);
+  const mgr = await managerFor(ctx, opts, store);
+  const drainMs = drainOf(ctx, opts);
+  let check: DefinitionCheck | null = null;
+  await withLock(ctx.layout, `service ${sub}`, async () => {
+    if (sub === 'stop') await mgr.stop({ drainMs });
+    else check = await withDefinitionCheck(ctx, mgr, store, () => (sub === 'start' ? mgr.start() : mgr.restart({ drainMs })));
+  });
+  const st = await mgr.status();
+  ctx.out.result(
+    `${sub === 'stop' ? 'stopped' : sub === 'start' ? 'started' : 'restarted'} ${mgr.kind} service ${mgr.label}${st.running ? ` (pid ${st.pid}${st.version ? `, version ${st.version}` : ''})` : ''}`,
+    { action: sub, manager: mgr.kind, label: mgr.label, running: st.running, pid: st.pid, version: st.version, entry: st.entry, definitionCheck: check },
+  );
+}
+
+async function status(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
+  const store = await resolveSecretStore(ctx.env, opts.secretStore);
+  const mgr = await managerFor(ctx, opts, store);
+  const st = await mgr.status();
+  const record = await readDefinitionRecord(ctx.layout);
+  const adopted = await readAdoptedRecord(ctx.layout);
+  const mine = record && record.label === mgr.label && record.manager === mgr.kind ? record : undefined;
+  const sha = await hashFile(mgr.definitionPath);
+  const keys = mine ? [...mine.envKeys, ...mine.envFileKeys] : [];
+  const secretKeys = [...new Set(keys.filter((k) => isSecretKey(k, ctx.config.secretPattern)))].sort();
+  const secrets = {
+    store: store.kind,
+    keys: secretKeys,
+    restorable: secretKeys.length === 0 || store.kind !== 'none',
+    note:
+      secretKeys.length > 0 && store.kind === 'none'
+        ? 'no secret store: secret values live only in the service definition; snapshots hold references that cannot be restored'
+        : undefined,
+  };
+  const data = {
+    manager: st.manager,
+    label: st.label,
+    installed: st.installed,
+    running: st.running,
+    pid: st.pid,
+    version: st.version,
+    entry: st.entry,
+    definitionPath: st.definitionPath,
+    state: st.state,
+    adopted: Boolean(adopted),
+    definitionMatchesRecord: mine ? mine.sha256 === sha : null,
+    secrets,
+  };
+  const human = [
+    `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})` : st.installed ? `not running (${st.state ?? 'stopped'})` : 'not installed'}`,
+    st.entry ? `  entry: ${st.entry}${st.version ? ` (version ${st.version})` : ''}` : '',
+    `  definition: ${st.definitionPath}${adopted ? ' (adopted)' : ''}${data.definitionMatchesRecord === false ? ' -- CHANGED since oc-versions wrote it' : ''}`,
+    secrets.keys.length > 0 ? `  secrets: ${secrets.keys.join(', ')} (${secrets.restorable ? `restorable from ${store.kind}` : 'NOT restorable: no secret store'})` : '',
+  ].filter((l) => l !== '');
+  ctx.out.result(human.join('\n'), data);
+}

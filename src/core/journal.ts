@@ -1,0 +1,141 @@
+/**
+ * The journal: the one in-flight transaction and its phase. Each phase is
+ * recorded *before* it runs (atomic write + directory fsync), so after a crash
+ * at any instant the journal names the last phase that may have had effects,
+ * and recovery (src/core/recover.ts) knows what to undo or finish.
+ *
+ * Phases of an upgrade, in order:
+ *   begin → snapshot → stage → flip → restart → definition → gate-responsive
+ *   → gate-version → gate-deep → commit
+ * and of its automatic rollback:
+ *   rollback-flip → rollback-definition → rollback-restart → rollback-gate
+ * `use`/`rollback` on a running service skip snapshot's DB copy and stage.
+ *
+ * Fault points for tests: OC_VERSIONS_FAULT=<phase>:<kill|throw> makes the
+ * updater SIGKILL itself or throw right after recording <phase>. Unset, it does nothing.
+ */
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import { OcError } from '../errors.js';
+import { readJson, writeJsonAtomic } from './fsutil.js';
+import type { Layout } from './layout.js';
+import { isAlive } from './proc.js';
+
+export const PHASES = [
+  'begin',
+  'snapshot',
+  'stage',
+  'flip',
+  'restart',
+  'definition',
+  'gate-responsive',
+  'gate-version',
+  'gate-deep',
+  'commit',
+  'rollback-flip',
+  'rollback-definition',
+  'rollback-restart',
+  'rollback-gate',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface Journal {
+  txid: string;
+  op: 'upgrade' | 'use' | 'rollback';
+  pid: number;
+  host: string;
+  startedAt: string;
+  from: string | null;
+  to: string;
+  phase: Phase;
+  phases: Array<{ phase: Phase; at: string }>;
+  /** Service identity at the start, so recovery can act without guessing. */
+  manager: string | null;
+  label: string | null;
+  prePid: number | null;
+  snapshot: string | null;
+  /** Why a rollback started (first failed stage). */
+  reason?: string;
+}
+
+export function newTxid(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+export async function readJournal(layout: Layout): Promise<Journal | undefined> {
+  return readJson<Journal>(layout.journal);
+}
+
+/** An unfinished journal whose owner is gone (crash, SIGKILL, reboot). */
+export function isOrphaned(j: Journal): boolean {
+  return !(j.host === os.hostname() && j.pid !== process.pid && isAlive(j.pid));
+}
+
+export interface FaultSpec {
+  phase: string;
+  action: 'kill' | 'throw';
+}
+
+export function parseFault(value: string | undefined): FaultSpec | null {
+  if (!value) return null;
+  const m = /^([a-z-]+):(kill|throw)$/.exec(value.trim());
+  return m ? { phase: m[1]!, action: m[2] as 'kill' | 'throw' } : null;
+}
+
+export class JournalWriter {
+  constructor(
+    private readonly layout: Layout,
+    public journal: Journal,
+    private readonly fault: FaultSpec | null,
+    private readonly onLog: (entry: Record<string, unknown>) => Promise<void>,
+  ) {}
+
+  static async begin(
+    layout: Layout,
+    init: Omit<Journal, 'pid' | 'host' | 'startedAt' | 'phase' | 'phases'>,
+    fault: FaultSpec | null,
+    onLog: (entry: Record<string, unknown>) => Promise<void>,
+  ): Promise<JournalWriter> {
+    const now = new Date().toISOString();
+    const journal: Journal = { ...init, pid: process.pid, host: os.hostname(), startedAt: now, phase: 'begin', phases: [] };
+    const w = new JournalWriter(layout, journal, fault, onLog);
+    await w.enter('begin');
+    return w;
+  }
+
+  /** Record the phase durably, then (tests only) fire the fault for it. */
+  async enter(phase: Phase, extra: Partial<Journal> = {}): Promise<void> {
+    const at = new Date().toISOString();
+    this.journal = { ...this.journal, ...extra, phase, phases: [...this.journal.phases, { phase, at }] };
+    await writeJsonAtomic(this.layout.journal, this.journal, 0o644);
+    await this.onLog({ event: 'phase', phase, at });
+    if (this.fault && this.fault.phase === phase) {
+      if (this.fault.action === 'kill') process.kill(process.pid, 'SIGKILL');
+      throw new OcError('INTERNAL', `injected fault at phase ${phase} (OC_VERSIONS_FAULT)`);
+    }
+  }
+
+  async update(extra: Partial<Journal>): Promise<void> {
+    this.journal = { ...this.journal, ...extra };
+    await writeJsonAtomic(this.layout.journal, this.journal, 0o644);
+  }
+}
+
+export async function clearJournal(layout: Layout): Promise<void> {
+  await fsp.rm(layout.journal, { force: true });
+}
+
+/** Append one JSON line to logs/<txid>.jsonl (never holds secret values: callers log names and versions only). */
+export async function appendLog(layout: Layout, txid: string, entry: Record<string, unknown>): Promise<void> {
+  await fsp.mkdir(layout.logsDir, { recursive: true });
+  const line = JSON.stringify({ at: new Date().toISOString(), txid, ...entry }) + '\n';
+  const fh = await fsp.open(layout.log(txid), 'a', 0o644);
+  try {
+    await fh.writeFile(line);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
