@@ -132,3 +132,58 @@ export function processArgv(pid: number): string[] | null {
 export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22),
+ * or null where /proc is unavailable. A pid recorded with its start time cannot be
+ * confused with an unrelated process that later reuses the pid.
+ */
+export function processStartTime(pid: number): string | null {
+  const stat = readProcStat(pid);
+  return stat ? (stat[19] ?? null) : null;
+}
+
+/** True when the process exists but is a zombie (exited, not yet reaped). */
+export function isZombie(pid: number): boolean {
+  const stat = readProcStat(pid);
+  return stat?.[0] === 'Z';
+}
+
+/** Fields of /proc/<pid>/stat after the `(comm)` field: [state, ppid, pgrp, ...]. */
+function readProcStat(pid: number): string[] | null {
+  try {
+    const raw = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = raw.lastIndexOf(')');
+    if (close < 0) return null;
+    return raw.slice(close + 2).trim().split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Names (and values) of a process's environment from /proc/<pid>/environ; null where unreadable. */
+export function processEnviron(pid: number): Map<string, string> | null {
+  try {
+    const raw = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+    const env = new Map<string, string>();
+    for (const entry of raw.split('\0')) {
+      const eq = entry.indexOf('=');
+      if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+    }
+    return env;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * argv of a running process: /proc on Linux; elsewhere `ps -ww -o args=` split on
+ * spaces (best effort: paths with spaces are not recoverable there).
+ */
+export async function processArgvAnyOs(pid: number): Promise<string[] | null> {
+  const fromProc = processArgv(pid);
+  if (fromProc) return fromProc;
+  const r = await run('ps', ['-ww', '-o', 'args=', '-p', String(pid)], { timeoutMs: 5_000 });
+  if (r.code !== 0 || r.stdout.trim() === '') return null;
+  return r.stdout.trim().split(/\s+/);
+}

@@ -1,0 +1,140 @@
+/**
+ * `service adopt`: take over an existing OpenClaw LaunchAgent / user unit.
+ *
+ * planAdoption is pure: it rewrites only the program so the job runs through
+ * `<home>/bin/openclaw-gateway` (node + entry are replaced by the launcher; the
+ * gateway args are kept; an env-wrapper + env file in front stay in front so the
+ * env file is still sourced), moves node flags into NODE_OPTIONS, and sets
+ * OPENCLAW_SUPERVISOR_MODE=external. Every other key and every env key is kept.
+ *
+ * The original is kept for `service restore` BESIDE the original definition
+ * (`<definition>.oc-versions-orig`, mode 0600), never under the oc-versions home:
+ * an older plist carries secrets inline and the home must never hold a secret value.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { OcError, fromFsError } from '../errors.js';
+import { readJson, writeJsonAtomic } from '../core/fsutil.js';
+import type { Layout } from '../core/layout.js';
+import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
+import { envWrapperOf, hashFile, SUPERVISOR_MODE_KEY } from './definition.js';
+import type { ServiceDefinition } from './types.js';
+
+export type AdoptLayout = 'inline' | 'env-wrapper';
+
+export interface AdoptionPlan {
+  layout: AdoptLayout;
+  before: string[];
+  definition: ServiceDefinition;
+  /** The program already ran through the launcher. */
+  alreadyAdopted: boolean;
+  movedNodeFlags: string[];
+}
+
+export interface AdoptedRecord {
+  manager: ServiceDefinition['manager'];
+  label: string;
+  definitionPath: string;
+  originalPath: string;
+  originalSha256: string | null;
+  layout: AdoptLayout;
+  adoptedAt: string;
+  /** Secret store entries written at adopt time (names only). */
+  storedSecrets: string[];
+}
+
+const ENTRY_RE = /(^|\/)dist\/(index|entry)\.m?js$/;
+const BIN_RE = /(^|\/)(openclaw|moltbot|clawdbot)\.mjs$/;
+
+export function planAdoption(def: ServiceDefinition, launcher: string): AdoptionPlan {
+  const wrapper = envWrapperOf(def.program);
+  const prefix = wrapper ? def.program.slice(0, 3) : [];
+  const rest = wrapper ? def.program.slice(3) : [...def.program];
+  const layout: AdoptLayout = wrapper ? 'env-wrapper' : 'inline';
+  const env = { ...def.env };
+  let program: string[];
+  let movedNodeFlags: string[] = [];
+  const alreadyAdopted = rest[0] === launcher;
+  if (alreadyAdopted) {
+    program = [...def.program];
+  } else {
+    const e = rest.findIndex((a, i) => i >= 1 && (ENTRY_RE.test(a) || BIN_RE.test(a)));
+    if (e < 0) {
+      throw new OcError('INVALID_INPUT', `cannot find the OpenClaw entry (dist/index.js) in the program of ${def.label}: ${rest.join(' ')}`, {
+        hint: 'adopt supports `<node> <pkg>/dist/index.js gateway ...`, optionally behind the env-wrapper',
+      });
+    }
+    movedNodeFlags = rest.slice(1, e);
+    const bad = movedNodeFlags.find((f) => !f.startsWith('-'));
+    if (bad !== undefined) throw new OcError('INVALID_INPUT', `unexpected argument '${bad}' between node and the entry in ${def.label}`);
+    program = [...prefix, launcher, ...rest.slice(e + 1)];
+    if (movedNodeFlags.length > 0) {
+      const current = env['NODE_OPTIONS'] ?? '';
+      const add = movedNodeFlags.filter((f) => !current.split(/\s+/).includes(f));
+      env['NODE_OPTIONS'] = [current, ...add].filter((s) => s !== '').join(' ');
+    }
+  }
+  env[SUPERVISOR_MODE_KEY] = 'external';
+  return { layout, before: [...def.program], definition: { ...def, program, env }, alreadyAdopted, movedNodeFlags };
+}
+
+/** Inputs that must exist before anything is written (env-wrapper script and env file). */
+export async function checkAdoptionInputs(def: ServiceDefinition): Promise<void> {
+  const w = envWrapperOf(def.program);
+  if (!w) return;
+  for (const [what, p] of [['env-wrapper', w.wrapper], ['env file', w.envFile]] as const) {
+    try {
+      await fsp.access(p);
+    } catch {
+      throw new OcError('NOT_FOUND', `the ${what} ${p} named by ${def.label} does not exist`, {
+        hint: 'repair the service with `openclaw gateway install --force` first, then adopt',
+      });
+    }
+  }
+}
+
+export function originalPathFor(definitionPath: string): string {
+  return `${definitionPath}.oc-versions-orig`;
+}
+
+export function adoptedRecordPath(layout: Layout): string {
+  return path.join(layout.serviceDir, 'adopted.json');
+}
+
+export async function readAdoptedRecord(layout: Layout): Promise<AdoptedRecord | undefined> {
+  return readJson<AdoptedRecord>(adoptedRecordPath(layout));
+}
+
+/** Copy the original beside itself (0600); an earlier original is kept (re-adopt keeps the first). */
+export async function keepOriginal(definitionPath: string): Promise<{ path: string; sha256: string | null }> {
+  const orig = originalPathFor(definitionPath);
+  try {
+    await fsp.copyFile(definitionPath, orig, fsp.constants.COPYFILE_EXCL);
+    await fsp.chmod(orig, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(e, `keeping the original ${definitionPath}`) ?? e;
+  }
+  return { path: orig, sha256: await hashFile(orig) };
+}
+
+/** Put secret env values (inline + env files) in the store so they can be restored. */
+export async function storeSecrets(
+  label: string,
+  values: Record<string, string>,
+  pattern: string,
+  store: SecretStore | undefined,
+): Promise<string[]> {
+  if (!store || !(await store.available())) return [];
+  const stored: string[] = [];
+  for (const [k, v] of Object.entries(values)) {
+    if (!isSecretKey(k, pattern)) continue;
+    const name = secretName(label, k);
+    await store.set(name, v);
+    stored.push(name);
+  }
+  return stored.sort();
+}
+
+export async function saveAdoptedRecord(layout: Layout, rec: AdoptedRecord): Promise<void> {
+  await writeJsonAtomic(adoptedRecordPath(layout), rec, 0o600);
+}

@@ -1,0 +1,267 @@
+/**
+ * The definition check: at install/adopt time oc-versions records the sha256 of
+ * the service definition file and its env key set (names only, never values) in
+ * `<home>/service/definition.json`. After every operation that could change the
+ * definition, checkAndRestoreDefinition compares the live file with the record;
+ * a missing env key is put back (value from the in-memory capture taken at the
+ * start of the operation, else the secret store) and reported.
+ */
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { readJson, writeJsonAtomic } from '../core/fsutil.js';
+import type { Layout } from '../core/layout.js';
+import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
+import type { ManagerKind, ServiceDefinition, ServiceManager } from './types.js';
+
+export const SUPERVISOR_MODE_KEY = 'OPENCLAW_SUPERVISOR_MODE';
+
+export interface DefinitionRecord {
+  manager: ManagerKind;
+  label: string;
+  definitionPath: string;
+  sha256: string | null;
+  /** Sorted inline env key names. */
+  envKeys: string[];
+  /** Sorted key names found in env files the job sources (env-wrapper .env, EnvironmentFile=). */
+  envFileKeys: string[];
+  /** argv with values of --token/--password style flags redacted. */
+  program: string[];
+  programRedacted: boolean;
+  adopted: boolean;
+  recordedAt: string;
+}
+
+export interface DefinitionCheck {
+  /** The definition file exists. */
+  present: boolean;
+  /** Hash differs from the record. */
+  changed: boolean;
+  restoredKeys: string[];
+  /** Keys missing that could not be restored (no value in memory or the store). */
+  unrestorableKeys: string[];
+  programRestored: boolean;
+  /** Whether the file was rewritten (the manager must reload it before the next start). */
+  rewritten: boolean;
+  sha256: string | null;
+}
+
+export function recordPath(layout: Layout): string {
+  return path.join(layout.serviceDir, 'definition.json');
+}
+
+export async function readDefinitionRecord(layout: Layout): Promise<DefinitionRecord | undefined> {
+  return readJson<DefinitionRecord>(recordPath(layout));
+}
+
+export async function hashFile(file: string): Promise<string | null> {
+  try {
+    return crypto.createHash('sha256').update(await fsp.readFile(file)).digest('hex');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+const SECRET_FLAG = /^--(token|password|secret|api-key)$/i;
+const SECRET_FLAG_EQ = /^(--(?:token|password|secret|api-key))=/i;
+
+export function redactProgram(program: readonly string[]): { program: string[]; redacted: boolean } {
+  let redacted = false;
+  const out = program.map((a, i) => {
+    const prev = program[i - 1];
+    if (prev !== undefined && SECRET_FLAG.test(prev)) {
+      redacted = true;
+      return 'oc-secret:redacted';
+    }
+    const m = SECRET_FLAG_EQ.exec(a);
+    if (m) {
+      redacted = true;
+      return `${m[1]}=oc-secret:redacted`;
+    }
+    return a;
+  });
+  return { program: out, redacted };
+}
+
+const SHELLS = new Set(['/bin/sh', '/bin/bash', '/usr/bin/sh', '/usr/bin/bash', 'sh', 'bash', '/bin/zsh', 'zsh']);
+
+/** The env-wrapper layout: `/bin/sh <dir>/<label>-env-wrapper.sh <dir>/<label>.env <cmd...>`. */
+export function envWrapperOf(program: readonly string[]): { wrapper: string; envFile: string } | undefined {
+  const [sh, wrapper, envFile] = program;
+  if (sh === undefined || wrapper === undefined || envFile === undefined) return undefined;
+  if (!SHELLS.has(sh) || !/env-wrapper\.sh$/.test(wrapper)) return undefined;
+  return { wrapper, envFile };
+}
+
+/** Every env file the job reads, with systemd's optional `-` prefix stripped. */
+export function envFilesOf(def: ServiceDefinition): { file: string; optional: boolean }[] {
+  const files = def.envFiles.map((f) => ({ file: f.replace(/^-/, ''), optional: f.startsWith('-') }));
+  const w = envWrapperOf(def.program);
+  if (w) files.push({ file: w.envFile, optional: false });
+  return files;
+}
+
+/**
+ * Parse `KEY=value` / `export KEY='value'` lines (OpenClaw's service .env and
+ * systemd EnvironmentFile= syntax). Values are unquoted; nothing is expanded.
+ */
+export function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (!m) continue;
+    env[m[1]!] = unquoteShell(m[2]!);
+  }
+  return env;
+}
+
+function unquoteShell(v: string): string {
+  let out = '';
+  let i = 0;
+  while (i < v.length) {
+    const c = v[i]!;
+    if (c === "'") {
+      const end = v.indexOf("'", i + 1);
+      out += v.slice(i + 1, end < 0 ? v.length : end);
+      i = end < 0 ? v.length : end + 1;
+    } else if (c === '"') {
+      i++;
+      while (i < v.length && v[i] !== '"') {
+        if (v[i] === '\\' && i + 1 < v.length) i++;
+        out += v[i++]!;
+      }
+      i++;
+    } else if (c === '\\' && i + 1 < v.length) {
+      out += v[i + 1]!;
+      i += 2;
+    } else if (/\s/.test(c) || c === '#') {
+      break;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Env values the job gets from its env files (missing optional files count as empty). */
+export async function readEnvFiles(def: ServiceDefinition): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const { file } of envFilesOf(def)) {
+    try {
+      Object.assign(env, parseEnvFile(await fsp.readFile(file, 'utf8')));
+    } catch {
+      // unreadable / absent: its keys count as missing in the check
+    }
+  }
+  return env;
+}
+
+/**
+ * In-memory capture of every env value the job gets (inline + env files), taken
+ * at the start of an operation. Never written anywhere.
+ */
+export async function captureEnvValues(def: ServiceDefinition): Promise<Record<string, string>> {
+  return { ...(await readEnvFiles(def)), ...def.env };
+}
+
+export async function buildDefinitionRecord(
+  mgr: ServiceManager,
+  def: ServiceDefinition,
+  adopted: boolean,
+): Promise<DefinitionRecord> {
+  const { program, redacted } = redactProgram(def.program);
+  return {
+    manager: mgr.kind,
+    label: mgr.label,
+    definitionPath: mgr.definitionPath,
+    sha256: await hashFile(mgr.definitionPath),
+    envKeys: Object.keys(def.env).sort(),
+    envFileKeys: Object.keys(await readEnvFiles(def)).sort(),
+    program,
+    programRedacted: redacted,
+    adopted,
+    recordedAt: new Date().toISOString(),
+  };
+}
+
+export async function saveDefinitionRecord(layout: Layout, record: DefinitionRecord): Promise<void> {
+  await writeJsonAtomic(recordPath(layout), record, 0o600);
+}
+
+export interface CheckOptions {
+  manager: ServiceManager;
+  record: DefinitionRecord;
+  layout: Layout;
+  /** Values captured at the start of the operation (captureEnvValues). */
+  memory?: Record<string, string>;
+  store?: SecretStore;
+  secretPattern: string;
+  /** Path the program must run through (<home>/bin/openclaw-gateway). */
+  launcher: string;
+  /** Ask the manager to load the rewritten definition (launchd: bootout+bootstrap). */
+  reload?: boolean;
+}
+
+export async function checkAndRestoreDefinition(opts: CheckOptions): Promise<DefinitionCheck> {
+  const { manager, record } = opts;
+  const result: DefinitionCheck = {
+    present: false,
+    changed: false,
+    restoredKeys: [],
+    unrestorableKeys: [],
+    programRestored: false,
+    rewritten: false,
+    sha256: null,
+  };
+  const def = await manager.readDefinition();
+  result.sha256 = await hashFile(manager.definitionPath);
+  if (!def) {
+    result.changed = true;
+    result.unrestorableKeys = [...record.envKeys, ...record.envFileKeys].sort();
+    return result;
+  }
+  result.present = true;
+  result.changed = result.sha256 !== record.sha256;
+  const fromFiles = await readEnvFiles(def);
+  const wanted = [...new Set([...record.envKeys, ...record.envFileKeys])].sort();
+  let dirty = false;
+  for (const key of wanted) {
+    if (key in def.env || key in fromFiles) continue;
+    let value = opts.memory?.[key];
+    if (value === undefined && opts.store && isSecretKey(key, opts.secretPattern)) {
+      value = await opts.store.get(secretName(record.label, key)).catch(() => undefined);
+    }
+    if (value === undefined && key === SUPERVISOR_MODE_KEY) value = 'external';
+    if (value === undefined) {
+      result.unrestorableKeys.push(key);
+      continue;
+    }
+    // Keys that lived in an env file come back inline: the env file is not ours to rewrite.
+    def.env[key] = value;
+    result.restoredKeys.push(key);
+    dirty = true;
+  }
+  if (!def.program.includes(opts.launcher) && !record.programRedacted && record.program.includes(opts.launcher)) {
+    def.program = [...record.program];
+    result.programRestored = true;
+    dirty = true;
+  }
+  if (dirty) {
+    await manager.writeDefinition(def);
+    result.rewritten = true;
+    result.sha256 = await hashFile(manager.definitionPath);
+    if (opts.reload) await manager.reload();
+  }
+  if (result.changed || dirty) {
+    // Keys that could not be restored stay in the record: the record is the contract, not the file.
+    const next = await buildDefinitionRecord(manager, def, record.adopted);
+    next.envKeys = [...new Set([...next.envKeys, ...record.envKeys.filter((k) => !next.envFileKeys.includes(k))])].sort();
+    next.envFileKeys = [...new Set([...next.envFileKeys, ...record.envFileKeys.filter((k) => !next.envKeys.includes(k))])].sort();
+    await saveDefinitionRecord(opts.layout, next);
+  }
+  return result;
+}

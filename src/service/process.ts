@@ -1,0 +1,226 @@
+/**
+ * The `process` backend: oc-versions itself is the supervisor. The definition is
+ * `<home>/service/process.json`; the job is spawned detached in its own process
+ * group with its output appended to `<home>/service/gateway.log`; the pidfile
+ * records the pid *and its start time* (/proc/<pid>/stat) so a pid reused by an
+ * unrelated process is never mistaken for the gateway.
+ *
+ * Secret env values are never written to process.json: secret keys are stored
+ * as references and resolved at start from the secret store, else from the
+ * environment of the command that starts the job.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { OcError } from '../errors.js';
+import { readJson, writeJsonAtomic } from '../core/fsutil.js';
+import { isAlive, isZombie, killGroup, processStartTime, sleep, spawnDetached } from '../core/proc.js';
+import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore } from '../secrets/types.js';
+import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
+import type { ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
+
+interface ProcessDoc {
+  label: string;
+  program: string[];
+  env: Record<string, string | { $secretRef: string }>;
+  envFiles: string[];
+  workingDirectory?: string;
+}
+
+interface PidFile {
+  pid: number;
+  startTime: string | null;
+  startedAt: string;
+}
+
+export interface ProcessBackendOptions {
+  secretStore?: SecretStore;
+  secretPattern?: string;
+  /** How long start() watches the new process for an immediate exit. */
+  startGraceMs?: number;
+}
+
+export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
+  const label = ctx.label ?? 'ai.openclaw.gateway';
+  const definitionPath = ctx.definitionPath ?? path.join(ctx.serviceDir, 'process.json');
+  const pidPath = path.join(ctx.serviceDir, 'gateway.pid.json');
+  const logPath = path.join(ctx.serviceDir, 'gateway.log');
+  const pattern = opts.secretPattern ?? 'TOKEN|KEY|SECRET|PASSWORD';
+  const store = opts.secretStore;
+
+  async function runningPid(): Promise<number | null> {
+    const rec = await readJson<PidFile>(pidPath).catch(() => undefined);
+    if (!rec || !isAlive(rec.pid) || isZombie(rec.pid)) return null;
+    const now = processStartTime(rec.pid);
+    if (rec.startTime !== null && now !== null && now !== rec.startTime) return null; // pid reused
+    return rec.pid;
+  }
+
+  async function readDoc(): Promise<ProcessDoc | null> {
+    const text = await readTextOrNull(definitionPath);
+    if (text === null) return null;
+    try {
+      const doc = JSON.parse(text) as ProcessDoc;
+      if (!Array.isArray(doc.program) || doc.program.length === 0) throw new Error('no program');
+      return doc;
+    } catch (e) {
+      throw new OcError('INVALID_INPUT', `${definitionPath} is not a valid process service definition`, { cause: e });
+    }
+  }
+
+  async function resolveEnv(doc: ProcessDoc): Promise<NodeJS.ProcessEnv> {
+    const env: NodeJS.ProcessEnv = { ...ctx.env };
+    for (const [k, v] of Object.entries(doc.env)) {
+      const ref = parseSecretRef(v);
+      if (!ref) {
+        env[k] = v as string;
+        continue;
+      }
+      const fromStore = ref.kind !== 'none' && store ? await store.get(ref.name).catch(() => undefined) : undefined;
+      if (fromStore !== undefined) env[k] = fromStore;
+      // else: whatever the starting environment carries (ctx.env), or absent.
+    }
+    return env;
+  }
+
+  const mgr: ServiceManager = {
+    kind: 'process',
+    label,
+    definitionPath,
+
+    async readDefinition() {
+      const doc = await readDoc();
+      if (!doc) return null;
+      // Secret refs resolve to the value when the store or the environment has it (in memory only).
+      const resolved = await resolveEnv(doc);
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(doc.env)) {
+        const ref = parseSecretRef(v);
+        env[k] = ref ? (resolved[k] ?? `oc-secret:${ref.name}`) : (v as string);
+      }
+      return {
+        manager: 'process',
+        label: doc.label,
+        program: doc.program,
+        env,
+        envFiles: doc.envFiles ?? [],
+        ...(doc.workingDirectory !== undefined ? { workingDirectory: doc.workingDirectory } : {}),
+        extra: null,
+      };
+    },
+
+    async writeDefinition(def: ServiceDefinition) {
+      const env: ProcessDoc['env'] = {};
+      const storeOk = store ? await store.available() : false;
+      for (const [k, v] of Object.entries(def.env)) {
+        const existing = parseSecretRef(v);
+        if (existing) {
+          env[k] = secretRef(existing.kind, existing.name);
+        } else if (isSecretKey(k, pattern)) {
+          const name = secretName(label, k);
+          if (storeOk && store) await store.set(name, v);
+          env[k] = secretRef(storeOk && store ? store.kind : 'none', name);
+        } else {
+          env[k] = v;
+        }
+      }
+      const doc: ProcessDoc = {
+        label,
+        program: def.program,
+        env,
+        envFiles: def.envFiles,
+        ...(def.workingDirectory !== undefined ? { workingDirectory: def.workingDirectory } : {}),
+      };
+      await writeJsonAtomic(definitionPath, doc, 0o600);
+    },
+
+    async reload() {
+      // process.json is read at every start.
+    },
+
+    async install(def) {
+      await mgr.writeDefinition(def);
+      await mgr.restart({});
+    },
+
+    async uninstall() {
+      await mgr.stop({});
+      await fsp.rm(definitionPath, { force: true });
+    },
+
+    async start() {
+      if (await runningPid()) return;
+      const doc = await readDoc();
+      if (!doc) {
+        throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
+          hint: 'run oc-versions service install --manager process',
+        });
+      }
+      const [cmd, ...args] = doc.program as [string, ...string[]];
+      try {
+        await fsp.access(cmd, 0o1);
+      } catch {
+        throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
+      }
+      await fsp.mkdir(ctx.serviceDir, { recursive: true });
+      const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
+      const pid = spawnDetached(cmd, args, {
+        env: await resolveEnv(doc),
+        logFile: logPath,
+        ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
+      });
+      const rec: PidFile = { pid, startTime: processStartTime(pid), startedAt: new Date().toISOString() };
+      await writeJsonAtomic(pidPath, rec, 0o644);
+      // A launcher that cannot find `current` exits at once (127): report it now.
+      const grace = opts.startGraceMs ?? 300;
+      for (let waited = 0; waited < grace; waited += 50) {
+        await sleep(50);
+        if (!isAlive(pid) || isZombie(pid)) {
+          await fsp.rm(pidPath, { force: true });
+          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
+            hint: `see ${logPath}`,
+          });
+        }
+      }
+    },
+
+    async stop(o: StopOptions = {}) {
+      const pid = await runningPid();
+      if (pid) {
+        const drainMs = o.drainMs ?? 20_000;
+        killGroup(pid, 'SIGTERM');
+        const deadline = Date.now() + drainMs;
+        while (Date.now() < deadline && isAlive(pid) && !isZombie(pid)) await sleep(50);
+        if (isAlive(pid) && !isZombie(pid)) {
+          killGroup(pid, 'SIGKILL');
+          const hard = Date.now() + 5_000;
+          while (Date.now() < hard && isAlive(pid) && !isZombie(pid)) await sleep(50);
+        }
+      }
+      await fsp.rm(pidPath, { force: true });
+    },
+
+    async restart(o: StopOptions = {}) {
+      await mgr.stop(o);
+      await mgr.start();
+    },
+
+    async status(): Promise<ServiceStatus> {
+      const pid = await runningPid();
+      const entry = pid ? await entryOfPid(pid) : null;
+      const installed = (await readTextOrNull(definitionPath)) !== null;
+      return {
+        manager: 'process',
+        label,
+        installed,
+        running: pid !== null,
+        pid,
+        entry,
+        version: versionOfEntry(entry, ctx.home),
+        definitionPath,
+        state: pid ? 'running' : 'stopped',
+      };
+    },
+  };
+  return mgr;
+}

@@ -1,0 +1,83 @@
+/**
+ * One ServiceManager interface, three backends (launchd, systemd, process).
+ *
+ * A ServiceDefinition is the backend-neutral view of a plist / unit / process
+ * definition: the argv the job runs, its inline environment, and `extra`, the
+ * backend's own document minus program and environment (so every other key is
+ * kept verbatim on rewrite). `extra` never carries env values, which is what
+ * lets a definition be redacted by replacing values in `env` alone.
+ */
+export type ManagerKind = 'launchd' | 'systemd' | 'process';
+
+export interface ServiceDefinition {
+  manager: ManagerKind;
+  label: string;
+  /** Full argv: program[0] is the executable. */
+  program: string[];
+  /** Inline environment (plist EnvironmentVariables / unit Environment= / process env). */
+  env: Record<string, string>;
+  /** Env files the job reads (unit EnvironmentFile= values, `-` prefix kept; env-wrapper .env file). */
+  envFiles: string[];
+  workingDirectory?: string;
+  stdoutPath?: string;
+  stderrPath?: string;
+  /** Backend document without program/env (plist keys, unit lines); kept verbatim on rewrite. */
+  extra: unknown;
+}
+
+export interface ServiceStatus {
+  manager: ManagerKind;
+  label: string;
+  /** Whether a definition exists (plist / unit / process.json). */
+  installed: boolean;
+  running: boolean;
+  pid: number | null;
+  /** Real path of the script the running process was started with, read from the OS. */
+  entry: string | null;
+  /** Version directory name when `entry` lies under `<home>/versions/<v>/`. */
+  version: string | null;
+  definitionPath: string;
+  /** Backend-specific state words (launchd `state`, systemd ActiveState/SubState). */
+  state?: string;
+  restarts?: number;
+  lastExitCode?: string;
+}
+
+export interface StopOptions {
+  /** How long the job may drain after SIGTERM before it is killed. */
+  drainMs?: number;
+}
+
+export interface ServiceManager {
+  readonly kind: ManagerKind;
+  readonly label: string;
+  /** Where the definition lives (plist / unit / `<home>/service/process.json`). */
+  readonly definitionPath: string;
+  /** Write the definition and load/start the job. */
+  install(def: ServiceDefinition): Promise<void>;
+  /** Stop and unload the job and remove its definition. */
+  uninstall(): Promise<void>;
+  start(): Promise<void>;
+  stop(opts?: StopOptions): Promise<void>;
+  /** Restart without unloading the definition (kickstart -k / systemctl restart / stop+start). */
+  restart(opts?: StopOptions): Promise<void>;
+  status(): Promise<ServiceStatus>;
+  /** null when no definition exists; OcError INVALID_INPUT when it is malformed. */
+  readDefinition(): Promise<ServiceDefinition | null>;
+  /** Write the definition only (no load/reload of a running job beyond what the backend needs). */
+  writeDefinition(def: ServiceDefinition): Promise<void>;
+  /** Make the manager pick up a rewritten definition (bootout+bootstrap / daemon-reload). */
+  reload(): Promise<void>;
+}
+
+export interface ServiceContext {
+  /** Environment of the invoking user (HOME, XDG_CONFIG_HOME, PATH for launchctl/systemctl). */
+  env: NodeJS.ProcessEnv;
+  /** oc-versions home (for the process backend's pidfile and version detection). */
+  home: string;
+  serviceDir: string;
+  label?: string;
+  /** Explicit definition path (adopt --plist / --unit). */
+  definitionPath?: string;
+  uid?: number;
+}
