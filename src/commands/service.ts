@@ -20,6 +20,7 @@ import {
 import {
   buildDefinitionRecord,
   captureEnvValues,
+  captureRunningEnv,
   checkAndRestoreDefinition,
   hashFile,
   readDefinitionRecord,
@@ -87,11 +88,20 @@ async function withDefinitionCheck(
   store: SecretStore,
   op: () => Promise<void>,
 ): Promise<DefinitionCheck | null> {
-  const record = await readDefinitionRecord(ctx.layout);
-  const before = record ? await mgr.readDefinition().catch(() => null) : null;
-  const memory = before ? await captureEnvValues(before) : undefined;
+  const found = await readDefinitionRecord(ctx.layout);
+  const record = found && found.label === mgr.label && found.manager === mgr.kind ? found : undefined;
+  let memory: Record<string, string> | undefined;
+  if (record) {
+    // In memory only: the running job's env (a value dropped from a regenerated
+    // definition still lives there), overridden by the definition as it is now.
+    const before = await mgr.readDefinition().catch(() => null);
+    memory = {
+      ...(await captureRunningEnv(mgr, [...record.envKeys, ...record.envFileKeys])),
+      ...(before ? await captureEnvValues(before) : {}),
+    };
+  }
   await op();
-  if (!record || record.label !== mgr.label || record.manager !== mgr.kind) return null;
+  if (!record) return null;
   const check = await checkAndRestoreDefinition({
     manager: mgr,
     record,

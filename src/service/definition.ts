@@ -11,6 +11,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { readJson, writeJsonAtomic } from '../core/fsutil.js';
 import type { Layout } from '../core/layout.js';
+import { processEnviron } from '../core/proc.js';
 import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from './types.js';
 
@@ -166,6 +167,24 @@ export async function readEnvFiles(def: ServiceDefinition): Promise<Record<strin
  */
 export async function captureEnvValues(def: ServiceDefinition): Promise<Record<string, string>> {
   return { ...(await readEnvFiles(def)), ...def.env };
+}
+
+/**
+ * Values of `keys` in the environment of the running job (/proc/<pid>/environ),
+ * in memory only. This is where a value dropped from a regenerated definition
+ * still lives when no secret store holds it. Empty where /proc is unavailable.
+ */
+export async function captureRunningEnv(mgr: ServiceManager, keys: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const st = await mgr.status().catch(() => null);
+  if (!st?.pid) return out;
+  const env = processEnviron(st.pid);
+  if (!env) return out;
+  for (const k of keys) {
+    const v = env.get(k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
 }
 
 export async function buildDefinitionRecord(
