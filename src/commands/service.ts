@@ -3,6 +3,7 @@
  * Mutating subcommands hold the lock; status never waits for it.
  */
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import { OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
 import { withLock } from '../core/lock.js';
@@ -210,6 +211,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
     if (typeof l !== 'string' || l === '') throw new OcError('INVALID_INPUT', `${definitionPath} has no Label`);
     label = l;
   }
+  if (kind === 'systemd' && definitionPath && !label) label = path.basename(definitionPath);
   label ??= defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
   const store = await resolveSecretStore(ctx.env, opts.secretStore);
