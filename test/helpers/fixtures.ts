@@ -409,6 +409,11 @@ export async function npmInstallFixture(
       '--no-fund',
       '--loglevel',
       'error',
+      // npm's default retry backoff turns an EINTEGRITY into a 70 s wait; localhost needs none of it.
+      '--fetch-retry-mintimeout',
+      '100',
+      '--fetch-retry-maxtimeout',
+      '500',
       ...(opts.ignoreScripts ? ['--ignore-scripts'] : []),
       ...(opts.cache ? ['--cache', opts.cache] : []),
     ],

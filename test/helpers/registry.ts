@@ -70,8 +70,11 @@ function verdaccioEntry(): string {
   return pathToFileURL(path.join(path.dirname(pkgJson), 'build', 'index.mjs')).href;
 }
 
+// If the parent dies without calling stop() (a timed-out test, a killed worker), the stdin pipe
+// closes: the runner then exits and deletes its own temp dir, so no registry is orphaned.
 const RUNNER = `
-const [entry, cfgJson] = process.argv.slice(1);
+import { rmSync } from 'node:fs';
+const [entry, cfgJson, ownDir] = process.argv.slice(1);
 const { runServer } = await import(entry);
 const cfg = JSON.parse(cfgJson);
 const server = await runServer(cfg);
@@ -85,6 +88,11 @@ const stop = () => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+process.stdin.on('end', () => {
+  if (ownDir) { try { rmSync(ownDir, { recursive: true, force: true }); } catch {} }
+  stop();
+});
+process.stdin.resume();
 `;
 
 async function pingOk(url: string): Promise<boolean> {
@@ -118,8 +126,8 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 
   const child: ChildProcess = spawn(
     nodeBin(),
-    ['--input-type=module', '--no-warnings', '-e', RUNNER, verdaccioEntry(), JSON.stringify(config)],
-    { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } },
+    ['--input-type=module', '--no-warnings', '-e', RUNNER, verdaccioEntry(), JSON.stringify(config), dir],
+    { cwd: dir, detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } },
   );
   let stderr = '';
   child.stderr!.setEncoding('utf8');

@@ -16,6 +16,27 @@ declare module 'vitest' {
   }
 }
 
+/** Publish; on failure retry once, and accept a failure if the version is there after all. */
+async function publishChecked(url: string, f: FixtureOptions): Promise<void> {
+  const isThere = async () => {
+    const res = await fetch(new URL(encodeURIComponent(f.name ?? 'openclaw').replace('%40', '@'), url));
+    if (!res.ok) return false;
+    const doc = (await res.json()) as { versions?: Record<string, unknown> };
+    return !!doc.versions?.[f.version];
+  };
+  try {
+    await publishFixture(url, f);
+  } catch (first) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (await isThere()) return;
+    try {
+      await publishFixture(url, f);
+    } catch (second) {
+      if (!(await isThere())) throw second instanceof Error ? second : first;
+    }
+  }
+}
+
 /** Publish in parallel across package names, sequentially within one name (verdaccio metadata). */
 async function publishAll(url: string, fixtures: readonly FixtureOptions[]): Promise<void> {
   const byName = new Map<string, FixtureOptions[]>();
@@ -30,10 +51,10 @@ async function publishAll(url: string, fixtures: readonly FixtureOptions[]): Pro
     lanes.push(
       (async () => {
         const [first, ...rest] = list;
-        if (first) await publishFixture(url, first);
+        if (first) await publishChecked(url, first);
         const queue = [...rest];
         const worker = async () => {
-          for (let f = queue.shift(); f; f = queue.shift()) await publishFixture(url, f);
+          for (let f = queue.shift(); f; f = queue.shift()) await publishChecked(url, f);
         };
         await Promise.all([worker(), worker(), worker()]);
       })(),
