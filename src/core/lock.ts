@@ -16,7 +16,7 @@ import lockfile from 'proper-lockfile';
 import { OcError, fromFsError } from '../errors.js';
 import { readJson, writeJsonAtomic } from './fsutil.js';
 import type { Layout } from './layout.js';
-import { isAlive } from './proc.js';
+import { isAlive, sleep } from './proc.js';
 
 const STALE_MS = 5_000;
 const UPDATE_MS = 1_000;
@@ -68,22 +68,24 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
     throw fromFsError(e, 'creating the oc-versions home') ?? e;
   });
   const owner: LockOwner = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
-  let release: () => Promise<void>;
-  try {
-    release = await tryLock(layout);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw fromFsError(e, 'taking the lock') ?? e;
-    const holder = await readLockOwner(layout);
-    if (holder && holder.host === owner.host && holder.pid !== process.pid && !isAlive(holder.pid)) {
-      // The holder is dead (e.g. SIGKILLed): take over at once instead of waiting for staleness.
-      await fsp.rm(lockDir(layout), { recursive: true, force: true });
-      try {
-        release = await tryLock(layout);
-      } catch {
-        throw lockedError(holder);
+  let release: (() => Promise<void>) | undefined;
+  // A holder that has not yet written lock-owner.json (or died before it could) is
+  // waited for until proper-lockfile judges the lock stale (STALE_MS without refresh).
+  const giveUpAt = Date.now() + STALE_MS + 2_000;
+  while (!release) {
+    try {
+      release = await tryLock(layout);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw fromFsError(e, 'taking the lock') ?? e;
+      const holder = await readLockOwner(layout);
+      if (holder && holder.host === owner.host && holder.pid !== process.pid && !isAlive(holder.pid)) {
+        // The holder is dead (e.g. SIGKILLed): take over at once instead of waiting for staleness.
+        await fsp.rm(lockDir(layout), { recursive: true, force: true });
+        await fsp.rm(ownerFile(layout), { force: true });
+        continue;
       }
-    } else {
-      throw lockedError(holder);
+      if (holder || Date.now() > giveUpAt) throw lockedError(holder);
+      await sleep(200);
     }
   }
   await writeJsonAtomic(ownerFile(layout), owner, 0o644);
@@ -91,7 +93,7 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
     owner,
     release: async () => {
       await fsp.rm(ownerFile(layout), { force: true });
-      await release().catch(() => {});
+      await release!().catch(() => {});
     },
   };
 }

@@ -1,0 +1,259 @@
+/**
+ * The side-by-side store through the built CLI, against the real verdaccio
+ * registry of the global setup, with fixture packages shaped like openclaw.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { GOOD_VERSIONS, LATEST_VERSION, LIFECYCLE_MARKER, OTHER_PACKAGE, VARIANT_VERSIONS } from '../helpers/fixtures.js';
+import { registryDown } from '../helpers/registry.js';
+import { CLI, makeTestEnv, runCli, treeState, type TestEnv } from '../helpers/cli.js';
+
+let t: TestEnv;
+const reg = () => inject('registryUrl');
+const cli = (...args: string[]) => runCli(args, t.env);
+
+beforeEach(async () => {
+  t = await makeTestEnv(reg());
+});
+afterEach(async () => {
+  await t.cleanup();
+});
+
+describe('install', () => {
+  it('installs latest into versions/<exact>, makes it current, and the shim runs it', async () => {
+    const r = await cli('install', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toEqual({ version: LATEST_VERSION, path: path.join(t.ocHome, 'versions', LATEST_VERSION), alreadyInstalled: false, current: true });
+    expect(fs.readlinkSync(path.join(t.ocHome, 'current'))).toBe(path.join('versions', LATEST_VERSION));
+    const pkgDir = path.join(t.ocHome, 'versions', LATEST_VERSION, 'node_modules', 'openclaw');
+    expect(fs.existsSync(path.join(pkgDir, 'dist', 'index.js'))).toBe(true);
+    // the managed package's lifecycle ran: the pending marker is gone
+    expect(fs.existsSync(path.join(pkgDir, LIFECYCLE_MARKER))).toBe(false);
+    const seal = JSON.parse(fs.readFileSync(path.join(t.ocHome, 'versions', LATEST_VERSION, '.oc-seal.json'), 'utf8'));
+    expect(seal).toMatchObject({ version: LATEST_VERSION, package: 'openclaw', lifecycle: 'completed' });
+    expect(seal.integrity).toMatch(/^sha512-/);
+    // the shim: version, args and exit status pass through
+    const shim = path.join(t.ocHome, 'bin', 'openclaw');
+    const v = await runShim(shim, ['--version'], t.env);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toContain(LATEST_VERSION);
+    const bad = await runShim(shim, ['no-such-command'], t.env);
+    expect(bad.code).toBe(2);
+  });
+
+  it('is idempotent: a second install says so and exits 0', async () => {
+    expect((await cli('install', '2026.2.1')).code).toBe(0);
+    const before = treeState(path.join(t.ocHome, 'versions'));
+    const r = await cli('install', '2026.2.1', '--json');
+    expect(r.code).toBe(0);
+    expect(r.json.alreadyInstalled).toBe(true);
+    expect(r.json.current).toBe(true);
+    expect(treeState(path.join(t.ocHome, 'versions'))).toEqual(before);
+  });
+
+  it('resolves ranges in OpenClaw order: a correction release sorts after its base', async () => {
+    const r = await cli('install', '~2026.3', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.version).toBe('2026.3.1-2');
+  });
+
+  it('resolves dist-tags', async () => {
+    const r = await cli('install', 'beta', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.version).toBe('2026.4.1-beta.1');
+  });
+
+  it('only the first install becomes current; --use switches', async () => {
+    await cli('install', '2026.1.1');
+    const second = await cli('install', '2026.2.1', '--json');
+    expect(second.json.current).toBe(false);
+    expect((await cli('current', '--json')).json.version).toBe('2026.1.1');
+    const third = await cli('install', '2026.3.1', '--use', '--json');
+    expect(third.json.current).toBe(true);
+    expect((await cli('current', '--json')).json).toEqual({ version: '2026.3.1', path: path.join(t.ocHome, 'versions', '2026.3.1') });
+  });
+
+  it('manages another package with --package', async () => {
+    const r = await cli('install', '--package', OTHER_PACKAGE.name, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.version).toBe(OTHER_PACKAGE.version);
+    expect(fs.existsSync(path.join(t.ocHome, 'versions', OTHER_PACKAGE.version, 'node_modules', OTHER_PACKAGE.name))).toBe(true);
+  });
+});
+
+describe('list, current, which, use, rollback', () => {
+  it('lists newest first in OpenClaw order and marks current/previous', async () => {
+    for (const v of ['2026.3.1', '2026.4.1-beta.1', '2026.3.1-2', '2026.2.1']) expect((await cli('install', v)).code).toBe(0);
+    expect((await cli('use', '2026.3.1-2')).code).toBe(0);
+    const r = await cli('ls', '--json');
+    expect(r.json.versions.map((v: { version: string }) => v.version)).toEqual(['2026.4.1-beta.1', '2026.3.1-2', '2026.3.1', '2026.2.1']);
+    expect(r.json.versions.find((v: { current: boolean }) => v.current).version).toBe('2026.3.1-2');
+    expect(r.json.versions.find((v: { previous: boolean }) => v.previous).version).toBe('2026.3.1');
+    const w = await cli('which', '--json');
+    expect(w.json).toEqual({ version: '2026.3.1-2', entry: fs.realpathSync(path.join(t.ocHome, 'versions', '2026.3.1-2', 'node_modules', 'openclaw', 'openclaw.mjs')) });
+  });
+
+  it('use of a version that is not installed exits 3 and changes nothing', async () => {
+    await cli('install', '2026.1.1');
+    const before = treeState(t.ocHome);
+    const r = await cli('use', '2026.2.1');
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/hint:/);
+    expect(treeState(t.ocHome)).toEqual(before);
+  });
+
+  it('rollback flips back to the previous version; with none it exits 3', async () => {
+    await cli('install', '2026.1.1');
+    expect((await cli('rollback')).code).toBe(3);
+    await cli('install', '2026.2.1', '--use');
+    const r = await cli('rollback', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect((await cli('current', '--json')).json.version).toBe('2026.1.1');
+    expect((await cli('rollback')).code).toBe(0);
+    expect((await cli('current', '--json')).json.version).toBe('2026.2.1');
+  });
+
+  it('with no current version the shim says so and exits 127', async () => {
+    await cli('install', '2026.1.1');
+    fs.rmSync(path.join(t.ocHome, 'current'));
+    const r = await runShim(path.join(t.ocHome, 'bin', 'openclaw'), ['--version'], t.env);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/no current OpenClaw version/);
+  });
+});
+
+describe('uninstall and prune', () => {
+  it('refuses the current version (2) and the previous one without --force', async () => {
+    await cli('install', '2026.1.1');
+    await cli('install', '2026.2.1', '--use');
+    await cli('install', '2026.3.1');
+    expect((await cli('uninstall', '2026.2.1')).code).toBe(2);
+    expect((await cli('uninstall', '2026.1.1')).code).toBe(2);
+    expect((await cli('uninstall', '2026.3.1', '--json')).json).toEqual({ removed: ['2026.3.1'] });
+    expect((await cli('uninstall', '2026.1.1', '--force')).code).toBe(0);
+    expect(fs.readdirSync(path.join(t.ocHome, 'versions'))).toEqual(['2026.2.1']);
+    expect((await cli('uninstall', '2026.9.9')).code).toBe(3);
+    expect((await cli('uninstall', '../versions')).code).toBe(2);
+  });
+
+  it('prune keeps current, previous and the N newest', async () => {
+    for (const v of GOOD_VERSIONS) expect((await cli('install', v)).code).toBe(0);
+    // current = 2026.1.1 (first), previous = none; switch to make 2026.2.1 previous
+    await cli('use', '2026.2.1');
+    await cli('use', '2026.1.1');
+    const dry = await cli('prune', '--keep', '1', '--dry-run', '--json');
+    expect(dry.json.removed.sort()).toEqual(['2026.3.1', '2026.3.1-2', '2026.4.1-beta.1'].sort());
+    expect(fs.readdirSync(path.join(t.ocHome, 'versions')).length).toBe(GOOD_VERSIONS.length);
+    const r = await cli('prune', '--keep', '1', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.kept).toEqual([LATEST_VERSION, '2026.2.1', '2026.1.1']);
+    expect(fs.readdirSync(path.join(t.ocHome, 'versions')).sort()).toEqual(['2026.1.1', '2026.2.1', LATEST_VERSION]);
+  });
+});
+
+describe('bad input changes nothing and exits with the documented code', () => {
+  const cases: Array<[string, string[], number]> = [
+    ['unknown version', ['install', '2099.1.1'], 3],
+    ['invalid range', ['install', '>=>=1'], 2],
+    ['path-like ../x', ['install', '../x'], 2],
+    ['absolute path /etc', ['install', '/etc'], 2],
+    ['file: spec', ['install', 'file:/tmp/x'], 2],
+    ['use path-like', ['use', '../../etc'], 2],
+    ['unknown command', ['frobnicate'], 2],
+  ];
+  for (const [name, args, code] of cases) {
+    it(`${name} → exit ${code}`, async () => {
+      await cli('install', '2026.1.1');
+      const before = treeState(t.ocHome);
+      const r = await cli(...args);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(treeState(t.ocHome)).toEqual(before);
+    });
+  }
+
+  it('unreachable registry → exit 8, and no home is created', async () => {
+    const down = await registryDown();
+    const r = await runCli(['install', '2026.1.1', '--registry', down, '--json'], t.env);
+    expect(r.code).toBe(8);
+    expect(r.json.error.code).toBe('REGISTRY_UNREACHABLE');
+    expect(fs.existsSync(t.ocHome)).toBe(false);
+  });
+
+  it('each validation failure is refused with its own check named, exit 5, current untouched', async () => {
+    await cli('install', '2026.1.1');
+    const expected: Record<string, string> = {
+      'missing-dynamic-chunk': 'import-closure',
+      'missing-static-import': 'import-closure',
+      'bad-inventory-hash': 'inventory',
+      'engines-99': 'runtime',
+      'lifecycle-marker-left': 'lifecycle',
+      'version-exits-1': 'smoke',
+    };
+    for (const [variant, check] of Object.entries(expected)) {
+      const v = VARIANT_VERSIONS[variant as keyof typeof VARIANT_VERSIONS];
+      const before = treeState(path.join(t.ocHome, 'versions'));
+      const r = await cli('install', v, '--use', '--json');
+      expect(r.code, `${variant}: ${r.stderr}`).toBe(5);
+      expect(r.json.error.message).toContain(`${check}:`);
+      const failed = r.json.error.validation.checks.filter((c: { ok: boolean; skipped?: boolean }) => !c.ok && !c.skipped);
+      expect(failed.map((c: { name: string }) => c.name)).toEqual([check]);
+      expect(treeState(path.join(t.ocHome, 'versions'))).toEqual(before);
+      expect(fs.readdirSync(path.join(t.ocHome, 'staging'))).toEqual([]);
+      expect((await cli('current', '--json')).json.version).toBe('2026.1.1');
+    }
+  });
+
+  it('--ignore-scripts: a package that needs its lifecycle is not sealed; one without scripts is', async () => {
+    const r = await cli('install', '2026.2.1', '--ignore-scripts', '--json');
+    expect(r.code).toBe(5);
+    expect(r.json.error.message).toMatch(/lifecycle/);
+    expect(r.stderr).toMatch(/--ignore-scripts/);
+    expect(fs.existsSync(path.join(t.ocHome, 'versions', '2026.2.1'))).toBe(false);
+    const ok = await cli('install', VARIANT_VERSIONS['no-lifecycle'], '--ignore-scripts', '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    const seal = JSON.parse(fs.readFileSync(path.join(t.ocHome, 'versions', VARIANT_VERSIONS['no-lifecycle'], '.oc-seal.json'), 'utf8'));
+    expect(seal.lifecycle).toBe('skipped');
+  });
+});
+
+describe('crash safety', () => {
+  it('install killed at any moment leaves no half version and current untouched; the next command sweeps staging', async () => {
+    await cli('install', '2026.1.1');
+    const delays = [30, 120, 250, 400, 600, 900];
+    for (const d of delays) {
+      const child = spawn(process.execPath, [CLI, 'install', '2026.2.1', '--use'], { env: t.env, stdio: 'ignore' });
+      const closed = new Promise((r) => child.on('close', r));
+      await new Promise((r) => setTimeout(r, d));
+      child.kill('SIGKILL');
+      await closed;
+      for (const name of fs.readdirSync(path.join(t.ocHome, 'versions'))) {
+        expect(fs.existsSync(path.join(t.ocHome, 'versions', name, '.oc-seal.json')), `versions/${name} after kill at ${d} ms`).toBe(true);
+      }
+      const cur = fs.readlinkSync(path.join(t.ocHome, 'current'));
+      expect(['versions/2026.1.1', 'versions/2026.2.1']).toContain(cur);
+      // the next (mutating) command sweeps what the dead install left in staging
+      const r = await cli('install', '2026.1.1');
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.readdirSync(path.join(t.ocHome, 'staging'))).toEqual([]);
+      if (fs.existsSync(path.join(t.ocHome, 'versions', '2026.2.1'))) {
+        await cli('use', '2026.1.1');
+        await cli('uninstall', '2026.2.1', '--force');
+      }
+    }
+  });
+});
+
+function runShim(shim: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(shim, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -1,0 +1,123 @@
+/**
+ * Spawns the BUILT CLI (dist/cli.js, as `npm ci` leaves it) against a temp home,
+ * the way a user runs it, and returns {code, stdout, stderr, json}.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(REPO, 'dist', 'cli.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+export interface TestEnv {
+  /** A fresh fake user HOME (npm cache, ~/.openclaw, LaunchAgents live here). */
+  home: string;
+  /** The oc-versions home. */
+  ocHome: string;
+  env: NodeJS.ProcessEnv;
+  cleanup(): Promise<void>;
+}
+
+export async function makeTestEnv(registryUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<TestEnv> {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'oc-test-'));
+  const home = path.join(root, 'home');
+  const ocHome = path.join(root, 'oc-home');
+  await fsp.mkdir(home, { recursive: true });
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH'] ?? ''}`,
+    HOME: home,
+    OC_VERSIONS_HOME: ocHome,
+    npm_config_registry: registryUrl,
+    npm_config_update_notifier: 'false',
+    OPENCLAW_STATE_DIR: path.join(home, '.openclaw'),
+    TMPDIR: os.tmpdir(),
+    ...extraEnv,
+  };
+  return {
+    home,
+    ocHome,
+    env,
+    cleanup: () => fsp.rm(root, { recursive: true, force: true }),
+  };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 110_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      let json: any;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, signal, stdout, stderr, json });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Every path under dir with size and mtime: to prove a failed command changed nothing. */
+export function treeState(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      const p = path.join(d, e.name);
+      const st = fs.lstatSync(p);
+      out.push(`${path.relative(dir, p)} ${e.isSymbolicLink() ? 'link:' + fs.readlinkSync(p) : e.isDirectory() ? 'dir' : st.size + ':' + st.mtimeMs}`);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** Recursively grep a tree for a string (the canary check). Returns files containing it. */
+export function grepTree(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  const walk = (d: string) => {
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        try {
+          if (fs.readFileSync(p).includes(needle)) hits.push(p);
+        } catch {
+          // unreadable
+        }
+      }
+    }
+  };
+  walk(dir);
+  return hits;
+}
