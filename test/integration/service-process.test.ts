@@ -131,3 +131,43 @@ describe('process backend', () => {
     expect(fs.existsSync(path.join(dir, '.oc-seal.json'))).toBe(true);
   });
 });
+
+describe('snapshot of OpenClaw state databases', () => {
+  it('copies a live WAL database consistently (SQLite backup), and restores it with the gateway stopped', async () => {
+    const { DatabaseSync } = await import('node:sqlite');
+    const { createSnapshot, restoreSnapshot } = await import('../../src/service/snapshot.js');
+    const home = await makeFakeHome({ versions: ['2026.9.6'] });
+    try {
+      const stateDir = path.join(home.userHome, '.openclaw');
+      await fsp.mkdir(path.join(stateDir, 'state'), { recursive: true });
+      await fsp.mkdir(path.join(stateDir, 'agents', 'main', 'agent'), { recursive: true });
+      const dbPath = path.join(stateDir, 'state', 'openclaw.sqlite');
+      // A live writer in WAL mode with uncheckpointed pages: a plain file copy would miss them.
+      const db = new DatabaseSync(dbPath);
+      db.exec('PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x INTEGER);');
+      const ins = db.prepare('INSERT INTO t VALUES (?)');
+      for (let i = 0; i < 500; i++) ins.run(i);
+      expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
+      new DatabaseSync(path.join(stateDir, 'agents', 'main', 'agent', 'openclaw-agent.sqlite')).exec('CREATE TABLE a(y)');
+      const setup = { layout: home.layout, config: home.config, env: { HOME: home.userHome } };
+      const meta = await createSnapshot(setup, { txid: 'db-test', openclawStateDir: stateDir });
+      expect(meta.openclaw.files.map((f) => [f.copy, f.method])).toEqual([
+        [path.join('openclaw', 'state', 'openclaw.sqlite'), 'sqlite-backup'],
+        [path.join('openclaw', 'agents', 'main', 'agent', 'openclaw-agent.sqlite'), 'sqlite-backup'],
+      ]);
+      const copy = new DatabaseSync(path.join(home.layout.snapshot('db-test'), 'openclaw', 'state', 'openclaw.sqlite'), { readOnly: true });
+      expect(copy.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 500 });
+      copy.close();
+      // Later writes, then a rollback of state: the snapshot's 500 rows come back.
+      for (let i = 0; i < 10; i++) ins.run(i);
+      db.close();
+      const report = await restoreSnapshot(setup, 'db-test', { state: true });
+      expect(report.databases).toContain(dbPath);
+      const restored = new DatabaseSync(dbPath, { readOnly: true });
+      expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 500 });
+      restored.close();
+    } finally {
+      await home.cleanup();
+    }
+  });
+});

@@ -1,0 +1,128 @@
+import { build, parse } from 'plist';
+import { describe, expect, it } from 'vitest';
+import { isOcError } from '../../src/errors.js';
+import { planAdoption } from '../../src/service/adopt.js';
+import { parseLaunchctlPrint } from '../../src/service/launchd.js';
+import { definitionToPlist, OPENCLAW_LAUNCHD_POLICY, plistToDefinition } from '../../src/service/plist.js';
+import type { ServiceDefinition } from '../../src/service/types.js';
+
+const LAUNCHER = '/h/.oc-versions/bin/openclaw-gateway';
+
+function plistText(doc: Record<string, unknown>): string {
+  return build(doc as Parameters<typeof build>[0]);
+}
+
+describe('plist <-> definition', () => {
+  const doc = {
+    Label: 'ai.openclaw.gateway',
+    RunAtLoad: true,
+    KeepAlive: true,
+    ThrottleInterval: 10,
+    ExitTimeOut: 20,
+    Umask: 63,
+    ProgramArguments: ['/usr/local/bin/node', '/usr/local/lib/node_modules/openclaw/dist/index.js', 'gateway', '--port', '18789'],
+    EnvironmentVariables: { HOME: '/Users/me', OPENCLAW_GATEWAY_TOKEN: 'tok' },
+    StandardOutPath: '/Users/me/Library/Logs/openclaw/gateway.log',
+    WorkingDirectory: '/Users/me',
+    CustomKey: { nested: ['a', 1] },
+  };
+
+  it('round-trips every key, unmanaged keys verbatim', () => {
+    const def = plistToDefinition(plistText(doc), 'test.plist');
+    expect(def).toMatchObject({ label: 'ai.openclaw.gateway', program: doc.ProgramArguments, env: doc.EnvironmentVariables, workingDirectory: '/Users/me' });
+    expect(parse(definitionToPlist(def))).toEqual(doc);
+  });
+
+  it('Program overrides argv[0]; no ProgramArguments uses Program alone', () => {
+    expect(plistToDefinition(plistText({ Label: 'x', Program: '/bin/a', ProgramArguments: ['a', 'b'] }), 'p').program).toEqual(['/bin/a', 'b']);
+    expect(plistToDefinition(plistText({ Label: 'x', Program: '/bin/a' }), 'p').program).toEqual(['/bin/a']);
+  });
+
+  it('a fresh definition gets OpenClaw policy keys', () => {
+    const def: ServiceDefinition = { manager: 'launchd', label: 'ai.openclaw.gateway', program: [LAUNCHER, 'gateway'], env: {}, envFiles: [], extra: null };
+    const out = parse(definitionToPlist(def)) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(OPENCLAW_LAUNCHD_POLICY)) expect(out[k]).toEqual(v);
+    expect(out['EnvironmentVariables']).toBeUndefined();
+  });
+
+  it.each([
+    ['not xml', 'garbage'],
+    ['unclosed', '<?xml version="1.0"?><plist version="1.0"><dict><key>Label</key>'],
+    ['array root', plistText(['a'] as unknown as Record<string, unknown>)],
+    ['no label', plistText({ ProgramArguments: ['/bin/a'] })],
+    ['no program', plistText({ Label: 'x' })],
+    ['env not a dict', plistText({ Label: 'x', ProgramArguments: ['/bin/a'], EnvironmentVariables: ['A'] })],
+  ])('rejects %s with a one-line INVALID_INPUT', (_name, text) => {
+    let err: unknown;
+    try {
+      plistToDefinition(text, 'bad.plist');
+    } catch (e) {
+      err = e;
+    }
+    expect(isOcError(err) && err.code).toBe('INVALID_INPUT');
+    expect((err as Error).message).not.toContain('\n');
+  });
+});
+
+describe('planAdoption', () => {
+  const base = (program: string[], env: Record<string, string> = {}): ServiceDefinition => ({
+    manager: 'launchd',
+    label: 'ai.openclaw.gateway',
+    program,
+    env,
+    envFiles: [],
+    extra: {},
+  });
+
+  it.each([
+    [['/n/node', '/p/openclaw/dist/index.js', 'gateway', '--port', '1'], [LAUNCHER, 'gateway', '--port', '1'], 'inline'],
+    [['/n/node', '/p/openclaw/dist/entry.js', 'gateway'], [LAUNCHER, 'gateway'], 'inline'],
+    [['/n/node', '/p/openclaw/openclaw.mjs', 'gateway', 'run'], [LAUNCHER, 'gateway', 'run'], 'inline'],
+    [
+      ['/bin/sh', '/s/service-env/ai.openclaw.gateway-env-wrapper.sh', '/s/service-env/ai.openclaw.gateway.env', '/n/node', '/p/openclaw/dist/index.js', 'gateway', '--port', '2'],
+      ['/bin/sh', '/s/service-env/ai.openclaw.gateway-env-wrapper.sh', '/s/service-env/ai.openclaw.gateway.env', LAUNCHER, 'gateway', '--port', '2'],
+      'env-wrapper',
+    ],
+  ])('%j -> %j (%s)', (program, expected, layout) => {
+    const plan = planAdoption(base(program, { A: '1' }), LAUNCHER);
+    expect(plan.definition.program).toEqual(expected);
+    expect(plan.layout).toBe(layout);
+    expect(plan.definition.env).toEqual({ A: '1', OPENCLAW_SUPERVISOR_MODE: 'external' });
+  });
+
+  it('moves node flags into NODE_OPTIONS without duplicating them', () => {
+    const plan = planAdoption(base(['/n/node', '--max-old-space-size=512', '/p/dist/index.js', 'gateway'], { NODE_OPTIONS: '--max-old-space-size=512 --x' }), LAUNCHER);
+    expect(plan.definition.env['NODE_OPTIONS']).toBe('--max-old-space-size=512 --x');
+    const plan2 = planAdoption(base(['/n/node', '--inspect', '/p/dist/index.js', 'gateway']), LAUNCHER);
+    expect(plan2.definition.env['NODE_OPTIONS']).toBe('--inspect');
+  });
+
+  it('is idempotent on an adopted program', () => {
+    const plan = planAdoption(base([LAUNCHER, 'gateway']), LAUNCHER);
+    expect(plan.alreadyAdopted).toBe(true);
+    expect(plan.definition.program).toEqual([LAUNCHER, 'gateway']);
+  });
+
+  it('refuses a program without an OpenClaw entry (e.g. a custom --wrapper)', () => {
+    expect(() => planAdoption(base(['/usr/local/bin/my-wrapper', 'gateway']), LAUNCHER)).toThrow(/cannot find the OpenClaw entry/);
+  });
+});
+
+describe('launchctl print parsing', () => {
+  it('reads pid, state, last exit code from the top level only', () => {
+    const text = [
+      'gui/501/ai.openclaw.gateway = {',
+      '\tactive count = 1',
+      '\tstate = running',
+      '\tprogram = /bin/sh',
+      '\tenvironment = {',
+      '\t\tpid = 999',
+      '\t}',
+      '\tpid = 4242',
+      '\tlast exit code = (never exited)',
+      '}',
+    ].join('\n');
+    expect(parseLaunchctlPrint(text)).toEqual({ pid: 4242, state: 'running', lastExitCode: '(never exited)', program: '/bin/sh' });
+    expect(parseLaunchctlPrint('gui/501/x = {\n\tstate = not running\n}').pid).toBeNull();
+  });
+});

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { isOcError } from '../../src/errors.js';
+import { parseEnvFile, redactProgram } from '../../src/service/definition.js';
+import { parseUnit, renderUnit, splitUnitWords } from '../../src/service/unit.js';
+import { redactConfigText } from '../../src/service/snapshot.js';
+
+const UNIT = `[Unit]
+Description=OpenClaw Gateway
+After=network-online.target
+
+[Service]
+# comment kept
+ExecStart=/usr/bin/node --max-old-space-size=2048 "/opt/open claw/dist/index.js" gateway --port 18789
+Restart=always
+Environment=HOME=/home/me "OPENCLAW_GATEWAY_TOKEN=a b" PERCENT=100%%
+Environment='SINGLE=x y'
+EnvironmentFile=-/home/me/.openclaw/gateway.systemd.env
+KillMode=mixed
+
+[Install]
+WantedBy=default.target
+`;
+
+describe('systemd unit parse/render', () => {
+  it('parses ExecStart, Environment (quotes, %%), EnvironmentFile', () => {
+    const def = parseUnit(UNIT, 'u', 'openclaw-gateway.service');
+    expect(def.program).toEqual(['/usr/bin/node', '--max-old-space-size=2048', '/opt/open claw/dist/index.js', 'gateway', '--port', '18789']);
+    expect(def.env).toEqual({ HOME: '/home/me', OPENCLAW_GATEWAY_TOKEN: 'a b', PERCENT: '100%', SINGLE: 'x y' });
+    expect(def.envFiles).toEqual(['-/home/me/.openclaw/gateway.systemd.env']);
+  });
+
+  it('renders back: unmanaged lines verbatim, values re-quoted, parse(render(x)) == x', () => {
+    const def = parseUnit(UNIT, 'u', 'openclaw-gateway.service');
+    const text = renderUnit(def);
+    for (const line of ['# comment kept', 'Restart=always', 'KillMode=mixed', 'EnvironmentFile=-/home/me/.openclaw/gateway.systemd.env', 'WantedBy=default.target']) {
+      expect(text).toContain(line);
+    }
+    expect(text).toContain('"/opt/open claw/dist/index.js"');
+    expect(text).toContain('Environment=PERCENT=100%%');
+    const again = parseUnit(text, 'u', 'openclaw-gateway.service');
+    expect(again.program).toEqual(def.program);
+    expect(again.env).toEqual(def.env);
+  });
+
+  it('escapes $ in ExecStart and quotes/backslashes in values', () => {
+    const def = parseUnit(UNIT, 'u', 'x.service');
+    def.program = ['/bin/launcher', 'a$b', 'c"d', 'e\\f'];
+    def.env = { Q: 'say "hi"', D: '$HOME' };
+    const back = parseUnit(renderUnit(def), 'u', 'x.service');
+    expect(back.program).toEqual(def.program);
+    expect(back.env).toEqual(def.env);
+  });
+
+  it('fresh render uses OpenClaw policy', () => {
+    const text = renderUnit({ manager: 'systemd', label: 'openclaw-gateway.service', program: ['/l', 'gateway'], env: { A: '1' }, envFiles: [], extra: null });
+    expect(text).toMatch(/RestartPreventExitStatus=78/);
+    expect(text).toMatch(/\[Service\]\nExecStart=\/l gateway\nEnvironment=A=1\n/);
+  });
+
+  it.each([
+    ['no section', 'ExecStart=/bin/a\n'],
+    ['no [Service]', '[Unit]\nDescription=x\n'],
+    ['no ExecStart', '[Service]\nRestart=always\n'],
+    ['garbage line', '[Service]\nExecStart=/bin/a\nnot a line\n'],
+    ['unterminated quote', '[Service]\nExecStart=/bin/a "oops\n'],
+    ['two ExecStart', '[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n'],
+  ])('rejects %s with INVALID_INPUT', (_n, text) => {
+    let err: unknown;
+    try {
+      parseUnit(text, 'bad.service', 'bad.service');
+    } catch (e) {
+      err = e;
+    }
+    expect(isOcError(err) && err.code).toBe('INVALID_INPUT');
+  });
+
+  it('splitUnitWords handles escapes', () => {
+    expect(splitUnitWords(`a "b c" 'd e' f\\ g "h\\"i"`)).toEqual(['a', 'b c', 'd e', 'f g', 'h"i']);
+  });
+});
+
+describe('env files, redaction', () => {
+  it('parses OpenClaw .env and EnvironmentFile syntax', () => {
+    expect(parseEnvFile(`# openclaw service env\nexport A='x y'\nB="q \\"z\\""\nC=plain # c\nexport D='it'\\''s'\n\n;x\n`)).toEqual({
+      A: 'x y',
+      B: 'q "z"',
+      C: 'plain',
+      D: "it's",
+    });
+  });
+
+  it('redacts --token style args', () => {
+    expect(redactProgram(['/l', 'gateway', '--token', 's3cret', '--password=p', '--port', '1'])).toEqual({
+      program: ['/l', 'gateway', '--token', 'oc-secret:redacted', '--password=oc-secret:redacted', '--port', '1'],
+      redacted: true,
+    });
+  });
+
+  it('redacts secret-looking values in JSON5 config text', () => {
+    const { text, redacted } = redactConfigText(`{ gateway: { auth: { mode: "token", token: "abc" } }, models: { "apiKey": 'k1' }, port: 1 }`, 'TOKEN|KEY|SECRET|PASSWORD');
+    expect(text).toBe(`{ gateway: { auth: { mode: "token", token: "oc-secret:config/token#0" } }, models: { "apiKey": 'oc-secret:config/apiKey#0' }, port: 1 }`);
+    expect(redacted).toEqual(['config/token#0', 'config/apiKey#0']);
+  });
+});
