@@ -23,6 +23,16 @@ async function ctxOf(o: Opts) {
   });
 }
 
+function serviceOpts(o: Opts) {
+  const pick = (k: string) => (typeof o[k] === 'string' || typeof o[k] === 'number' ? String(o[k]) : undefined);
+  const out: Record<string, string> = {};
+  for (const [k, name] of [['manager', 'manager'], ['label', 'label'], ['plist', 'plist'], ['unit', 'unit'], ['drainMs', 'drainMs'], ['secretStore', 'secretStore']] as const) {
+    const v = pick(k);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
 export function buildCli() {
   const cli = cac('oc-versions');
   cli
@@ -88,6 +98,34 @@ export function buildCli() {
     );
   cli.command('recover', 'finish or undo an interrupted upgrade').action(async (o: Opts) => (await import('./commands/recover.js')).recover(await ctxOf(o)));
   cli.command('status', 'current version, in-flight transaction, service and last outcome (never waits for the lock)').action(async (o: Opts) => (await import('./commands/recover.js')).status(await ctxOf(o)));
+  cli
+    .command('service <action> [...args]', 'install|adopt|restore|uninstall|start|stop|restart|status the gateway service (gateway args after --)')
+    .option('--manager <kind>', 'launchd, systemd or process (default: from the platform)')
+    .option('--label <label>', 'launchd label / systemd unit (default ai.openclaw.gateway / openclaw-gateway.service)')
+    .option('--plist <path>', 'adopt: the LaunchAgent plist to take over')
+    .option('--unit <path>', 'adopt: the systemd unit to take over')
+    .option('--drain-ms <ms>', 'how long a stop may drain before SIGKILL')
+    .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
+    .action(async (action: string, args: string[], o: Opts) => {
+      const extra = Array.isArray(o['--']) ? (o['--'] as string[]) : [];
+      const { run } = await import('./commands/service.js');
+      const code = await run(await ctxOf(o), action, [...args, ...extra], serviceOpts(o));
+      return typeof code === 'number' ? code : 0;
+    });
+  cli
+    .command('snapshot <action> [id]', 'create|list|show pre-upgrade snapshots (no secret values)')
+    .option('--reason <text>', 'create: why')
+    .option('--state-dir <dir>', 'OpenClaw state dir (default: from the service env, else ~/.openclaw)')
+    .option('--secret-store <kind>', 'keychain, secret-service or none')
+    .action(async (action: string, id: string | undefined, o: Opts) => {
+      const { run } = await import('./commands/snapshot.js');
+      const code = await run(await ctxOf(o), action, id ? [id] : [], {
+        ...serviceOpts(o),
+        ...(typeof o['reason'] === 'string' ? { reason: o['reason'] } : {}),
+        ...(typeof o['stateDir'] === 'string' ? { stateDir: o['stateDir'] } : {}),
+      });
+      return typeof code === 'number' ? code : 0;
+    });
   cli.help();
   cli.version('0.1.0');
   return cli;

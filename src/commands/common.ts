@@ -48,6 +48,8 @@ export async function ensureHome(ctx: CommandContext): Promise<void> {
   }
   if (!(await exists(ctx.layout.config))) await saveConfig(ctx.layout, ctx.config);
   await installShim(ctx.layout, 'openclaw', ctx.config.runtimeNode);
+  const { installGatewayShim } = await import('../service/launcher.js');
+  await installGatewayShim(ctx.layout, ctx.config);
 }
 
 /** Resolve an installed version from an exact version or range (no network). */

@@ -6,7 +6,7 @@
 import type { ServicePort } from '../core/upgrade.js';
 import { resolveSecretStore } from '../secrets/index.js';
 import { createServiceManager } from '../service/index.js';
-import { captureEnvValues, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
+import { captureEnvValues, captureRunningEnv, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
 import { createSnapshot, restoreSnapshot } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 
@@ -36,7 +36,11 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
   // Env values captured once, at the start of the operation, in memory only: the
   // source for restoring keys a rewritten definition dropped.
   const initialDef = await mgr.readDefinition().catch(() => null);
-  const memory = initialDef ? await captureEnvValues(initialDef) : {};
+  const record = await readDefinitionRecord(ctx.layout);
+  // The running job's environment first (it still has keys a regenerated definition already
+  // dropped), then what the definition and its env files say now.
+  const running = record ? await captureRunningEnv(mgr, [...record.envKeys, ...record.envFileKeys]).catch(() => ({})) : {};
+  const memory: Record<string, string> = { ...running, ...(initialDef ? await captureEnvValues(initialDef) : {}) };
   return {
     manager: mgr.kind,
     label: mgr.label,

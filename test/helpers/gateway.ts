@@ -1,0 +1,86 @@
+/** Helpers for tests that run a real fixture gateway under a service backend. */
+import net from 'node:net';
+import { expect } from 'vitest';
+import { makeTestEnv, runCli, type CliResult, type TestEnv } from './cli.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function getJson(url: string, timeoutMs = 2_000): Promise<{ status: number; body: any } | null> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    let body: any = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body };
+  } catch {
+    return null;
+  }
+}
+
+export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface GatewayHost {
+  t: TestEnv;
+  port: number;
+  cli(...args: string[]): Promise<CliResult>;
+  version(): Promise<string | null>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A temp host with `from` installed and the gateway running under the process
+ * backend (real detached process group) on a free loopback port. Fast deadlines
+ * come from config.json so fault cells finish in seconds.
+ */
+export async function gatewayHost(registryUrl: string, from: string, opts: { manager?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GatewayHost> {
+  const t = await makeTestEnv(registryUrl, opts.env ?? {});
+  const port = await freePort();
+  const cli = (...args: string[]) => runCli(args, t.env);
+  const ins = await cli('install', from);
+  expect(ins.code, ins.stderr).toBe(0);
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const cfgPath = path.join(t.ocHome, 'config.json');
+  const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+  cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100 };
+  cfg.service = { ...cfg.service, drainMs: 3_000 };
+  fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
+  const svc = await cli('service', 'install', '--manager', opts.manager ?? 'process', '--', 'gateway', 'run', '--port', String(port), '--bind', 'loopback');
+  expect(svc.code, svc.stderr + svc.stdout).toBe(0);
+  await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'the gateway to answer /healthz');
+  return {
+    t,
+    port,
+    cli,
+    async version() {
+      const r = await getJson(`http://127.0.0.1:${port}/startupz`);
+      return r?.status === 200 ? (r.body.version as string) : null;
+    },
+    async cleanup() {
+      await cli('service', 'stop').catch(() => undefined);
+      await cli('service', 'uninstall').catch(() => undefined);
+      await t.cleanup();
+    },
+  };
+}
