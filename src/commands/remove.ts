@@ -1,5 +1,5 @@
 import { OcError } from '../errors.js';
-import { linksInto, resolveStateDir, scanStateLinks } from '../core/links.js';
+import { linksInto, processesUsing, resolveStateDir, scanStateLinks } from '../core/links.js';
 import { readState, recordHistory, writeState } from '../core/state.js';
 import { listInstalled, readCurrent, removeVersion } from '../core/store.js';
 import { parseExactVersion } from '../core/versions.js';
@@ -8,6 +8,14 @@ import { mutating } from './common.js';
 
 async function refuseIfLinked(ctx: CommandContext, version: string, force: boolean): Promise<void> {
   const links = linksInto(await scanStateLinks(ctx.layout, resolveStateDir(ctx.config.openclawStateDir, ctx.env)), version);
+  const procs = await processesUsing(ctx.layout, version);
+  if (procs.length > 0) {
+    // Never delete files from under a running process (even with --force).
+    throw new OcError('REFUSED', `${version} is in use by running process(es): ${procs.map((p) => `pid ${p.pid} (${p.arg})`).join(', ')}`, {
+      hint: 'stop or restart those processes on another version first',
+      details: { processes: procs },
+    });
+  }
   if (links.length > 0 && !force) {
     throw new OcError('REFUSED', `${version} is still linked from the OpenClaw state dir: ${links.map((l) => l.link).join(', ')}`, {
       hint: 'restart the gateway on the current version first (it relinks), or pass --force',

@@ -79,3 +79,36 @@ export async function scanStateLinks(layout: Layout, stateDir: string | null): P
 export function linksInto(links: readonly StateLink[], version: string): StateLink[] {
   return links.filter((l) => l.version === version);
 }
+
+/**
+ * Processes running from a version tree (Linux /proc: an argv entry or the cwd
+ * under versions/<v>/). Deleting that tree would pull files from under a live
+ * import graph (invariant 1), so prune/uninstall refuse it. Empty where /proc is absent.
+ */
+export async function processesUsing(layout: Layout, version: string): Promise<Array<{ pid: number; arg: string }>> {
+  const root = layout.version(version) + path.sep;
+  const found: Array<{ pid: number; arg: string }> = [];
+  let pids: string[];
+  try {
+    pids = (await fsp.readdir('/proc')).filter((p) => /^\d+$/.test(p));
+  } catch {
+    return found;
+  }
+  for (const p of pids) {
+    const pid = Number(p);
+    if (pid === process.pid) continue;
+    try {
+      const args = (await fsp.readFile(`/proc/${p}/cmdline`, 'utf8')).split('\0');
+      const hit = args.find((a) => a.startsWith(root));
+      if (hit) {
+        found.push({ pid, arg: hit });
+        continue;
+      }
+      const cwd = await fsp.readlink(`/proc/${p}/cwd`);
+      if ((cwd + path.sep).startsWith(root)) found.push({ pid, arg: `cwd ${cwd}` });
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}

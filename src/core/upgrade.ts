@@ -124,7 +124,7 @@ interface GateOutcome {
   reason: string;
 }
 
-async function runGate(deps: TransitionDeps, version: string, prePid: number | null, port: number): Promise<GateOutcome> {
+async function runGate(deps: TransitionDeps, version: string, prePid: number | null, port: number, enter: (phase: 'version' | 'deep') => Promise<void> = async () => {}): Promise<GateOutcome> {
   const svc = deps.service!;
   const serviceEnv = await svc.env().catch(() => ({}));
   const bin = resolveEntry(deps.layout, version, 'bin');
@@ -154,12 +154,14 @@ async function runGate(deps: TransitionDeps, version: string, prePid: number | n
     stages.push({ name: 'health-verified', ok: false, ms: 0, detail: 'not run: the gateway is not responsive' });
     return { ok: false, stages, firstHealthyAt: null, reason: `restarted+responsive: ${r1.detail}` };
   }
+  await enter('version');
   const r2 = await gateVersion(target, r1.pid);
   const checks: NonNullable<StageResult['checks']> = [{ name: 'version', ok: r2.ok, ms: r2.ms, detail: r2.detail }];
   if (!r2.ok) {
     stages.push({ name: 'health-verified', ok: false, ms: r2.ms, detail: `version: ${r2.detail}`, checks });
     return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}` };
   }
+  await enter('deep');
   const r3 = await gateDeep(target);
   checks.push(...r3.checks);
   stages.push({ name: 'health-verified', ok: r3.ok, ms: r2.ms + r3.ms, detail: r3.ok ? `${r2.detail}; ${r3.detail}` : `deep checks: ${r3.detail}`, checks });
@@ -270,11 +272,10 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
     restored = [...new Set(restored)];
 
     await journal.enter('gate-responsive');
-    const gate = await runGate(deps, req.to, prePid, port);
+    const gate = await runGate(deps, req.to, prePid, port, (p) => journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'));
     for (const s of gate.stages) await log({ event: 'stage', name: s.name, ok: s.ok, detail: s.detail, ms: s.ms });
     stages.push(...gate.stages);
     if (gate.ok) {
-      await journal.enter('gate-deep');
       const downtimeMs = lastOldHealthy && gate.firstHealthyAt ? gate.firstHealthyAt - lastOldHealthy : null;
       return commit(deps, journal, req, stages, downtimeMs, restored);
     }
