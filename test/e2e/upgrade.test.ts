@@ -1,18 +1,211 @@
-import { describe, expect, inject, it } from 'vitest';
-import { gatewayHost } from '../helpers/gateway.js';
+/**
+ * Supervised upgrade scenarios beyond the fault matrix: the happy path, a
+ * definition rewritten during the upgrade (launchd, through the launchctl
+ * double that really runs the job), the old gateway's lazy imports after the
+ * flip, state-dir links and prune, and two upgrades at once.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import * as plist from 'plist';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { buildFixture } from '../helpers/fixtures.js';
+import { publish } from '../helpers/registry.js';
+import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
+import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { DOUBLES_DIR } from '../helpers/fake-home.js';
+import { isAlive, killGroup } from '../../src/core/proc.js';
+
+let h: GatewayHost | undefined;
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  await h?.cleanup();
+  h = undefined;
+  for (const c of cleanups.splice(0)) await c();
+});
 
 describe('upgrade (process backend, real fixture gateways)', () => {
-  it('upgrades a running gateway and reports three stages', async () => {
-    const h = await gatewayHost(inject('registryUrl'), '2026.1.1');
-    try {
-      expect(await h.version()).toBe('2026.1.1');
-      const r = await h.cli('upgrade', '2026.2.1', '--json');
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.json.outcome).toBe('upgraded');
-      expect(r.json.stages.map((s: { name: string }) => s.name)).toEqual(['installed+promoted', 'restarted+responsive', 'health-verified']);
-      expect(await h.version()).toBe('2026.2.1');
-    } finally {
-      await h.cleanup();
-    }
+  it('upgrades a running gateway, reports three stages, the log and the downtime', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    expect(await h.version()).toBe('2026.1.1');
+    const oldPid = (await getJson(`http://127.0.0.1:${h.port}/info`))?.body.pid;
+    const dry = await h.cli('upgrade', '2026.2.1', '--dry-run', '--json');
+    expect(dry.code).toBe(0);
+    expect(dry.json).toMatchObject({ dryRun: true, from: '2026.1.1', to: '2026.2.1', stage: true, restart: true });
+    expect(fs.existsSync(path.join(h.t.ocHome, 'versions', '2026.2.1'))).toBe(false);
+    const r = await h.cli('upgrade', '2026.2.1', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.outcome).toBe('upgraded');
+    expect(r.json.stages.map((s: { name: string; ok: boolean }) => [s.name, s.ok])).toEqual([
+      ['installed+promoted', true],
+      ['restarted+responsive', true],
+      ['health-verified', true],
+    ]);
+    expect(typeof r.json.downtimeMs).toBe('number');
+    expect(await h.version()).toBe('2026.2.1');
+    const info = (await getJson(`http://127.0.0.1:${h.port}/info`))?.body;
+    expect(info.pid).not.toBe(oldPid);
+    expect(info.realArgv1.startsWith(fs.realpathSync(path.join(h.t.ocHome, 'versions', '2026.2.1')))).toBe(true);
+    const log = fs.readFileSync(path.join(h.t.ocHome, 'logs', `${r.json.txid}.jsonl`), 'utf8');
+    expect(log).toMatch(/"phase":"gate-deep"/);
+    expect(log).toMatch(/"outcome":"upgraded"/);
+    const ls = await h.cli('list', '--json');
+    expect(ls.json.versions.find((v: { previous: boolean }) => v.previous).version).toBe('2026.1.1');
+    // rollback on a running service goes through the same gate
+    const rb = await h.cli('rollback', '--json');
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.json).toMatchObject({ outcome: 'upgraded', from: '2026.2.1', to: '2026.1.1' });
+    expect(await h.version()).toBe('2026.1.1');
+    // an upgrade to what is current is a no-op
+    const same = await h.cli('upgrade', '2026.1.1', '--json');
+    expect(same.json.outcome).toBe('unchanged');
+  });
+
+  it('an old gateway that lazily imports a chunk after the flip keeps working (--no-restart)', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const r = await h.cli('upgrade', '2026.2.1', '--no-restart', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.stages[1].detail).toMatch(/skipped/);
+    expect(fs.readlinkSync(path.join(h.t.ocHome, 'current'))).toBe('versions/2026.2.1');
+    // still the old process, importing a chunk it never loaded before, from its own untouched tree
+    const lazy = await getJson(`http://127.0.0.1:${h.port}/lazy`);
+    expect(lazy?.status).toBe(200);
+    expect(JSON.stringify(lazy?.body)).toContain('2026.1.1');
+    const fresh = await getJson(`http://127.0.0.1:${h.port}/lazy?fresh=1`);
+    expect(fresh?.status).toBe(200);
+    expect(await h.version()).toBe('2026.1.1');
+    // and the old version cannot be removed from under it
+    const un = await h.cli('uninstall', '2026.1.1', '--force', '--json');
+    expect(un.code).toBe(2);
+    expect(un.json.error.message).toMatch(/in use by running process/);
+  });
+
+  it('links from the OpenClaw state dir follow the switch; prune refuses a version still linked', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const stateDir = path.join(h.t.home, '.openclaw');
+    const link = path.join(stateDir, 'plugin-skills', 'demo');
+    await waitFor(async () => fs.existsSync(link), 5_000, 'the gateway to link its skill');
+    expect(fs.readlinkSync(link)).toContain(path.join('versions', '2026.1.1'));
+    for (const v of ['2026.2.1', '2026.3.1']) expect((await h.cli('install', v)).code).toBe(0);
+    expect((await h.cli('upgrade', '2026.3.1', '--json')).code).toBe(0);
+    expect(fs.readlinkSync(link)).toContain(path.join('versions', '2026.3.1'));
+    // a plugin still linking the host package of 2026.2.1
+    const plugin = path.join(stateDir, 'npm', 'projects', 'p1', 'host-openclaw');
+    await fsp.mkdir(path.dirname(plugin), { recursive: true });
+    await fsp.symlink(path.join(h.t.ocHome, 'versions', '2026.2.1', 'node_modules', 'openclaw'), plugin);
+    const refused = await h.cli('prune', '--keep', '0', '--json');
+    expect(refused.code).toBe(2);
+    expect(refused.json.error.message).toContain(plugin);
+    expect(fs.existsSync(path.join(h.t.ocHome, 'versions', '2026.2.1'))).toBe(true);
+    // the deep gate also refuses a switch while a link points into another version
+    const gated = await h.cli('use', '2026.2.1', '--json');
+    expect(gated.code).toBe(0); // switching TO 2026.2.1 makes that link valid
+    expect((await h.cli('use', '2026.3.1', '--json')).code).toBe(6); // away from it: the stale link fails the deep gate
+    await fsp.rm(plugin);
+    const ok = await h.cli('prune', '--keep', '0', '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    // current (2026.2.1: the use of 2026.3.1 was rolled back) and previous (2026.3.1) stay
+    expect(ok.json.removed).toEqual(['2026.1.1']);
+    expect(fs.readdirSync(path.join(h.t.ocHome, 'versions')).sort()).toEqual(['2026.2.1', '2026.3.1']);
+    // after the upgrade and the prune, no link in the state dir dangles
+    const all = (await import('../../src/core/links.js')).scanStateLinks;
+    const { makeLayout } = await import('../../src/core/layout.js');
+    const links = await all(makeLayout(h.t.ocHome), stateDir);
+    expect(links.length).toBeGreaterThan(0);
+    expect(links.filter((l) => l.dangling)).toEqual([]);
+    expect(fs.readlinkSync(link)).toContain(path.join('versions', '2026.2.1'));
+  });
+
+  it('two upgrades at once: one runs, the other exits 4 and changes nothing', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const first = runCli(['upgrade', '2026.2.1', '--json'], h.t.env);
+    await waitFor(async () => fs.existsSync(path.join(h!.t.ocHome, 'journal.json')), 10_000, 'the first upgrade to start');
+    const before = fs.readdirSync(path.join(h.t.ocHome, 'versions')).sort();
+    const second = await runCli(['upgrade', '2026.3.1', '--json'], h.t.env);
+    expect(second.code).toBe(4);
+    expect(second.json.error.code).toBe('LOCKED');
+    const r = await first;
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.existsSync(path.join(h.t.ocHome, 'versions', '2026.3.1'))).toBe(false);
+    expect(before).not.toContain('2026.3.1');
+    expect(await h.version()).toBe('2026.2.1');
   });
 });
+
+describe('a definition rewritten during the upgrade (launchd via the launchctl double)', () => {
+  it('dropped env keys are detected and restored; the new process sees every key; no secret under the home', async () => {
+    const reg = inject('registryUrl');
+    // A new version whose postinstall regenerates the LaunchAgent like OpenClaw's self-update
+    // does (#64931): a fresh template without the user's EnvironmentVariables.
+    const dir = await buildFixture({ version: '2026.6.1', chunkCount: 4 });
+    const post = path.join(dir, 'scripts', 'postinstall.mjs');
+    await fsp.appendFile(
+      post,
+      `\n;{const fs=await import('node:fs');const p=process.env.HOME+'/Library/LaunchAgents/ai.openclaw.gateway.plist';` +
+        `if(fs.existsSync(p)){const t=fs.readFileSync(p,'utf8');fs.writeFileSync(p,t.replace(/<key>EnvironmentVariables<\\/key>\\s*<dict>[\\s\\S]*?<\\/dict>/,'<key>EnvironmentVariables</key><dict><key>HOME</key><string>'+process.env.HOME+'</string></dict>'));}}\n`,
+    );
+    await publish(reg, dir, { tag: 'rewrite' }).catch((e) => {
+      if (!/EPUBLISHCONFLICT|cannot publish over|already present/i.test(String(e))) throw e;
+    });
+    await fsp.rm(path.dirname(dir), { recursive: true, force: true });
+
+    const CANARY = `canary-plist-${Date.now()}`;
+    const t: TestEnv = await makeTestEnv(reg, {
+      PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
+      OC_VERSIONS_SECRET_STORE: 'none',
+    });
+    t.env['OC_DOUBLE_STATE'] = path.join(t.home, '.double-state');
+    cleanups.push(async () => {
+      await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
+      // kill whatever the double still runs (only its recorded groups)
+      for (const n of fs.existsSync(t.env['OC_DOUBLE_STATE']!) ? fs.readdirSync(t.env['OC_DOUBLE_STATE']!) : []) {
+        try {
+          const st = JSON.parse(fs.readFileSync(path.join(t.env['OC_DOUBLE_STATE']!, n), 'utf8'));
+          if (st.pid && isAlive(st.pid)) killGroup(st.pid, 'SIGKILL');
+        } catch {
+          // not a job record
+        }
+      }
+      await t.cleanup();
+    });
+    const cli = (...a: string[]) => runCli(a, t.env);
+    expect((await cli('install', '2026.1.1')).code).toBe(0);
+    const cfgPath = path.join(t.ocHome, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+    cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000 };
+    fs.writeFileSync(cfgPath, JSON.stringify(cfg));
+    const port = await freePort();
+    // OpenClaw's own LaunchAgent (older inline-env layout) running the installed version directly.
+    const agents = path.join(t.home, 'Library', 'LaunchAgents');
+    await fsp.mkdir(agents, { recursive: true });
+    const plistPath = path.join(agents, 'ai.openclaw.gateway.plist');
+    const entry = path.join(t.ocHome, 'versions', '2026.1.1', 'node_modules', 'openclaw', 'dist', 'index.js');
+    fs.writeFileSync(
+      plistPath,
+      plist.build({
+        Label: 'ai.openclaw.gateway',
+        ProgramArguments: [process.execPath, entry, 'gateway', '--port', String(port)],
+        EnvironmentVariables: { HOME: t.home, OPENCLAW_GATEWAY_TOKEN: CANARY, ANTHROPIC_API_KEY: `${CANARY}-api`, OPENCLAW_STATE_DIR: path.join(t.home, '.openclaw') },
+        RunAtLoad: true,
+        KeepAlive: true,
+      }),
+    );
+    const adopt = await cli('service', 'adopt', '--plist', plistPath);
+    expect(adopt.code, adopt.stderr).toBe(0);
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'adopted gateway');
+
+    const r = await cli('upgrade', '2026.6.1', '--registry', reg, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.outcome).toBe('upgraded');
+    expect(r.json.restoredEnvKeys).toEqual(expect.arrayContaining(['ANTHROPIC_API_KEY', 'OPENCLAW_GATEWAY_TOKEN']));
+    const env = await getJson(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN,ANTHROPIC_API_KEY,OPENCLAW_SUPERVISOR_MODE`);
+    expect(env?.body.values).toEqual({ OPENCLAW_GATEWAY_TOKEN: CANARY, ANTHROPIC_API_KEY: `${CANARY}-api`, OPENCLAW_SUPERVISOR_MODE: 'external' });
+    expect((await getJson(`http://127.0.0.1:${port}/startupz`))?.body.version).toBe('2026.6.1');
+    const live = plist.parse(fs.readFileSync(plistPath, 'utf8')) as { EnvironmentVariables: Record<string, string> };
+    expect(Object.keys(live.EnvironmentVariables)).toEqual(expect.arrayContaining(['OPENCLAW_GATEWAY_TOKEN', 'ANTHROPIC_API_KEY']));
+    expect(grepTree(t.ocHome, CANARY)).toEqual([]);
+  });
+});
+
+void spawn;
