@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { compareVersions, maxSatisfying, parseExactVersion, parseSpec, sortNewestFirst } from '../../src/core/versions.js';
+import { makeLayout } from '../../src/core/layout.js';
+
+describe('OpenClaw version ordering', () => {
+  it.each([
+    ['2026.7.1-2', '2026.7.1', 1],
+    ['2026.7.1-beta.4', '2026.7.1', -1],
+    ['2026.7.1-2', '2026.7.1-10', -1],
+    ['2026.7.1-2', '2026.7.2', -1],
+    ['2026.7.1-2', '2026.7.1-beta.4', 1],
+    ['2026.9.6', '2026.10.1', -1],
+    ['2026.6.35', '2026.6.4', 1],
+    ['2026.7.1', '2026.7.1', 0],
+  ])('%s vs %s → %i', (a, b, sign) => {
+    expect(Math.sign(compareVersions(a, b)) + 0).toBe(sign + 0);
+    expect(Math.sign(compareVersions(b, a)) + 0).toBe(-sign + 0);
+  });
+
+  it('sorts newest first', () => {
+    expect(sortNewestFirst(['2026.7.1', '2026.7.1-beta.4', '2026.7.1-2', '2026.6.35', '2026.7.2'])).toEqual([
+      '2026.7.2',
+      '2026.7.1-2',
+      '2026.7.1',
+      '2026.7.1-beta.4',
+      '2026.6.35',
+    ]);
+  });
+
+  it('range resolution counts corrections of a matching base and prefers them', () => {
+    const all = ['2026.7.1', '2026.7.1-2', '2026.7.1-beta.4', '2026.8.1'];
+    expect(maxSatisfying(all, '~2026.7')).toBe('2026.7.1-2');
+    expect(maxSatisfying(all, '2026.7.1')).toBe('2026.7.1-2');
+    expect(maxSatisfying(all, '^2026.7.0')).toBe('2026.8.1');
+    expect(maxSatisfying(all, '<2026.7.0')).toBeNull();
+  });
+});
+
+describe('spec parsing refuses path-like input before anything uses it', () => {
+  it.each(['../x', '/etc', './2026.1.1', 'file:../x', 'http://evil/x.tgz', 'git+ssh://x', '..', 'a/b', '~/x', 'C:\\x', ''])('%j is invalid (exit 2)', (s) => {
+    expect(() => parseSpec(s)).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+  it.each([
+    ['2026.9.6', 'version'],
+    ['v2026.9.6', 'version'],
+    ['2026.7.1-2', 'version'],
+    ['^2026.9', 'range'],
+    ['>=2026.1 <2026.5', 'range'],
+    ['2026.x', 'range'],
+    ['latest', 'tag'],
+    ['beta', 'tag'],
+    ['extended-stable', 'tag'],
+  ])('%s is a %s', (s, kind) => {
+    expect(parseSpec(s).kind).toBe(kind);
+  });
+  it('layout refuses non-versions as path components', () => {
+    const l = makeLayout('/tmp/h');
+    expect(l.version('2026.9.6')).toBe('/tmp/h/versions/2026.9.6');
+    expect(() => l.version('../../etc')).toThrow();
+    expect(() => l.version('2026.9.6/../../x')).toThrow();
+    expect(parseExactVersion('2026.9.6 ')).toBeNull();
+  });
+});
