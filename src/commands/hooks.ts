@@ -17,8 +17,8 @@ setGatedActivate(async (ctx, req) => {
   const { transitionDeps, printTransition } = await import('./upgrade.js');
   const service = await openServicePort(ctx);
   if (!service) return null;
-  const st = await service.status().catch(() => ({ running: false }));
-  if (!st.running) return null;
+  // With a service installed the switch always goes through restart + gate (a stopped
+  // service is started on the new version); --no-restart only flips.
   const r = await applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false });
   return printTransition(ctx, r);
 });

@@ -27,6 +27,13 @@ export async function autoRecover(ctx: CommandContext, command: string): Promise
 }
 
 export async function recover(ctx: CommandContext): Promise<number> {
+  // Nothing in flight: answer without the lock, so the launchd recovery agent's
+  // periodic run never competes with the user's commands.
+  if (!(await readJournal(ctx.layout).catch(() => undefined))) {
+    const version = await readCurrent(ctx.layout);
+    ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, { recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [] });
+    return EXIT.OK;
+  }
   return mutating(
     ctx,
     'recover',

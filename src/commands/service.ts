@@ -36,6 +36,7 @@ import { launchAgentsDir } from '../service/launchd.js';
 import { parsePlist } from '../service/plist.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
 import type { CommandContext } from './context.js';
+import { installRecoveryAgent, uninstallRecoveryAgent } from '../service/recovery-agent.js';
 
 export interface ServiceOptions {
   manager?: string;
@@ -183,6 +184,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     await mgr.install(def);
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
+    if (kind === 'launchd') await installRecoveryAgent(ctx.layout, ctx.config, ctx.env);
   });
   const st = await mgr.status();
   ctx.out.result(
@@ -249,6 +251,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
     const record = await buildDefinitionRecord(mgr, plan.definition, true);
     await saveDefinitionRecord(ctx.layout, record);
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, adopted: true });
+    if (kind === 'launchd') await installRecoveryAgent(ctx.layout, ctx.config, ctx.env);
     const check = await checkAndRestoreDefinition({
       manager: mgr,
       record,
@@ -312,6 +315,7 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     await fsp.rm(adoptedRecordPath(ctx.layout), { force: true });
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
+    await uninstallRecoveryAgent(ctx.layout, ctx.env);
   });
   const same = (await hashFile(rec.definitionPath)) === rec.originalSha256;
   ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})`, {
@@ -334,6 +338,7 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
     await mgr.uninstall();
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
+    if (mgr.kind === 'launchd') await uninstallRecoveryAgent(ctx.layout, ctx.env);
   });
   ctx.out.result(`uninstalled ${mgr.kind} service ${mgr.label}`, { action: 'uninstall', manager: mgr.kind, label: mgr.label });
 }

@@ -9,7 +9,7 @@ import { LAYOUT_VERSION } from './layout.js';
 
 export interface CheckCommand {
   name: string;
-  /** Arguments passed to the version's CLI entry (`<node> <bin> ...args`). `{staging}`/`{version}` are substituted. */
+  /** Arguments passed to the version's CLI entry (`<node> <bin> ...args`). Offline checks substitute `{prefix}`/`{staging}`/`{version}`; deep checks `{version}`/`{port}`. */
   args: string[];
   timeoutMs?: number;
   /** Exit codes that count as a pass (default [0]). */

@@ -5,11 +5,11 @@
  * and recovery (src/core/recover.ts) knows what to undo or finish.
  *
  * Phases of an upgrade, in order:
- *   begin → snapshot → stage → flip → restart → definition → gate-responsive
+ *   begin → snapshot → stage → flip → definition → restart → gate-responsive
  *   → gate-version → gate-deep → commit
  * and of its automatic rollback:
  *   rollback-flip → rollback-definition → rollback-restart → rollback-gate
- * `use`/`rollback` on a running service skip snapshot's DB copy and stage.
+ * `use`/`rollback` with a service skip stage (the version is already sealed).
  *
  * Fault points for tests: OC_VERSIONS_FAULT=<phase>:<kill|throw> makes the
  * updater SIGKILL itself or throw right after recording <phase>. Unset, it does nothing.

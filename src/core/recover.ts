@@ -64,7 +64,7 @@ export async function recoverJournal(deps: TransitionDeps, opts: { explicit: boo
     return done('old', await readCurrent(deps.layout), `died before the switch (phase ${j.phase}); nothing live had changed`);
   }
 
-  if (j.phase === 'commit' || !svc) {
+  if (j.phase === 'commit' || !svc || j.manager === null) {
     // Every gate passed (or there is no service to gate): the switch stands as `current` says.
     const current = await readCurrent(deps.layout);
     let state = await readState(deps.layout);

@@ -199,7 +199,8 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   const stages: StageResult[] = [];
   const journal = await JournalWriter.begin(
     layout,
-    { txid, op: req.op, from: req.from, to: req.to, manager: deps.service?.manager ?? null, label: deps.service?.label ?? null, prePid: null, snapshot: null },
+    // manager is null when nothing will be restarted (no service, or --no-restart): recovery then keeps the flip as is.
+    { txid, op: req.op, from: req.from, to: req.to, manager: svc?.manager ?? null, label: svc?.label ?? null, prePid: null, snapshot: null },
     parseFault(deps.fault),
     log,
   );
@@ -283,7 +284,8 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   } catch (e) {
     if ((e as { transition?: unknown }).transition) throw e;
     const msg = (e as Error)?.message ?? String(e);
-    if (/injected fault/.test(msg) && journal.journal.phase === 'commit') throw e;
+    // A failure at commit or inside the rollback itself is left to recovery: never roll back twice.
+    if (journal.journal.phase === 'commit' || journal.journal.phase.startsWith('rollback')) throw e;
     stages.push({ name: 'restarted+responsive', ok: false, ms: 0, detail: msg });
     return rollback(deps, journal, req, stages, msg, port, restored);
   }

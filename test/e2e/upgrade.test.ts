@@ -208,4 +208,54 @@ describe('a definition rewritten during the upgrade (launchd via the launchctl d
   });
 });
 
-void spawn;
+describe('launchd recovery agent', () => {
+  it('service install writes the agent; a reboot mid-upgrade (agent loaded) heals the host without a person', async () => {
+    const reg = inject('registryUrl');
+    const t: TestEnv = await makeTestEnv(reg, {
+      PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
+      OC_VERSIONS_SECRET_STORE: 'none',
+    });
+    t.env['OC_DOUBLE_STATE'] = path.join(t.home, '.double-state');
+    cleanups.push(async () => {
+      await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
+      for (const n of fs.existsSync(t.env['OC_DOUBLE_STATE']!) ? fs.readdirSync(t.env['OC_DOUBLE_STATE']!) : []) {
+        try {
+          const st = JSON.parse(fs.readFileSync(path.join(t.env['OC_DOUBLE_STATE']!, n), 'utf8'));
+          if (st.pid && isAlive(st.pid)) killGroup(st.pid, 'SIGKILL');
+        } catch {
+          // not a job record
+        }
+      }
+      await t.cleanup();
+    });
+    const cli = (...a: string[]) => runCli(a, t.env);
+    expect((await cli('install', '2026.1.1')).code).toBe(0);
+    const port = await freePort();
+    const inst = await cli('service', 'install', '--manager', 'launchd', '--', 'gateway', 'run', '--port', String(port));
+    expect(inst.code, inst.stderr).toBe(0);
+    const agentPlist = path.join(t.home, 'Library', 'LaunchAgents', 'ai.openclaw.oc-versions-recover.plist');
+    const agent = plist.parse(fs.readFileSync(agentPlist, 'utf8')) as Record<string, any>;
+    expect(agent['RunAtLoad']).toBe(true);
+    expect(agent['StartInterval']).toBeGreaterThan(0);
+    expect(agent['ProgramArguments'].slice(-4)).toEqual(['recover', '--home', t.ocHome, '--quiet']);
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'gateway');
+
+    // The updater dies between the flip and the restart (power loss).
+    const killed = await runCli(['upgrade', '2026.2.1', '--json'], { ...t.env, OC_VERSIONS_FAULT: 'restart:kill' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(fs.existsSync(path.join(t.ocHome, 'journal.json'))).toBe(true);
+    // "Reboot": launchd loads the agents again; the recovery agent runs recover by itself.
+    const uid = process.getuid?.() ?? 0;
+    const { execFileSync } = await import('node:child_process');
+    execFileSync(path.join(DOUBLES_DIR, 'launchctl'), ['bootout', `gui/${uid}/ai.openclaw.oc-versions-recover`], { env: t.env });
+    execFileSync(path.join(DOUBLES_DIR, 'launchctl'), ['bootstrap', `gui/${uid}`, agentPlist], { env: t.env });
+    await waitFor(async () => !fs.existsSync(path.join(t.ocHome, 'journal.json')), 30_000, 'the agent to recover').catch((e) => {
+      const logf = path.join(t.ocHome, 'logs', 'recover-agent.log');
+      throw new Error(`${e.message}; agent log: ${fs.existsSync(logf) ? fs.readFileSync(logf, 'utf8') : '(none)'}; journal: ${fs.readFileSync(path.join(t.ocHome, 'journal.json'), 'utf8')}`);
+    });
+    expect(fs.readlinkSync(path.join(t.ocHome, 'current'))).toBe('versions/2026.1.1');
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/startupz`))?.body?.version === '2026.1.1', 15_000, 'old version serving');
+    const log = fs.readFileSync(path.join(t.ocHome, 'logs', 'recover-agent.log'), 'utf8');
+    expect(log).toMatch(/recovered|rolled back/);
+  });
+});

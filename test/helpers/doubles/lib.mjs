@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export function stateDir() {
-  const dir = process.env.OC_DOUBLE_STATE;
+  // Jobs the double starts (e.g. the recovery agent calling launchctl) may not carry
+  // OC_DOUBLE_STATE; like launchd's per-user domain, fall back to one under $HOME.
+  const dir = process.env.OC_DOUBLE_STATE || (process.env.HOME ? `${process.env.HOME}/.double-state` : undefined);
   if (!dir) {
     process.stderr.write('double: OC_DOUBLE_STATE is not set\n');
     process.exit(70);

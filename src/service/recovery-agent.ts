@@ -1,0 +1,54 @@
+/**
+ * The launchd recovery agent: a second LaunchAgent that runs `oc-versions recover`
+ * at load (login/boot) and every few minutes, so a Mac that rebooted in the middle
+ * of an upgrade heals without a person. `recover` with no journal is a cheap no-op,
+ * and a held lock (an upgrade in flight) just makes it exit 4 until next time.
+ * systemd and the process backend need no agent: recovery runs before every
+ * mutating command, and systemd's own Restart= keeps the unit up.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../core/config.js';
+import type { Layout } from '../core/layout.js';
+import { createLaunchdManager } from './launchd.js';
+import type { ServiceDefinition } from './types.js';
+
+export const RECOVERY_LABEL = 'ai.openclaw.oc-versions-recover';
+export const RECOVERY_INTERVAL_S = 300;
+
+export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath: string, userPath?: string, home?: string): ServiceDefinition {
+  const log = path.join(layout.logsDir, 'recover-agent.log');
+  return {
+    manager: 'launchd',
+    label: RECOVERY_LABEL,
+    program: [config.runtimeNode, cliPath, 'recover', '--home', layout.home, '--quiet'],
+    // The PATH of the user who installed the service (launchctl, systemd-run, … as they see them).
+    env: { PATH: `${path.dirname(config.runtimeNode)}:${userPath ?? '/usr/bin:/bin:/usr/sbin:/sbin'}`, ...(home ? { HOME: home } : {}) },
+    envFiles: [],
+    stdoutPath: log,
+    stderrPath: log,
+    extra: { RunAtLoad: true, StartInterval: RECOVERY_INTERVAL_S, ProcessType: 'Background', StandardInPath: '/dev/null' },
+  };
+}
+
+/** The real path of this CLI (dist/cli.js), as the agent must run it. */
+export function currentCliPath(): string {
+  const argv1 = process.argv[1] ?? '';
+  try {
+    return fs.realpathSync(argv1);
+  } catch {
+    return path.resolve(argv1);
+  }
+}
+
+export async function installRecoveryAgent(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
+  const mgr = createLaunchdManager({ env, home: layout.home, serviceDir: layout.serviceDir, label: RECOVERY_LABEL });
+  fs.mkdirSync(layout.logsDir, { recursive: true });
+  await mgr.install(recoveryAgentDefinition(layout, config, currentCliPath(), env['PATH'], env['HOME']));
+  return mgr.definitionPath;
+}
+
+export async function uninstallRecoveryAgent(layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
+  const mgr = createLaunchdManager({ env, home: layout.home, serviceDir: layout.serviceDir, label: RECOVERY_LABEL });
+  if (fs.existsSync(mgr.definitionPath)) await mgr.uninstall();
+}
