@@ -168,24 +168,31 @@ async function runGate(deps: TransitionDeps, version: string, prePid: number | n
   return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}` };
 }
 
-/** Poll liveness in the background and remember the last 200 (the old gateway's last healthy answer). */
-function watchLastHealthy(url: string): { stop(): Promise<number | null> } {
-  let last: number | null = null;
+/**
+ * Poll liveness through the restart, as a client would: the last 200 before the
+ * first failure is the old gateway's last healthy answer, the first 200 after it
+ * the new gateway's first. Their difference is the downtime clients saw.
+ */
+function watchDowntime(url: string): { stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
+  let lastOld: number | null = null;
+  let firstNew: number | null = null;
+  let gap = false;
   let running = true;
-  let failures = 0;
   const loop = (async () => {
-    while (running && failures < 1) {
+    while (running && firstNew === null) {
       const r = await httpGet(url, 500);
-      if (r && r.status === 200) last = Date.now();
-      else failures++;
-      await sleep(25);
+      const ok = Boolean(r && r.status === 200);
+      if (ok && !gap) lastOld = Date.now();
+      else if (!ok) gap = true;
+      else firstNew = Date.now();
+      await sleep(20);
     }
   })();
   return {
     async stop() {
       running = false;
       await loop;
-      return last;
+      return { lastOld, firstNew };
     },
   };
 }
@@ -259,9 +266,8 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
 
     await journal.enter('restart');
     progress(`restarting the gateway (${svc.manager} ${svc.label})`);
-    const watcher = prePid ? watchLastHealthy(fillUrl(deps.config.health.livenessUrl, port)) : null;
+    const watcher = prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, port)) : null;
     await svc.restart(deps.config.service.drainMs);
-    const lastOldHealthy = watcher ? await watcher.stop() : null;
 
     // Something may have rewritten the definition while the job restarted.
     const d2 = await svc.checkDefinition();
@@ -274,10 +280,12 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
 
     await journal.enter('gate-responsive');
     const gate = await runGate(deps, req.to, prePid, port, (p) => journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'));
+    const seen = watcher ? await watcher.stop() : { lastOld: null, firstNew: null };
     for (const s of gate.stages) await log({ event: 'stage', name: s.name, ok: s.ok, detail: s.detail, ms: s.ms });
     stages.push(...gate.stages);
     if (gate.ok) {
-      const downtimeMs = lastOldHealthy && gate.firstHealthyAt ? gate.firstHealthyAt - lastOldHealthy : null;
+      const firstNew = seen.firstNew !== null && gate.firstHealthyAt !== null ? Math.min(seen.firstNew, gate.firstHealthyAt) : (seen.firstNew ?? gate.firstHealthyAt);
+      const downtimeMs = seen.lastOld !== null && firstNew !== null ? firstNew - seen.lastOld : null;
       return commit(deps, journal, req, stages, downtimeMs, restored);
     }
     return rollback(deps, journal, req, stages, gate.reason, port, restored);

@@ -63,7 +63,8 @@ export function npmOptions(opts: RegistryOptions): Record<string, unknown> {
   }
   const result: Record<string, unknown> = {
     registry: url.href.endsWith('/') ? url.href : url.href + '/',
-    cache: env['npm_config_cache'] ?? (home ? path.join(home, '.npm', '_cacache') : undefined),
+    // npm's `cache` setting names the parent of the content-addressed `_cacache` folder.
+    cache: env['npm_config_cache'] ? path.join(env['npm_config_cache'], '_cacache') : home ? path.join(home, '.npm', '_cacache') : undefined,
     fetchRetries: 1,
     fetchRetryMintimeout: 200,
     fetchRetryMaxtimeout: 1_000,
