@@ -35,6 +35,8 @@ export function renderGatewayShim(template: string, layout: Layout, config: Conf
 export async function installGatewayShim(layout: Layout, config: Config): Promise<string> {
   const template = await fsp.readFile(GATEWAY_SHIM_SOURCE, 'utf8');
   const text = renderGatewayShim(template, layout, config);
+  // Unchanged: leave the file alone (a failed command must change nothing on disk).
+  if ((await fsp.readFile(layout.gatewayShim, 'utf8').catch(() => null)) === text) return layout.gatewayShim;
   const tmp = `${layout.gatewayShim}.tmp-${process.pid}`;
   try {
     await fsp.mkdir(layout.binDir, { recursive: true });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import * as plist from 'plist';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { buildFixture } from '../helpers/fixtures.js';
-import { publish } from '../helpers/registry.js';
+import { publish, startRegistry } from '../helpers/registry.js';
 import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
 import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
@@ -135,7 +135,13 @@ describe('upgrade (process backend, real fixture gateways)', () => {
 
 describe('a definition rewritten during the upgrade (launchd via the launchctl double)', () => {
   it('dropped env keys are detected and restored; the new process sees every key; no secret under the home', async () => {
-    const reg = inject('registryUrl');
+    // A private registry: this test publishes a version of its own.
+    const privateReg = await startRegistry();
+    cleanups.push(() => privateReg.stop());
+    const reg = privateReg.url;
+    const base = await buildFixture({ version: '2026.1.1', chunkCount: 4 });
+    await publish(reg, base, { tag: 'latest' });
+    await fsp.rm(path.dirname(base), { recursive: true, force: true });
     // A new version whose postinstall regenerates the LaunchAgent like OpenClaw's self-update
     // does (#64931): a fresh template without the user's EnvironmentVariables.
     const dir = await buildFixture({ version: '2026.6.1', chunkCount: 4 });
@@ -145,9 +151,7 @@ describe('a definition rewritten during the upgrade (launchd via the launchctl d
       `\n;{const fs=await import('node:fs');const p=process.env.HOME+'/Library/LaunchAgents/ai.openclaw.gateway.plist';` +
         `if(fs.existsSync(p)){const t=fs.readFileSync(p,'utf8');fs.writeFileSync(p,t.replace(/<key>EnvironmentVariables<\\/key>\\s*<dict>[\\s\\S]*?<\\/dict>/,'<key>EnvironmentVariables</key><dict><key>HOME</key><string>'+process.env.HOME+'</string></dict>'));}}\n`,
     );
-    await publish(reg, dir, { tag: 'rewrite' }).catch((e) => {
-      if (!/EPUBLISHCONFLICT|cannot publish over|already present/i.test(String(e))) throw e;
-    });
+    await publish(reg, dir, { tag: 'rewrite' });
     await fsp.rm(path.dirname(dir), { recursive: true, force: true });
 
     const CANARY = `canary-plist-${Date.now()}`;
