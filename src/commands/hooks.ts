@@ -19,6 +19,21 @@ setGatedActivate(async (ctx, req) => {
   if (!service) return null;
   // With a service installed the switch always goes through restart + gate (a stopped
   // service is started on the new version); --no-restart only flips.
-  const r = await applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false });
+  const stateSnapshot = await snapshotBefore(ctx, req.from, req.to);
+  const r = await applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false, ...(stateSnapshot ? { stateSnapshot } : {}) });
   return printTransition(ctx, r);
 });
+
+/** The snapshot taken before the committed transition `to` → `from` (the one this switch undoes). */
+async function snapshotBefore(ctx: import('./context.js').CommandContext, from: string | null, to: string): Promise<string | undefined> {
+  if (!from) return undefined;
+  const { readState } = await import('../core/state.js');
+  const { exists } = await import('../core/fsutil.js');
+  const state = await readState(ctx.layout);
+  for (const h of [...state.history].reverse()) {
+    if (h.txid && h.from === to && h.to === from && !/failed/.test(h.action)) {
+      return (await exists(ctx.layout.snapshot(h.txid))) ? h.txid : undefined;
+    }
+  }
+  return undefined;
+}

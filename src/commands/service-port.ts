@@ -7,7 +7,7 @@ import type { ServicePort } from '../core/upgrade.js';
 import { resolveSecretStore } from '../secrets/index.js';
 import { createServiceManager } from '../service/index.js';
 import { captureEnvValues, captureRunningEnv, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
-import { createSnapshot, restoreSnapshot } from '../service/snapshot.js';
+import { createSnapshot, migratedDatabases, restoreSnapshot } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 
 export function portFromArgs(program: readonly string[]): number | null {
@@ -78,16 +78,17 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       return meta.txid;
     },
     async restoreState(snapshotId) {
-      // State DBs are restored only when the gateway is stopped and the new version migrated them
-      // (restoreSnapshot refuses while the job runs); a failure here is reported, not fatal.
-      try {
-        const st = await mgr.status();
-        if (st.running) return [];
-        const r = await restoreSnapshot(setup, snapshotId, { state: true }, { manager: mgr, ...(store ? { store } : {}), memory });
-        return r.databases;
-      } catch {
-        return [];
-      }
+      // Forward-only migrations: an older build refuses a database a newer one migrated.
+      // Restore the snapshot's copy only when the live schema is newer, and only with the
+      // gateway stopped (the caller restarts it).
+      const migrated = await migratedDatabases(ctx.layout, snapshotId);
+      if (migrated.length === 0) return [];
+      await mgr.stop({ drainMs: ctx.config.service.drainMs });
+      const r = await restoreSnapshot(setup, snapshotId, { state: true }, { manager: mgr, ...(store ? { store } : {}), memory });
+      return r.databases.map((d) => {
+        const m = migrated.find((x) => x.source === d);
+        return m ? `${d} (schema ${m.live} → ${m.snapshot})` : d;
+      });
     },
   };
 }

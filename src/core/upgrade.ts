@@ -63,6 +63,12 @@ export interface TransitionRequest {
   resolved?: ResolvedPackage;
   install?: InstallOptions;
   noRestart: boolean;
+  /**
+   * use/rollback back to an older version: the snapshot taken before the
+   * transition that left it. Its state DBs are restored when the newer version
+   * migrated them (the older build would refuse them).
+   */
+  stateSnapshot?: string;
 }
 
 export interface TransitionDeps {
@@ -260,6 +266,13 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   let restored: string[] = [];
   try {
     await journal.enter('definition');
+    if (req.stateSnapshot && svc.restoreState) {
+      const dbs = await svc.restoreState(req.stateSnapshot);
+      if (dbs.length) {
+        progress(`restored state databases from snapshot ${req.stateSnapshot} (${req.from} had migrated them; changes made since are lost): ${dbs.join(', ')}`);
+        await log({ event: 'state-restored', snapshot: req.stateSnapshot, count: dbs.length });
+      }
+    }
     const d1 = await svc.checkDefinition();
     restored.push(...d1.restoredKeys);
     if (d1.restoredKeys.length) progress(`restored env keys dropped from the service definition: ${d1.restoredKeys.join(', ')}`);
@@ -370,7 +383,7 @@ export async function rollback(
     for (const s of gate.stages) await log({ event: 'rollback-stage', name: s.name, ok: s.ok, detail: s.detail });
     if (gate.ok) {
       let state = await readState(deps.layout);
-      state = recordHistory({ ...state, current: req.from }, { action: `${req.op} rolled back`, from: req.to, to: req.from, txid });
+      state = recordHistory({ ...state, current: req.from }, { action: `${req.op} to ${req.to} failed; rolled back`, from: req.from, to: req.from, txid });
       await writeState(deps.layout, state);
       await log({ event: 'outcome', outcome: 'rolled-back', version: req.from });
       await clearJournal(deps.layout);

@@ -432,3 +432,39 @@ export async function restoreSnapshot(
   }
   return report;
 }
+
+/** PRAGMA user_version of a SQLite file (OpenClaw's schema version), or null if unreadable. */
+export async function sqliteUserVersion(file: string): Promise<number | null> {
+  const sqlite = await loadSqlite();
+  if (!sqlite || !fs.existsSync(file)) return null;
+  try {
+    const db = new sqlite.DatabaseSync(file, { readOnly: true });
+    try {
+      const row = (db as unknown as { prepare(sql: string): { get(): Record<string, unknown> } }).prepare('PRAGMA user_version').get();
+      const v = row['user_version'];
+      return typeof v === 'number' ? v : null;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** Databases whose live schema is newer than the snapshot's copy: the newer version migrated them. */
+export async function migratedDatabases(layout: Layout, txid: string): Promise<Array<{ source: string; live: number; snapshot: number }>> {
+  let meta: SnapshotMeta;
+  try {
+    meta = (await readSnapshot(layout, txid)).meta;
+  } catch {
+    return [];
+  }
+  const out: Array<{ source: string; live: number; snapshot: number }> = [];
+  for (const f of meta.openclaw.files) {
+    if (f.method === 'redacted-text') continue;
+    const live = await sqliteUserVersion(f.source);
+    const snap = await sqliteUserVersion(path.join(layout.snapshot(txid), f.copy));
+    if (live !== null && snap !== null && live > snap) out.push({ source: f.source, live, snapshot: snap });
+  }
+  return out;
+}

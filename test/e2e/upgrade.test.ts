@@ -117,6 +117,36 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect(fs.readlinkSync(link)).toContain(path.join('versions', '2026.2.1'));
   });
 
+  it('rollback across a schema bump restores the state databases the newer version migrated', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const { DatabaseSync } = await import('node:sqlite');
+    const dbFile = path.join(h.t.home, '.openclaw', 'state', 'openclaw.sqlite');
+    await fsp.mkdir(path.dirname(dbFile), { recursive: true });
+    const db = new DatabaseSync(dbFile);
+    db.exec("PRAGMA journal_mode=WAL; CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES ('who','old'); PRAGMA user_version=17;");
+    db.close();
+    const up = await h.cli('upgrade', '2026.2.1', '--json');
+    expect(up.code, up.stderr).toBe(0);
+    // The new version migrates the schema forward (as OpenClaw 2026.9.6 does 17 → 18).
+    const live = new DatabaseSync(dbFile);
+    live.exec("PRAGMA user_version=18; UPDATE kv SET v='migrated' WHERE k='who';");
+    live.close();
+    const rb = await h.cli('rollback', '--json');
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.stderr).toMatch(/restored state databases .*schema 18 → 17/);
+    const after = new DatabaseSync(dbFile, { readOnly: true });
+    expect((after.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(17);
+    expect((after.prepare("SELECT v FROM kv WHERE k='who'").get() as { v: string }).v).toBe('old');
+    after.close();
+    expect(await h.version()).toBe('2026.1.1');
+    // without a migration nothing is restored
+    const again = await h.cli('upgrade', '2026.2.1', '--json');
+    expect(again.code).toBe(0);
+    const rb2 = await h.cli('rollback', '--json');
+    expect(rb2.code).toBe(0);
+    expect(rb2.stderr).not.toMatch(/restored state databases/);
+  });
+
   it('two upgrades at once: one runs, the other exits 4 and changes nothing', async () => {
     h = await gatewayHost(inject('registryUrl'), '2026.1.1');
     const first = runCli(['upgrade', '2026.2.1', '--json'], h.t.env);
