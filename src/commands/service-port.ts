@@ -3,6 +3,8 @@
  * transition core needs. Null when no service was installed or adopted
  * (config.service.manager unset): then a switch is a flip with nothing to restart.
  */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { ServicePort } from '../core/upgrade.js';
 import { resolveSecretStore } from '../secrets/index.js';
 import { createServiceManager } from '../service/index.js';
@@ -60,6 +62,30 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
         reload: true,
       });
       return { restoredKeys: r.restoredKeys, unrestorableKeys: r.unrestorableKeys, rewritten: r.rewritten };
+    },
+    async logTail() {
+      const def = await mgr.readDefinition().catch(() => null);
+      const file = def?.stderrPath ?? (mgr.kind === 'process' ? path.join(ctx.layout.serviceDir, 'gateway.log') : null);
+      if (!file) return '';
+      let text = '';
+      try {
+        const fh = await fsp.open(file, 'r');
+        try {
+          const { size } = await fh.stat();
+          const len = Math.min(size, 4096);
+          const buf = Buffer.alloc(len);
+          await fh.read(buf, 0, len, size - len);
+          text = buf.toString('utf8');
+        } finally {
+          await fh.close();
+        }
+      } catch {
+        return '';
+      }
+      // Never carry a secret value into the result, the log under the home, or the terminal.
+      const pattern = new RegExp(ctx.config.secretPattern, 'i');
+      for (const [k, v] of Object.entries(memory)) if (pattern.test(k) && v.length >= 4) text = text.split(v).join('***');
+      return text.trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ').slice(0, 600);
     },
     async env() {
       const def = await mgr.readDefinition();

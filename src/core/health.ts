@@ -25,7 +25,12 @@ export interface StageResult {
 
 export interface ServiceProbe {
   status(): Promise<{ running: boolean; pid: number | null; entry: string | null }>;
+  /** Last lines of the gateway's own log, secret values redacted (for failure details). */
+  logTail?(): Promise<string>;
 }
+
+/** How long the service manager may report no process at all before the gate gives up early. */
+export const EXITED_GRACE_MS = 3_000;
 
 export interface GateTarget {
   layout: Layout;
@@ -141,11 +146,20 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
   const url = fillUrl(t.health.livenessUrl, t.port);
   let why = 'not checked yet';
   let lastPid: number | null = null;
+  let goneSince: number | null = null;
   while (now() < deadline) {
     const st = await t.service.status().catch(() => ({ running: false, pid: null, entry: null }));
     lastPid = st.pid;
-    if (!st.running || !st.pid) why = 'the service manager reports no running process';
-    else if (t.prePid !== null && st.pid === t.prePid) why = `still the pre-switch process (pid ${st.pid})`;
+    if (st.running && st.pid) goneSince = null;
+    if (!st.running || !st.pid) {
+      why = 'the service manager reports no running process';
+      goneSince ??= now();
+      // The job exited and nothing restarted it: waiting out the whole deadline tells nothing more.
+      if (now() - goneSince >= EXITED_GRACE_MS) {
+        const tail = t.service.logTail ? await t.service.logTail().catch(() => '') : '';
+        return { name: 'restarted+responsive', ok: false, ms: now() - start, detail: `the gateway exited and is not running${tail ? `; its log ends: ${tail}` : ''}`, pid: null, firstHealthyAt: null };
+      }
+    } else if (t.prePid !== null && st.pid === t.prePid) why = `still the pre-switch process (pid ${st.pid})`;
     else if (!under(st.entry, versionDir)) why = `pid ${st.pid} runs ${st.entry ?? 'an unknown entry'}, not a file of ${versionDir}`;
     else {
       const own = ownsListener(st.pid, t.port);

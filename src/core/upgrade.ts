@@ -45,6 +45,8 @@ export interface ServicePort {
   restart(drainMs: number): Promise<void>;
   /** Check the definition against the record; restore missing env keys / program. Returns restored key names. */
   checkDefinition(): Promise<{ restoredKeys: string[]; unrestorableKeys: string[]; rewritten: boolean }>;
+  /** Last lines of the gateway's own log, secret values redacted. */
+  logTail?(): Promise<string>;
   /** The service's environment (inline + env files), in memory only, for deep checks. */
   env(): Promise<Record<string, string>>;
   /** Gateway port from the program args (--port N), else OPENCLAW_GATEWAY_PORT, else null. */

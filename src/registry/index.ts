@@ -73,6 +73,23 @@ export function npmOptions(opts: RegistryOptions): Record<string, unknown> {
     preferOnline: true,
   };
   for (const [k, v] of Object.entries(rc)) if (k.startsWith('//')) result[k] = v;
+  // TLS and proxy settings as npm reads them (env wins over ~/.npmrc).
+  const setting = (name: string): string | undefined => env[`npm_config_${name.replace(/-/g, '_')}`] ?? env[`NPM_CONFIG_${name.replace(/-/g, '_').toUpperCase()}`] ?? rc[name];
+  const cafile = setting('cafile');
+  if (cafile) {
+    try {
+      result['ca'] = fs.readFileSync(cafile, 'utf8');
+    } catch {
+      throw new OcError('ENVIRONMENT', `cafile ${cafile} from your npm configuration cannot be read`, { hint: 'fix or remove the cafile setting in ~/.npmrc' });
+    }
+  }
+  if (setting('strict-ssl') === 'false') result['strictSSL'] = false;
+  const proxy = setting('https-proxy') ?? env['HTTPS_PROXY'] ?? env['https_proxy'];
+  if (proxy) result['httpsProxy'] = proxy;
+  const httpProxy = setting('proxy') ?? env['HTTP_PROXY'] ?? env['http_proxy'];
+  if (httpProxy) result['proxy'] = httpProxy;
+  const noProxy = setting('noproxy') ?? env['NO_PROXY'] ?? env['no_proxy'];
+  if (noProxy) result['noProxy'] = noProxy;
   return result;
 }
 
@@ -86,6 +103,12 @@ export function mapRegistryError(e: unknown, what: string, registry: unknown): O
   if (code === 'E404' || err?.statusCode === 404 || code === 'ETARGET') {
     return new OcError('VERSION_NOT_FOUND', `${what}: not found in ${String(registry)}`, {
       hint: 'check the package name and version; `oc-versions list --remote` shows what the registry offers',
+      cause: e,
+    });
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+    return new OcError('REGISTRY_ERROR', `${what}: TLS certificate problem talking to ${String(registry)} (${code})`, {
+      hint: 'set cafile in ~/.npmrc (or NODE_EXTRA_CA_CERTS) to the CA your network uses',
       cause: e,
     });
   }
