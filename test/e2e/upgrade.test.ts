@@ -147,6 +147,24 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect(rb2.stderr).not.toMatch(/restored state databases/);
   });
 
+  it('--detach: the updater leaves the caller\'s process tree and status follows it to the end', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const r = await h.cli('upgrade', '2026.2.1', '--detach', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.detached).toBe(true);
+    const pid = r.json.pid as number;
+    expect(pid).toBeGreaterThan(0);
+    // its own session: not in the caller's process group
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    expect(Number(stat[3])).toBe(pid); // session id == its own pid (setsid): a stopped gateway's group cannot take it down
+    const done = await waitFor(async () => {
+      const st = await h!.cli('status', '--json');
+      return st.json.transaction === null && st.json.current === '2026.2.1' ? st.json : null;
+    }, 30_000, 'the detached upgrade to finish');
+    expect(done.log.at(-1)).toMatchObject({ event: 'outcome', outcome: 'upgraded' });
+    expect(await h.version()).toBe('2026.2.1');
+  });
+
   it('two upgrades at once: one runs, the other exits 4 and changes nothing', async () => {
     h = await gatewayHost(inject('registryUrl'), '2026.1.1');
     const first = runCli(['upgrade', '2026.2.1', '--json'], h.t.env);
