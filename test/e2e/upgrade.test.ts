@@ -17,6 +17,32 @@ import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../he
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
 import { isAlive, killGroup } from '../../src/core/proc.js';
 
+/**
+ * A temp host whose PATH starts with the launchctl/systemctl doubles (they really run the
+ * job); cleanup uninstalls the service and kills only the process groups the doubles recorded.
+ */
+async function launchdTestEnv(registryUrl: string): Promise<TestEnv> {
+  const t = await makeTestEnv(registryUrl, {
+    PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
+    OC_VERSIONS_SECRET_STORE: 'none',
+  });
+  const stateDir = path.join(t.home, '.double-state');
+  t.env['OC_DOUBLE_STATE'] = stateDir;
+  cleanups.push(async () => {
+    await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
+    for (const n of fs.existsSync(stateDir) ? fs.readdirSync(stateDir) : []) {
+      try {
+        const st = JSON.parse(fs.readFileSync(path.join(stateDir, n), 'utf8'));
+        if (st.pid && isAlive(st.pid)) killGroup(st.pid, 'SIGKILL');
+      } catch {
+        // not a job record
+      }
+    }
+    await t.cleanup();
+  });
+  return t;
+}
+
 let h: GatewayHost | undefined;
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -203,24 +229,7 @@ describe('a definition rewritten during the upgrade (launchd via the launchctl d
     await fsp.rm(path.dirname(dir), { recursive: true, force: true });
 
     const CANARY = `canary-plist-${Date.now()}`;
-    const t: TestEnv = await makeTestEnv(reg, {
-      PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
-      OC_VERSIONS_SECRET_STORE: 'none',
-    });
-    t.env['OC_DOUBLE_STATE'] = path.join(t.home, '.double-state');
-    cleanups.push(async () => {
-      await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
-      // kill whatever the double still runs (only its recorded groups)
-      for (const n of fs.existsSync(t.env['OC_DOUBLE_STATE']!) ? fs.readdirSync(t.env['OC_DOUBLE_STATE']!) : []) {
-        try {
-          const st = JSON.parse(fs.readFileSync(path.join(t.env['OC_DOUBLE_STATE']!, n), 'utf8'));
-          if (st.pid && isAlive(st.pid)) killGroup(st.pid, 'SIGKILL');
-        } catch {
-          // not a job record
-        }
-      }
-      await t.cleanup();
-    });
+    const t = await launchdTestEnv(reg);
     const cli = (...a: string[]) => runCli(a, t.env);
     expect((await cli('install', '2026.1.1')).code).toBe(0);
     const cfgPath = path.join(t.ocHome, 'config.json');
@@ -262,24 +271,7 @@ describe('a definition rewritten during the upgrade (launchd via the launchctl d
 
 describe('launchd recovery agent', () => {
   it('service install writes the agent; a reboot mid-upgrade (agent loaded) heals the host without a person', async () => {
-    const reg = inject('registryUrl');
-    const t: TestEnv = await makeTestEnv(reg, {
-      PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
-      OC_VERSIONS_SECRET_STORE: 'none',
-    });
-    t.env['OC_DOUBLE_STATE'] = path.join(t.home, '.double-state');
-    cleanups.push(async () => {
-      await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
-      for (const n of fs.existsSync(t.env['OC_DOUBLE_STATE']!) ? fs.readdirSync(t.env['OC_DOUBLE_STATE']!) : []) {
-        try {
-          const st = JSON.parse(fs.readFileSync(path.join(t.env['OC_DOUBLE_STATE']!, n), 'utf8'));
-          if (st.pid && isAlive(st.pid)) killGroup(st.pid, 'SIGKILL');
-        } catch {
-          // not a job record
-        }
-      }
-      await t.cleanup();
-    });
+    const t = await launchdTestEnv(inject('registryUrl'));
     const cli = (...a: string[]) => runCli(a, t.env);
     expect((await cli('install', '2026.1.1')).code).toBe(0);
     const port = await freePort();
