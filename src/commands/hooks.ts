@@ -14,14 +14,13 @@ setGatedActivate(async (ctx, req) => {
   if (!ctx.config.service.manager) return null;
   const { openServicePort } = await import('./service-port.js');
   const { applyTransition } = await import('../core/upgrade.js');
-  const { transitionDeps, printTransition } = await import('./upgrade.js');
+  const { transitionDeps } = await import('./upgrade.js');
   const service = await openServicePort(ctx);
   if (!service) return null;
   // With a service installed the switch always goes through restart + gate (a stopped
   // service is started on the new version); --no-restart only flips.
   const stateSnapshot = await snapshotBefore(ctx, req.from, req.to);
-  const r = await applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false, ...(stateSnapshot ? { stateSnapshot } : {}) });
-  return printTransition(ctx, r);
+  return applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false, ...(stateSnapshot ? { stateSnapshot } : {}) });
 });
 
 /** The snapshot taken before the committed transition `to` → `from` (the one this switch undoes). */

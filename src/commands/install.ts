@@ -3,7 +3,8 @@ import { readCurrent } from '../core/store.js';
 import { parseSpec } from '../core/versions.js';
 import type { CommandContext } from './context.js';
 import { ensureHome, mutating, switchTo } from './common.js';
-import { activate } from './activate.js';
+import { activateQuietly } from './activate.js';
+import type { TransitionResult } from '../core/upgrade.js';
 
 export interface InstallCommandOptions {
   use?: boolean;
@@ -39,16 +40,21 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
     }
     await ensureHome(ctx);
     const before = await readCurrent(ctx.layout);
+    let transition: TransitionResult | null = null;
     if (before === null) await switchTo(ctx, result.version, 'install (first version)');
     else if (opts.use && before !== result.version) {
-      // A running service switches through the same restart + health gate as an upgrade.
-      const code = await activate(ctx, { from: before, to: result.version, action: 'use', noRestart: false, quiet: true });
-      if (code !== 0) return code;
+      // With a service installed, the switch goes through the same restart + health gate as an upgrade.
+      transition = (await activateQuietly(ctx, { from: before, to: result.version, action: 'use', noRestart: false })).transition;
     }
     const current = (await readCurrent(ctx.layout)) === result.version;
     const human = result.alreadyInstalled
       ? `${ctx.pkg}@${result.version} is already installed${current ? ' (current)' : ''}`
       : `installed ${ctx.pkg}@${result.version} in ${result.path}${current ? ' (now current)' : ''}`;
+    if (transition) {
+      const { formatTransition, OUTCOME_EXIT } = await import('./upgrade.js');
+      ctx.out.result(`${human}\n${formatTransition(transition)}`, { version: result.version, path: result.path, alreadyInstalled: result.alreadyInstalled, current, transition });
+      return OUTCOME_EXIT[transition.outcome];
+    }
     ctx.out.result(human, { version: result.version, path: result.path, alreadyInstalled: result.alreadyInstalled, current });
     return 0;
   });

@@ -125,6 +125,39 @@ describe('list, current, which, use, rollback', () => {
   });
 });
 
+describe('verify and list --remote', () => {
+  it('verify re-runs the validation on an installed version and names a damaged file', async () => {
+    await cli('install', '2026.2.1');
+    const ok = await cli('verify', '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json).toMatchObject({ version: '2026.2.1', ok: true });
+    expect(ok.json.checks.map((c: { name: string }) => c.name)).toEqual(['entrypoints', 'inventory', 'import-closure', 'runtime', 'lifecycle', 'smoke', 'offline-checks']);
+    for (const c of ok.json.checks) expect(Object.keys(c)).toEqual(expect.arrayContaining(['name', 'ok', 'detail', 'ms']));
+    // damage the sealed tree from outside: a lazily imported chunk disappears
+    const dist = path.join(t.ocHome, 'versions', '2026.2.1', 'node_modules', 'openclaw', 'dist');
+    const lazy = fs.readdirSync(dist).find((f) => f.startsWith('lazy-'))!;
+    fs.rmSync(path.join(dist, lazy));
+    const bad = await cli('verify', '2026.2.1', '--json');
+    expect(bad.code).toBe(5);
+    expect(bad.json.ok).toBe(false);
+    const failed = bad.json.checks.filter((c: { ok: boolean; skipped?: boolean }) => !c.ok && !c.skipped).map((c: { name: string }) => c.name);
+    expect(failed).toContain('import-closure');
+    expect(JSON.stringify(bad.json)).toContain(lazy);
+  });
+
+  it('list --remote shows what the registry offers with dist-tags, newest first in OpenClaw order', async () => {
+    await cli('install', '2026.3.1');
+    const r = await cli('list', '--remote', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.distTags.latest).toBe(LATEST_VERSION);
+    const versions = r.json.versions.map((v: { version: string }) => v.version);
+    expect(versions.indexOf('2026.3.1-2')).toBeLessThan(versions.indexOf('2026.3.1'));
+    expect(versions.indexOf('2026.4.1')).toBeLessThan(versions.indexOf('2026.4.1-beta.1'));
+    expect(r.json.versions.find((v: { version: string }) => v.version === LATEST_VERSION).tags).toContain('latest');
+    expect(r.json.versions.find((v: { version: string }) => v.version === '2026.3.1').installed).toBe(true);
+  });
+});
+
 describe('uninstall and prune', () => {
   it('refuses the current version (2) and the previous one without --force', async () => {
     await cli('install', '2026.1.1');

@@ -86,6 +86,16 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     // an upgrade to what is current is a no-op
     const same = await h.cli('upgrade', '2026.1.1', '--json');
     expect(same.json.outcome).toBe('unchanged');
+    // install --use keeps install's JSON shape and carries the gated transition
+    const iu = await h.cli('install', '2026.3.1', '--use', '--json');
+    expect(iu.code, iu.stderr).toBe(0);
+    expect(iu.json).toMatchObject({ version: '2026.3.1', alreadyInstalled: false, current: true, transition: { outcome: 'upgraded', from: '2026.1.1', to: '2026.3.1' } });
+    // service status reads the entry of the running process from the OS
+    const ss = await h.cli('service', 'status', '--json');
+    expect(ss.code).toBe(0);
+    expect(ss.json).toMatchObject({ manager: 'process', running: true, version: '2026.3.1' });
+    expect(ss.json.pid).toBe((await getJson(`http://127.0.0.1:${h.port}/info`))?.body.pid);
+    expect(ss.json.entry).toBe(fs.realpathSync(path.join(h.t.ocHome, 'versions', '2026.3.1', 'node_modules', 'openclaw', 'dist', 'index.js')));
   });
 
   it('an old gateway that lazily imports a chunk after the flip keeps working (--no-restart)', async () => {
