@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT, OcError } from '../errors.js';
 import { resolveForInstall, type InstallOptions } from '../core/install.js';
-import { appendLog } from '../core/journal.js';
 import { readCurrent } from '../core/store.js';
 import { applyTransition, planTransition, type TransitionDeps, type TransitionResult } from '../core/upgrade.js';
 import { parseSpec } from '../core/versions.js';
@@ -94,10 +93,7 @@ function hasOnPath(bin: string, env: NodeJS.ProcessEnv): boolean {
 
 export async function run(ctx: CommandContext, rawSpec: string | undefined, opts: UpgradeOptions): Promise<number> {
   const spec = parseSpec(rawSpec ?? 'latest');
-  if (opts.detach) {
-    await ensureDir(ctx);
-    return detach(ctx);
-  }
+  if (opts.detach) return detach(ctx);
   const install: InstallOptions = {
     layout: ctx.layout,
     config: ctx.config,
@@ -133,18 +129,12 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
       return printTransition(ctx, r);
     } catch (e) {
       const t = (e as { transition?: TransitionResult }).transition;
-      if (t && e instanceof OcError) {
-        // Staging or validation failed: nothing changed. Print the stage report, exit with the error's code.
-        ctx.out.progress(formatTransition(t));
-        throw e;
-      }
-      throw e;
+      if (!t || !(e instanceof OcError)) throw e;
+      // Staging or validation failed before the flip: nothing changed. The stage report goes
+      // to stderr, and into the --json error document; the exit code is the error's.
+      ctx.out.progress(formatTransition(t));
+      throw new OcError(e.code, e.message, { ...(e.hint ? { hint: e.hint } : {}), exitCode: e.exitCode, cause: e, details: { ...(e.details ?? {}), ...t } });
     }
   });
 }
 
-async function ensureDir(ctx: CommandContext): Promise<void> {
-  fs.mkdirSync(ctx.layout.logsDir, { recursive: true });
-}
-
-export { appendLog };

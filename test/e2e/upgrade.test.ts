@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import * as plist from 'plist';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { buildFixture } from '../helpers/fixtures.js';
+import { buildFixture, VARIANT_VERSIONS } from '../helpers/fixtures.js';
 import { publish, startRegistry } from '../helpers/registry.js';
 import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
 import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
@@ -96,6 +96,21 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect(ss.json).toMatchObject({ manager: 'process', running: true, version: '2026.3.1' });
     expect(ss.json.pid).toBe((await getJson(`http://127.0.0.1:${h.port}/info`))?.body.pid);
     expect(ss.json.entry).toBe(fs.realpathSync(path.join(h.t.ocHome, 'versions', '2026.3.1', 'node_modules', 'openclaw', 'dist', 'index.js')));
+  });
+
+  it('a version that fails validation is never promoted: exit 5, the running gateway untouched', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const pid = (await getJson(`http://127.0.0.1:${h.port}/info`))?.body.pid;
+    const r = await h.cli('upgrade', VARIANT_VERSIONS['missing-dynamic-chunk'], '--json');
+    expect(r.code).toBe(5);
+    expect(r.json.error.code).toBe('VALIDATION_FAILED');
+    expect(r.json.error.outcome).toBe('unchanged');
+    expect(r.json.error.stages[0]).toMatchObject({ name: 'installed+promoted', ok: false });
+    expect(r.json.error.message).toMatch(/import-closure/);
+    expect(fs.readlinkSync(path.join(h.t.ocHome, 'current'))).toBe('versions/2026.1.1');
+    expect(fs.existsSync(path.join(h.t.ocHome, 'versions', VARIANT_VERSIONS['missing-dynamic-chunk']))).toBe(false);
+    expect(fs.existsSync(path.join(h.t.ocHome, 'journal.json'))).toBe(false);
+    expect((await getJson(`http://127.0.0.1:${h.port}/info`))?.body.pid).toBe(pid);
   });
 
   it('an old gateway that lazily imports a chunk after the flip keeps working (--no-restart)', async () => {
