@@ -33,6 +33,19 @@ export interface RemoteListing {
 
 const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
 
+/** pacote 22 / arborist 10 need this (package.json engines says the same). */
+export const SUPPORTED_NODE = '^22.22.2 || ^24.15.0 || >=26.0.0';
+
+/** Refuse clearly before loading npm's libraries on a Node they do not support. */
+export async function assertSupportedNode(version = process.versions.node): Promise<void> {
+  const { default: semver } = await import('semver');
+  if (!semver.satisfies(version, SUPPORTED_NODE)) {
+    throw new OcError('ENVIRONMENT', `Node ${version} cannot run installs (needs ${SUPPORTED_NODE})`, {
+      hint: 'run oc-versions with Node 24 (for example the one OpenClaw uses)',
+    });
+  }
+}
+
 function readNpmrc(file: string): Record<string, string> {
   const out: Record<string, string> = {};
   let text: string;
@@ -145,6 +158,7 @@ export function mapRegistryError(e: unknown, what: string, registry: unknown): O
 
 export async function fetchRemote(name: string, opts: RegistryOptions): Promise<RemoteListing> {
   const npm = npmOptions(opts);
+  await assertSupportedNode();
   const { default: pacote } = await import('pacote');
   try {
     const doc = await pacote.packument(name, npm);
@@ -161,6 +175,7 @@ export async function fetchRemote(name: string, opts: RegistryOptions): Promise<
 /** Resolve an exact version, range or dist-tag against the registry, in OpenClaw's ordering. */
 export async function resolveSpec(name: string, spec: ParsedSpec, opts: RegistryOptions): Promise<ResolvedPackage> {
   const npm = npmOptions(opts);
+  await assertSupportedNode();
   const { default: pacote } = await import('pacote');
   let doc;
   try {
