@@ -13,7 +13,6 @@ type Opts = GlobalOptions & Record<string, unknown>;
 
 async function ctxOf(o: Opts) {
   const { createContext } = await import('./commands/context.js');
-  await import('./commands/hooks.js');
   return createContext({
     ...(typeof o.home === 'string' ? { home: o.home } : {}),
     ...(typeof o.registry === 'string' ? { registry: o.registry } : {}),

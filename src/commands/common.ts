@@ -30,6 +30,8 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
 
 /** Run fn under the lock, after recovery of any unfinished transaction and a sweep of leftovers. */
 export async function mutating<T>(ctx: CommandContext, command: string, fn: () => Promise<T>, opts: { recover?: boolean } = {}): Promise<T> {
+  // Registers recovery and the gated switch; loaded here so read-only commands never pay for it.
+  await import('./hooks.js');
   return withLock(ctx.layout, command, async () => {
     if (opts.recover !== false && recoveryHook) await recoveryHook(ctx, command);
     await sweepLeftovers(ctx);

@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import { OcError, fromFsError } from '../errors.js';
 
 export async function readJson<T>(file: string): Promise<T | undefined> {
@@ -40,6 +39,8 @@ export async function fsyncDir(dir: string): Promise<void> {
 export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
   try {
     await fsp.mkdir(path.dirname(file), { recursive: true });
+    // Loaded on first write: read-only commands never pay for it (or its signal-exit hooks).
+    const { default: writeFileAtomic } = await import('write-file-atomic');
     await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode, fsync: true });
     await fsyncDir(path.dirname(file));
   } catch (e) {
