@@ -14,6 +14,11 @@ import { transitionDeps } from './upgrade.js';
 export async function autoRecover(ctx: CommandContext, command: string): Promise<void> {
   const j = await readJournal(ctx.layout);
   if (!j) return;
+  if (isDegraded(j) && (command.startsWith('service ') || command === 'snapshot create')) {
+    // Service control and snapshots stay available on a degraded host (the operator needs them
+    // to repair it); they leave the degraded transaction open.
+    return;
+  }
   if (isDegraded(j) && (command === 'use' || command === 'rollback')) {
     // The operator takes over a degraded host explicitly: close the degraded transaction, keep its log.
     await appendLog(ctx.layout, j.txid, { event: 'closed-by-operator', command });

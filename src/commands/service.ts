@@ -6,7 +6,6 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
-import { withLock } from '../core/lock.js';
 import { resolveSecretStore } from '../secrets/index.js';
 import { isSecretKey, type SecretStore } from '../secrets/types.js';
 import {
@@ -36,6 +35,7 @@ import { launchAgentsDir } from '../service/launchd.js';
 import { parsePlist } from '../service/plist.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
 import type { CommandContext } from './context.js';
+import { mutating } from './common.js';
 import { installRecoveryAgent, uninstallRecoveryAgent } from '../service/recovery-agent.js';
 
 export interface ServiceOptions {
@@ -179,7 +179,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     def.stdoutPath = existing?.stdoutPath ?? log;
     def.stderrPath = existing?.stderrPath ?? log;
   }
-  await withLock(ctx.layout, 'service install', async () => {
+  await mutating(ctx, 'service install', async () => {
     ctx.out.progress(`installing ${kind} service ${mgr.label}`);
     await mgr.install(def);
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
@@ -231,7 +231,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
   const plan = planAdoption(def, launcher);
   const memory = await captureEnvValues(def);
 
-  const result = await withLock(ctx.layout, 'service adopt', async () => {
+  const result = await mutating(ctx, 'service adopt', async () => {
     const original = await keepOriginal(mgr.definitionPath);
     const previous = await readAdoptedRecord(ctx.layout);
     const storedSecrets = await storeSecrets(mgr.label, memory, ctx.config.secretPattern, store);
@@ -303,7 +303,7 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
   }
   const store = await resolveSecretStore(ctx.env, opts.secretStore);
   const mgr = await createServiceManager(rec.manager, ctx, { label: rec.label, definitionPath: rec.definitionPath });
-  await withLock(ctx.layout, 'service restore', async () => {
+  await mutating(ctx, 'service restore', async () => {
     const tmp = `${rec.definitionPath}.oc-restore-${process.pid}`;
     await fsp.copyFile(rec.originalPath, tmp);
     await fsp.chmod(tmp, (await fsp.stat(rec.definitionPath).catch(() => undefined))?.mode ?? 0o644);
@@ -333,7 +333,7 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
   }
   const mgr = await managerFor(ctx, opts);
   if (!(await mgr.readDefinition())) throw new OcError('NOT_FOUND', `no ${mgr.kind} service '${mgr.label}' is installed`);
-  await withLock(ctx.layout, 'service uninstall', async () => {
+  await mutating(ctx, 'service uninstall', async () => {
     await mgr.stop({ drainMs: drainOf(ctx, opts) }).catch(() => {});
     await mgr.uninstall();
     await fsp.rm(recordPath(ctx.layout), { force: true });
@@ -348,7 +348,7 @@ async function control(ctx: CommandContext, sub: 'start' | 'stop' | 'restart', o
   const mgr = await managerFor(ctx, opts, store);
   const drainMs = drainOf(ctx, opts);
   let check: DefinitionCheck | null = null;
-  await withLock(ctx.layout, `service ${sub}`, async () => {
+  await mutating(ctx, `service ${sub}`, async () => {
     if (sub === 'stop') await mgr.stop({ drainMs });
     else check = await withDefinitionCheck(ctx, mgr, store, () => (sub === 'start' ? mgr.start() : mgr.restart({ drainMs })));
   });

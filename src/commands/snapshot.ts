@@ -1,11 +1,11 @@
 /** `oc-versions snapshot create|list|show`. */
 import { OcError } from '../errors.js';
-import { withLock } from '../core/lock.js';
 import { resolveSecretStore } from '../secrets/index.js';
 import { createSnapshot, listSnapshots, readSnapshot } from '../service/snapshot.js';
 import { readDefinitionRecord } from '../service/definition.js';
 import type { ServiceManager } from '../service/types.js';
 import type { CommandContext } from './context.js';
+import { mutating } from './common.js';
 import { managerFor, type ServiceOptions } from './service.js';
 
 export interface SnapshotCommandOptions extends ServiceOptions {
@@ -25,7 +25,7 @@ export async function run(ctx: CommandContext, sub: string, args: string[] = [],
     case 'create': {
       const store = await resolveSecretStore(ctx.env, opts.secretStore);
       const manager = await serviceManagerIfAny(ctx, opts);
-      const meta = await withLock(ctx.layout, 'snapshot create', async () => {
+      const meta = await mutating(ctx, 'snapshot create', async () => {
         const running = manager ? (await manager.status()).running : false;
         return createSnapshot(ctx, {
           manager,
