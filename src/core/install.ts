@@ -19,6 +19,8 @@ import type { Layout } from './layout.js';
 import { run } from './proc.js';
 import {
   checkTarballFiles,
+  listInstalled,
+  readCurrent,
   freeBytes,
   inventoryDigest,
   makeStagingDir,
@@ -30,6 +32,7 @@ import {
   writeEntryFiles,
   type Seal,
 } from './store.js';
+import { dedupeAgainst } from './dedupe.js';
 import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
 import type { ParsedSpec } from './versions.js';
 
@@ -135,6 +138,13 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
         hint: 'the staged install was discarded; current and the running gateway are untouched',
         details: { validation: report },
       });
+    }
+    // Identical files of the current (or newest) installed version cost disk once where the
+    // filesystem can clone; the staged tree is not sealed yet, so replacing files is allowed.
+    const base = (await readCurrent(layout)) ?? (await listInstalled(layout))[0]?.version ?? null;
+    if (base) {
+      const d = await dedupeAgainst(staging, layout.version(base));
+      if (d.cloned > 0) progress(`shared ${d.cloned} identical file(s) (${Math.round(d.bytes / 1024 / 1024)} MB) with ${base} by reflink`);
     }
     const seal: Seal = {
       sealVersion: 1,

@@ -126,6 +126,8 @@ export interface FixtureOptions {
   startDelayMs?: number;
   /** Extra incompressible data file dist/fixture-pad.bin of this size (benchmarks). */
   padBytes?: number;
+  /** dist/shared-pad.bin of this size, byte-identical across versions (the files versions share). */
+  sharedPadBytes?: number;
   /** Number of hashed chunk-<h>.js files; default 20, minimum 4. */
   chunkCount?: number;
 }
@@ -292,6 +294,9 @@ export async function buildFixture(opts: FixtureOptions): Promise<string> {
   });
   for (const rel of ['dist/extensions/demo/openclaw.plugin.json', 'dist/extensions/demo/skills/demo/SKILL.md']) {
     files.set(rel, { content: fill(tpl(rel), { __VERSION__: version }), mode: 0o644 });
+  }
+  if (opts.sharedPadBytes && opts.sharedPadBytes > 0) {
+    files.set('dist/shared-pad.bin', { content: deterministicBytes(`${name}-shared`, opts.sharedPadBytes), mode: 0o644 });
   }
   if (opts.padBytes && opts.padBytes > 0) {
     files.set('dist/fixture-pad.bin', { content: deterministicBytes(`${name}@${version}`, opts.padBytes), mode: 0o644 });

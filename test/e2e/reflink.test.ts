@@ -1,0 +1,83 @@
+/**
+ * Identical files across versions cost disk once on a copy-on-write filesystem:
+ * a real XFS image with reflink=1, loop-mounted (needs root and xfsprogs, which
+ * .ci/run installs; elsewhere the test says why it is skipped).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFixture } from '../helpers/fixtures.js';
+import { publish, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { makeTestEnv, runCli } from '../helpers/cli.js';
+
+const hasMkfs = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v mkfs.xfs'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const canRun = process.getuid?.() === 0 && hasMkfs;
+
+describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)', () => {
+  let reg: TestRegistry;
+  let dir: string;
+  let mnt: string | null = null;
+  const PAD = 8 * 1024 * 1024;
+  beforeAll(async () => {
+    reg = await startRegistry();
+    for (const v of ['1.0.0', '1.1.0']) {
+      const d = await buildFixture({ version: v, chunkCount: 4, sharedPadBytes: PAD });
+      await publish(reg.url, d, { tag: v === '1.0.0' ? 'latest' : 'next' });
+      await fsp.rm(path.dirname(d), { recursive: true, force: true });
+    }
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'oc-xfs-'));
+    const img = path.join(dir, 'xfs.img');
+    execFileSync('truncate', ['-s', '512M', img]);
+    execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', img]);
+    mnt = path.join(dir, 'mnt');
+    await fsp.mkdir(mnt);
+    try {
+      execFileSync('mount', ['-o', 'loop', img, mnt]);
+    } catch {
+      mnt = null;
+    }
+  });
+  afterAll(async () => {
+    if (mnt) execFileSync('umount', [mnt]);
+    await fsp.rm(dir, { recursive: true, force: true });
+    await reg?.stop();
+  });
+
+  it('the second version shares the identical 8 MB file with the first; each stays its own file', async () => {
+    expect(mnt, 'loop-mounting the XFS image failed').not.toBeNull();
+    const t = await makeTestEnv(reg.url);
+    try {
+      const home = path.join(mnt!, 'oc');
+      const used = () => {
+        const s = fs.statfsSync(mnt!);
+        return (s.blocks - s.bfree) * s.bsize;
+      };
+      expect((await runCli(['install', '1.0.0', '--home', home], t.env)).code).toBe(0);
+      const before = used();
+      const r = await runCli(['install', '1.1.0', '--home', home], t.env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/shared \d+ identical file\(s\) .* with 1\.0\.0 by reflink/);
+      const grew = used() - before;
+      // the second version's tree costs far less than its 8 MB pad
+      expect(grew).toBeLessThan(PAD / 2);
+      const a = path.join(home, 'versions', '1.0.0', 'node_modules', 'openclaw', 'dist', 'shared-pad.bin');
+      const b = path.join(home, 'versions', '1.1.0', 'node_modules', 'openclaw', 'dist', 'shared-pad.bin');
+      expect(fs.statSync(a).ino).not.toBe(fs.statSync(b).ino); // a clone, never a hardlink
+      expect(fs.readFileSync(a).equals(fs.readFileSync(b))).toBe(true);
+      const v = await runCli(['verify', '1.1.0', '--home', home, '--json'], t.env);
+      expect(v.json.ok).toBe(true);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
