@@ -95,7 +95,10 @@ export function buildCli() {
         ignoreScripts: Boolean(o.ignoreScripts),
       }),
     );
-  cli.command('recover', 'finish or undo an interrupted upgrade').action(async (o: Opts) => (await import('./commands/recover.js')).recover(await ctxOf(o)));
+  cli
+    .command('recover', 'finish or undo an interrupted upgrade')
+    .option('--auto', 'unattended (the launchd recovery agent): report a degraded transaction instead of retrying it')
+    .action(async (o: Opts) => (await import('./commands/recover.js')).recover(await ctxOf(o), { auto: Boolean(o.auto) }));
   cli.command('status', 'current version, in-flight transaction, service and last outcome (never waits for the lock)').action(async (o: Opts) => (await import('./commands/recover.js')).status(await ctxOf(o)));
   cli
     .command('service <action> [...args]', 'install|adopt|restore|uninstall|start|stop|restart|status the gateway service (gateway args after --)')

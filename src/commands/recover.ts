@@ -1,4 +1,4 @@
-import { EXIT } from '../errors.js';
+import { EXIT, OcError } from '../errors.js';
 import { appendLog, clearJournal, isOrphaned, readJournal } from '../core/journal.js';
 import { readLockOwner } from '../core/lock.js';
 import { recoverJournal, isDegraded } from '../core/recover.js';
@@ -14,6 +14,10 @@ import { transitionDeps } from './upgrade.js';
 export async function autoRecover(ctx: CommandContext, command: string): Promise<void> {
   const j = await readJournal(ctx.layout);
   if (!j) return;
+  if (!isOrphaned(j)) {
+    // Its owner is alive (a lock judged stale under load, say): never act on a live transaction.
+    throw new OcError('LOCKED', `an ${j.op} (${j.txid}) is still running in pid ${j.pid}`, { hint: 'follow it with oc-versions status' });
+  }
   if (isDegraded(j) && (command.startsWith('service ') || command === 'snapshot create')) {
     // Service control and snapshots stay available on a degraded host (the operator needs them
     // to repair it); they leave the degraded transaction open.
@@ -31,7 +35,7 @@ export async function autoRecover(ctx: CommandContext, command: string): Promise
   ctx.out.progress(`recovered ${r.txid}: ${r.outcome === 'new' ? `on the new version ${r.version}` : r.outcome === 'old' ? `on the old version ${r.version}` : r.outcome} (${r.detail})`);
 }
 
-export async function recover(ctx: CommandContext): Promise<number> {
+export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}): Promise<number> {
   // Nothing in flight: answer without the lock, so the launchd recovery agent's
   // periodic run never competes with the user's commands.
   if (!(await readJournal(ctx.layout).catch(() => undefined))) {
@@ -43,8 +47,14 @@ export async function recover(ctx: CommandContext): Promise<number> {
     ctx,
     'recover',
     async () => {
+      const j = await readJournal(ctx.layout);
+      if (j && !isOrphaned(j)) {
+        throw new OcError('LOCKED', `an ${j.op} (${j.txid}) is still running in pid ${j.pid}`, { hint: 'follow it with oc-versions status' });
+      }
       const service = await openServicePort(ctx);
-      const r = await recoverJournal(transitionDeps(ctx, service), { explicit: true });
+      // --auto (the launchd recovery agent): a degraded transaction is reported, not retried,
+      // so a periodic agent can never make the gateway flap.
+      const r = await recoverJournal(transitionDeps(ctx, service), { explicit: !opts.auto });
       const human = r.recovered
         ? `recovered ${r.txid} (interrupted at ${r.phase}): ${r.outcome === 'degraded' ? 'DEGRADED' : `gateway on the ${r.outcome} version ${r.version}`} — ${r.detail}`
         : `nothing to recover; current is ${r.version ?? '(none)'}`;

@@ -3,12 +3,20 @@ import { linksInto, processesUsing, resolveStateDir, scanStateLinks } from '../c
 import { readState, recordHistory, writeState } from '../core/state.js';
 import { listInstalled, readCurrent, removeVersion } from '../core/store.js';
 import { parseExactVersion } from '../core/versions.js';
+import { exists } from '../core/fsutil.js';
 import type { CommandContext } from './context.js';
 import { mutating } from './common.js';
 
 async function refuseIfLinked(ctx: CommandContext, version: string, force: boolean): Promise<void> {
   const links = linksInto(await scanStateLinks(ctx.layout, resolveStateDir(ctx.config.openclawStateDir, ctx.env)), version);
   const procs = await processesUsing(ctx.layout, version);
+  if (ctx.config.service.manager) {
+    // Where /proc cannot tell (macOS), the service manager still knows what the gateway runs.
+    const { openServicePort } = await import('./service-port.js');
+    const st = await (await openServicePort(ctx))?.status().catch(() => null);
+    const v = st?.entry ? ctx.layout.version(version) : null;
+    if (st?.running && st.pid && v && st.entry!.startsWith(v + '/') && !procs.some((p) => p.pid === st.pid)) procs.push({ pid: st.pid, arg: st.entry! });
+  }
   if (procs.length > 0) {
     // Never delete files from under a running process (even with --force).
     throw new OcError('REFUSED', `${version} is in use by running process(es): ${procs.map((p) => `pid ${p.pid} (${p.arg})`).join(', ')}`, {
@@ -29,6 +37,9 @@ export async function uninstall(ctx: CommandContext, raw: string | undefined, op
   const version = parseExactVersion(raw);
   if (!version) {
     throw new OcError('INVALID_SPEC', `'${raw}' is not an exact version`, { hint: 'uninstall takes an exact installed version (see oc-versions list)' });
+  }
+  if (!(await listInstalled(ctx.layout)).some((v) => v.version === version)) {
+    throw new OcError('NOT_INSTALLED', `${version} is not installed`, { hint: 'oc-versions list' });
   }
   return mutating(ctx, 'uninstall', async () => {
     const installed = (await listInstalled(ctx.layout)).map((v) => v.version);
@@ -63,11 +74,11 @@ export async function prune(ctx: CommandContext, opts: { keep?: string | number;
     const remove = installed.filter((v) => !keep.has(v));
     return { kept: installed.filter((v) => keep.has(v)), remove };
   };
-  if (opts.dryRun) {
+  if (opts.dryRun || !(await exists(ctx.layout.versionsDir))) {
     const p = await plan();
     ctx.out.result(
       p.remove.length ? `would remove: ${p.remove.join(', ')}\nwould keep: ${p.kept.join(', ')}` : 'nothing to prune',
-      { removed: p.remove, kept: p.kept, dryRun: true },
+      { removed: p.remove, kept: p.kept, ...(opts.dryRun ? { dryRun: true } : {}) },
     );
     return 0;
   }

@@ -43,6 +43,19 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
   // dropped), then what the definition and its env files say now.
   const running = record ? await captureRunningEnv(mgr, [...record.envKeys, ...record.envFileKeys]).catch(() => ({})) : {};
   const memory: Record<string, string> = { ...running, ...(initialDef ? await captureEnvValues(initialDef) : {}) };
+  // Every secret value the job can see: its definition/env files/running environ, and (process
+  // backend) the environment of the command that starts it.
+  const pattern = new RegExp(ctx.config.secretPattern, 'i');
+  const secrets = [...new Set(
+    [...Object.entries(memory), ...Object.entries(ctx.env)]
+      .filter(([k, v]) => pattern.test(k) && typeof v === 'string' && v.length >= 8)
+      .map(([, v]) => v as string),
+  )].sort((a, b) => b.length - a.length);
+  const redact = (text: string): string => {
+    let out = text;
+    for (const v of secrets) if (out.includes(v)) out = out.split(v).join('***');
+    return out;
+  };
   return {
     manager: mgr.kind,
     label: mgr.label,
@@ -63,6 +76,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       });
       return { restoredKeys: r.restoredKeys, unrestorableKeys: r.unrestorableKeys, rewritten: r.rewritten };
     },
+    redact,
     async logTail() {
       const def = await mgr.readDefinition().catch(() => null);
       const file = def?.stderrPath ?? (mgr.kind === 'process' ? path.join(ctx.layout.serviceDir, 'gateway.log') : null);
@@ -83,9 +97,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
         return '';
       }
       // Never carry a secret value into the result, the log under the home, or the terminal.
-      const pattern = new RegExp(ctx.config.secretPattern, 'i');
-      for (const [k, v] of Object.entries(memory)) if (pattern.test(k) && v.length >= 4) text = text.split(v).join('***');
-      return text.trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ').slice(0, 600);
+      return redact(text).trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ').slice(0, 600);
     },
     async env() {
       const def = await mgr.readDefinition();
@@ -103,12 +115,13 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       const meta = await createSnapshot(setup, { txid, reason: 'pre-upgrade', manager: mgr, ...(store ? { store } : {}) });
       return meta.txid;
     },
-    async restoreState(snapshotId) {
+    async restoreState(snapshotId, opts = {}) {
       // Forward-only migrations: an older build refuses a database a newer one migrated.
-      // Restore the snapshot's copy only when the live schema is newer, and only with the
-      // gateway stopped (the caller restarts it).
+      // Restore the snapshot's copy only when the live schema is newer (or when forced, to undo
+      // this transaction's own earlier restore), and only with the gateway stopped (the caller
+      // restarts it).
       const migrated = await migratedDatabases(ctx.layout, snapshotId);
-      if (migrated.length === 0) return [];
+      if (migrated.length === 0 && !opts.force) return [];
       await mgr.stop({ drainMs: ctx.config.service.drainMs });
       const r = await restoreSnapshot(setup, snapshotId, { state: true }, { manager: mgr, ...(store ? { store } : {}), memory });
       return r.databases.map((d) => {

@@ -158,6 +158,13 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     });
   }
   const gatewayArgs = args.length > 0 ? args : (ctx.config.service.gatewayArgs ?? ['gateway', 'run']);
+  // Arguments are stored in config.json and the definition: a secret there would sit in plaintext.
+  const secretFlag = gatewayArgs.find((a) => /^--(token|password|secret|api-key|auth-token)(=|$)/i.test(a));
+  if (secretFlag) {
+    throw new OcError('INVALID_INPUT', `refusing to store ${secretFlag.split('=')[0]} in the service arguments (it would be written in plaintext)`, {
+      hint: 'put the value in the environment instead, e.g. OPENCLAW_GATEWAY_TOKEN (kept in the secret store where one exists)',
+    });
+  }
   const env: Record<string, string> = {
     ...(existing?.env ?? {}),
     [SUPERVISOR_MODE_KEY]: 'external',

@@ -15,6 +15,11 @@ export async function run(ctx: CommandContext, raw: string | undefined, opts: { 
 }
 
 export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean }): Promise<number> {
+  // Checked before the lock too, so a home with nothing to roll back to is not created or touched.
+  const pre = await readState(ctx.layout);
+  if (!pre.previous) {
+    throw new OcError('NO_PREVIOUS', 'there is no previous version to roll back to', { hint: 'oc-versions list shows what is installed; oc-versions use <version>' });
+  }
   return mutating(ctx, 'rollback', async () => {
     const state = await readState(ctx.layout);
     const from = await readCurrent(ctx.layout);

@@ -162,6 +162,10 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
       lifecycle: opts.ignoreScripts ? 'skipped' : 'completed',
       sealedAt: new Date().toISOString(),
     };
+    // The seal promises complete files: flush the staged tree to disk first, so a power loss
+    // after the seal cannot leave a "sealed" version with empty files (syncfs where available).
+    const synced = await run('sync', ['-f', staging], { timeoutMs: 120_000 });
+    if (synced.code !== 0) await run('sync', [], { timeoutMs: 120_000 });
     const outcome = await sealAndPromote(layout, staging, seal);
     return { version: resolved.version, path: layout.version(resolved.version), alreadyInstalled: outcome === 'exists', validation: report };
   } catch (e) {

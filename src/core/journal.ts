@@ -20,7 +20,7 @@ import os from 'node:os';
 import { OcError } from '../errors.js';
 import { readJson, writeJsonAtomic } from './fsutil.js';
 import type { Layout } from './layout.js';
-import { isAlive } from './proc.js';
+import { isAlive, processStartTime } from './proc.js';
 
 export const PHASES = [
   'begin',
@@ -57,6 +57,10 @@ export interface Journal {
   snapshot: string | null;
   /** Why a rollback started (first failed stage). */
   reason?: string;
+  /** State DBs were restored from an older snapshot during this transaction. */
+  stateRestored?: boolean;
+  /** Start time of the owner process (pid reuse after a reboot must not look alive). */
+  pidStart?: string | null;
 }
 
 export function newTxid(now = new Date()): string {
@@ -70,7 +74,10 @@ export async function readJournal(layout: Layout): Promise<Journal | undefined> 
 
 /** An unfinished journal whose owner is gone (crash, SIGKILL, reboot). */
 export function isOrphaned(j: Journal): boolean {
-  return !(j.host === os.hostname() && j.pid !== process.pid && isAlive(j.pid));
+  if (j.host !== os.hostname() || j.pid === process.pid || !isAlive(j.pid)) return true;
+  // Alive, but is it still the same process? (a pid reused after a crash or reboot)
+  const now = processStartTime(j.pid);
+  return j.pidStart != null && now !== null && now !== j.pidStart;
 }
 
 export interface FaultSpec {
@@ -99,7 +106,7 @@ export class JournalWriter {
     onLog: (entry: Record<string, unknown>) => Promise<void>,
   ): Promise<JournalWriter> {
     const now = new Date().toISOString();
-    const journal: Journal = { ...init, pid: process.pid, host: os.hostname(), startedAt: now, phase: 'begin', phases: [] };
+    const journal: Journal = { ...init, pid: process.pid, pidStart: processStartTime(process.pid), host: os.hostname(), startedAt: now, phase: 'begin', phases: [] };
     const w = new JournalWriter(layout, journal, fault, onLog);
     await w.enter('begin');
     return w;

@@ -80,8 +80,10 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
       const holder = await readLockOwner(layout);
       if (holder && holder.host === owner.host && holder.pid !== process.pid && !isAlive(holder.pid)) {
         // The holder is dead (e.g. SIGKILLed): take over at once instead of waiting for staleness.
-        await fsp.rm(lockDir(layout), { recursive: true, force: true });
-        await fsp.rm(ownerFile(layout), { force: true });
+        // Claim the takeover by renaming the owner file: only one contender's rename succeeds.
+        if (await claimDeadOwner(layout, holder)) await fsp.rm(lockDir(layout), { recursive: true, force: true });
+        else await sleep(50);
+        if (Date.now() > giveUpAt) throw lockedError(holder);
         continue;
       }
       if (holder || Date.now() > giveUpAt) throw lockedError(holder);
@@ -96,6 +98,26 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
       await release!().catch(() => {});
     },
   };
+}
+
+/**
+ * Atomically claim a dead holder's lock: rename lock-owner.json away (one winner), check the
+ * renamed file still names that dead pid (a live new owner's file is put back untouched).
+ */
+async function claimDeadOwner(layout: Layout, dead: LockOwner): Promise<boolean> {
+  const claimed = `${ownerFile(layout)}.claim-${process.pid}`;
+  try {
+    await fsp.rename(ownerFile(layout), claimed);
+  } catch {
+    return false; // someone else claimed it first
+  }
+  const got = await readJson<LockOwner>(claimed).catch(() => undefined);
+  if (got && got.pid === dead.pid && got.since === dead.since) {
+    await fsp.rm(claimed, { force: true });
+    return true;
+  }
+  await fsp.rename(claimed, ownerFile(layout)).catch(() => {});
+  return false;
 }
 
 function lockedError(holder: LockOwner | undefined): OcError {

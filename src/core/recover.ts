@@ -56,12 +56,19 @@ export async function recoverJournal(deps: TransitionDeps, opts: { explicit: boo
   };
 
   if (BEFORE_FLIP.has(j.phase)) {
-    if (svc) {
+    // Nothing live changed. A gateway that was running before the transaction (prePid) and is
+    // down now is started again; one the user had stopped stays stopped.
+    let note = '';
+    if (svc && j.prePid !== null) {
       const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }));
-      if (!st.running) await svc.restart(deps.config.service.drainMs);
+      if (!st.running) {
+        await svc.restart(deps.config.service.drainMs).catch((e: unknown) => {
+          note = `; starting the gateway failed: ${(e as Error)?.message ?? e}`;
+        });
+      }
     }
     await clearJournal(deps.layout);
-    return done('old', await readCurrent(deps.layout), `died before the switch (phase ${j.phase}); nothing live had changed`);
+    return done('old', await readCurrent(deps.layout), `died before the switch (phase ${j.phase}); nothing live had changed${note}`);
   }
 
   if (j.phase === 'commit' || !svc || j.manager === null) {
@@ -79,6 +86,8 @@ export async function recoverJournal(deps: TransitionDeps, opts: { explicit: boo
   }
 
   if (!j.from || !(await readSeal(deps.layout, j.from))) {
+    // Mark it, so later commands stop retrying and the operator can take over with use/recover.
+    await new JournalWriter(deps.layout, j, null, log).update({ reason: 'degraded: interrupted with no previous version to roll back to' });
     throw new OcError('DEGRADED', `cannot roll back the interrupted ${j.op}: no previous version`, { hint: 'oc-versions use <version> once one is healthy' });
   }
   const writer = new JournalWriter(deps.layout, j, null, log);

@@ -53,8 +53,13 @@ export interface ServicePort {
   port(): Promise<number | null>;
   /** Take a snapshot (definition redacted, env key names, version, state DBs); returns its id. */
   snapshot(txid: string, version: string | null): Promise<string | null>;
-  /** Restore state DBs from the snapshot when the new version migrated them. */
-  restoreState?(snapshotId: string): Promise<string[]>;
+  /**
+   * Restore state DBs from a snapshot (gateway stopped): only those the newer version
+   * migrated, or, with force, all of them (undoing an earlier restore of this transaction).
+   */
+  restoreState?(snapshotId: string, opts?: { force?: boolean }): Promise<string[]>;
+  /** Replace every secret value the service carries with *** (text bound for logs, journal, output). */
+  redact?(text: string): string;
 }
 
 export interface TransitionRequest {
@@ -114,6 +119,20 @@ export function planTransition(input: { from: string | null; to: string; install
   }
   steps.push('commit: record previous, close the journal');
   return { from: input.from, to: input.to, stage: !input.installed, restart, steps, noop };
+}
+
+/** Redact every string inside a log entry (keys and structure untouched). */
+function redactDeep<T>(value: T, red: (s: string) => string): T {
+  if (typeof value === 'string') return red(value) as T;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, red)) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactDeep(v, red)])) as T;
+  }
+  return value;
+}
+
+function redactorOf(svc: ServicePort | null): (text: string) => string {
+  return (text) => (svc?.redact ? svc.redact(text) : text);
 }
 
 function skipped(name: string, why: string): StageResult {
@@ -181,13 +200,14 @@ async function runGate(deps: TransitionDeps, version: string, prePid: number | n
  * first failure is the old gateway's last healthy answer, the first 200 after it
  * the new gateway's first. Their difference is the downtime clients saw.
  */
-function watchDowntime(url: string): { stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
+function watchDowntime(url: string, maxMs: number): { stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
+  const until = Date.now() + maxMs;
   let lastOld: number | null = null;
   let firstNew: number | null = null;
   let gap = false;
   let running = true;
   const loop = (async () => {
-    while (running && firstNew === null) {
+    while (running && firstNew === null && Date.now() < until) {
       const r = await httpGet(url, 500);
       const ok = Boolean(r && r.status === 200);
       if (ok && !gap) lastOld = Date.now();
@@ -208,8 +228,9 @@ function watchDowntime(url: string): { stop(): Promise<{ lastOld: number | null;
 export async function applyTransition(deps: TransitionDeps, req: TransitionRequest): Promise<TransitionResult> {
   const { layout } = deps;
   const txid = newTxid();
-  const log = (entry: Record<string, unknown>) => appendLog(layout, txid, entry);
-  const progress = (m: string) => deps.onProgress(m);
+  const red = redactorOf(deps.service);
+  const log = (entry: Record<string, unknown>) => appendLog(layout, txid, redactDeep(entry, red));
+  const progress = (m: string) => deps.onProgress(red(m));
   const svc = req.noRestart ? null : deps.service;
   const stages: StageResult[] = [];
   const journal = await JournalWriter.begin(
@@ -227,7 +248,15 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
     await journal.enter('snapshot');
     const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }));
     prePid = st.running ? st.pid : null;
-    const snap = await svc.snapshot(txid, req.from);
+    let snap: string | null;
+    try {
+      snap = await svc.snapshot(txid, req.from);
+    } catch (e) {
+      // Nothing live has changed: close the transaction so recovery does not act on it.
+      await log({ event: 'snapshot-failed', message: (e as Error)?.message ?? String(e) });
+      await clearJournal(layout);
+      throw e;
+    }
     await journal.update({ prePid, snapshot: snap });
     await log({ event: 'snapshot', id: snap, prePid });
   }
@@ -266,10 +295,13 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
 
   const port = await probePort(deps);
   let restored: string[] = [];
+  let watcher: ReturnType<typeof watchDowntime> | null = null;
   try {
     await journal.enter('definition');
     if (req.stateSnapshot && svc.restoreState) {
       const dbs = await svc.restoreState(req.stateSnapshot);
+      // A rollback of this transaction must put the newer data back (its own snapshot).
+      if (dbs.length) await journal.update({ stateRestored: true });
       if (dbs.length) {
         progress(`restored state databases from snapshot ${req.stateSnapshot} (${req.from} had migrated them; changes made since are lost): ${dbs.join(', ')}`);
         await log({ event: 'state-restored', snapshot: req.stateSnapshot, count: dbs.length });
@@ -281,7 +313,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
 
     await journal.enter('restart');
     progress(`restarting the gateway (${svc.manager} ${svc.label})`);
-    const watcher = prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, port)) : null;
+    watcher = prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
     await svc.restart(deps.config.service.drainMs);
 
     // Something may have rewritten the definition while the job restarted.
@@ -296,6 +328,9 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
     await journal.enter('gate-responsive');
     const gate = await runGate(deps, req.to, prePid, port, (p) => journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'));
     const seen = watcher ? await watcher.stop() : { lastOld: null, firstNew: null };
+    watcher = null;
+    gate.stages = gate.stages.map((st) => ({ ...st, detail: red(st.detail), ...(st.checks ? { checks: st.checks.map((c) => ({ ...c, detail: red(c.detail) })) } : {}) }));
+    gate.reason = red(gate.reason);
     for (const s of gate.stages) await log({ event: 'stage', name: s.name, ok: s.ok, detail: s.detail, ms: s.ms });
     stages.push(...gate.stages);
     if (gate.ok) {
@@ -305,8 +340,9 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
     }
     return rollback(deps, journal, req, stages, gate.reason, port, restored);
   } catch (e) {
+    if (watcher) await watcher.stop();
     if ((e as { transition?: unknown }).transition) throw e;
-    const msg = (e as Error)?.message ?? String(e);
+    const msg = red((e as Error)?.message ?? String(e));
     // A failure at commit or inside the rollback itself is left to recovery: never roll back twice.
     if (journal.journal.phase === 'commit' || journal.journal.phase.startsWith('rollback')) throw e;
     stages.push({ name: 'restarted+responsive', ok: false, ms: 0, detail: msg });
@@ -348,7 +384,9 @@ export async function rollback(
   const svc = deps.service!;
   const rbStages: StageResult[] = [];
   const txid = journal.journal.txid;
-  const log = (entry: Record<string, unknown>) => appendLog(deps.layout, txid, entry);
+  const red = redactorOf(svc);
+  reason = red(reason);
+  const log = (entry: Record<string, unknown>) => appendLog(deps.layout, txid, redactDeep(entry, red));
   deps.onProgress(`rolling back to ${req.from ?? '(nothing)'}: ${reason}`);
   await log({ event: 'rollback', reason });
   if (!req.from || !(await readSeal(deps.layout, req.from))) {
@@ -370,7 +408,7 @@ export async function rollback(
     await journal.enter('rollback-definition');
     const d = await svc.checkDefinition();
     const snap = journal.journal.snapshot;
-    const restoredDbs = snap && svc.restoreState ? await svc.restoreState(snap) : [];
+    const restoredDbs = snap && svc.restoreState ? await svc.restoreState(snap, { force: Boolean(journal.journal.stateRestored) }) : [];
     rbStages.push({
       name: 'restore-definition',
       ok: d.unrestorableKeys.length === 0,
@@ -381,7 +419,8 @@ export async function rollback(
     await svc.restart(deps.config.service.drainMs);
     await journal.enter('rollback-gate');
     const gate = await runGate(deps, req.from, null, port);
-    rbStages.push(...gate.stages);
+    gate.reason = red(gate.reason);
+    rbStages.push(...gate.stages.map((st) => ({ ...st, detail: red(st.detail) })));
     for (const s of gate.stages) await log({ event: 'rollback-stage', name: s.name, ok: s.ok, detail: s.detail });
     if (gate.ok) {
       let state = await readState(deps.layout);
@@ -403,7 +442,7 @@ export async function rollback(
       next: `current points at ${req.from} but its gateway is unhealthy (${gate.reason}); inspect the gateway log, fix the cause, then run \`oc-versions recover\``,
     };
   } catch (e) {
-    const msg = (e as Error)?.message ?? String(e);
+    const msg = red((e as Error)?.message ?? String(e));
     if (/injected fault/.test(msg)) throw e;
     await journal.update({ reason: `degraded: ${reason}; rollback failed: ${msg}` }).catch(() => {});
     return {

@@ -21,7 +21,7 @@ export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath:
   return {
     manager: 'launchd',
     label: RECOVERY_LABEL,
-    program: [config.runtimeNode, cliPath, 'recover', '--home', layout.home, '--quiet'],
+    program: [config.runtimeNode, cliPath, 'recover', '--auto', '--home', layout.home, '--quiet'],
     // The PATH of the user who installed the service (launchctl, systemd-run, … as they see them).
     env: { PATH: `${path.dirname(config.runtimeNode)}:${userPath ?? '/usr/bin:/bin:/usr/sbin:/sbin'}`, ...(home ? { HOME: home } : {}) },
     envFiles: [],

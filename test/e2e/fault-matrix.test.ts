@@ -163,6 +163,9 @@ describe('degraded: the old version fails its gate too', () => {
     // other mutating commands refuse instead of retrying the rollback (no flapping)
     expect((await g.cli('install', '2026.2.1')).code).toBe(7);
     expect((await g.cli('upgrade', '2026.2.1')).code).toBe(7);
+    // the unattended recovery agent's run reports it and does nothing either
+    const auto = await g.cli('recover', '--auto', '--json');
+    expect(auto.code).toBe(7);
     expect((await getJson(`http://127.0.0.1:${g.port}/info`))?.body.pid).toBe(pidBefore);
     expect(fs.existsSync(path.join(g.t.ocHome, 'journal.json'))).toBe(true);
     // the operator takes over explicitly: use closes the degraded transaction and switches through the gate

@@ -113,6 +113,16 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect((await getJson(`http://127.0.0.1:${h.port}/info`))?.body.pid).toBe(pid);
   });
 
+  it('refuses a secret in the gateway arguments (it would be stored in plaintext)', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const before = fs.readFileSync(path.join(h.t.ocHome, 'config.json'), 'utf8');
+    const r = await h.cli('service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--token', 'SEKRET-CANARY-1234', '--json');
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).not.toContain('SEKRET-CANARY-1234');
+    expect(fs.readFileSync(path.join(h.t.ocHome, 'config.json'), 'utf8')).toBe(before);
+    expect(grepTree(h.t.ocHome, 'SEKRET-CANARY-1234')).toEqual([]);
+  });
+
   it('an old gateway that lazily imports a chunk after the flip keeps working (--no-restart)', async () => {
     h = await gatewayHost(inject('registryUrl'), '2026.1.1');
     const r = await h.cli('upgrade', '2026.2.1', '--no-restart', '--json');
@@ -306,7 +316,7 @@ describe('launchd recovery agent', () => {
     const agent = plist.parse(fs.readFileSync(agentPlist, 'utf8')) as Record<string, any>;
     expect(agent['RunAtLoad']).toBe(true);
     expect(agent['StartInterval']).toBeGreaterThan(0);
-    expect(agent['ProgramArguments'].slice(-4)).toEqual(['recover', '--home', t.ocHome, '--quiet']);
+    expect(agent['ProgramArguments'].slice(-5)).toEqual(['recover', '--auto', '--home', t.ocHome, '--quiet']);
     await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'gateway');
 
     // The updater dies between the flip and the restart (power loss).

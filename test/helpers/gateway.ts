@@ -3,15 +3,21 @@ import net from 'node:net';
 import { expect } from 'vitest';
 import { makeTestEnv, runCli, type CliResult, type TestEnv } from './cli.js';
 
+/**
+ * A free loopback port below the kernel's ephemeral range (32768+), so that neither another
+ * worker's listen(0) nor an outgoing connection is handed the same port before the gateway binds.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
+  throw new Error('no free port found');
 }
 
 export async function getJson(url: string, timeoutMs = 2_000): Promise<{ status: number; body: any } | null> {
