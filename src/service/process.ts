@@ -13,7 +13,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../core/fsutil.js';
-import { isAlive, isZombie, killGroup, processStartTime, sleep, spawnDetached } from '../core/proc.js';
+import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../core/proc.js';
 import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore } from '../secrets/types.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import type { ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -51,8 +51,12 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     const rec = await readJson<PidFile>(pidPath).catch(() => undefined);
     if (!rec || !isAlive(rec.pid) || isZombie(rec.pid)) return null;
     const now = processStartTime(rec.pid);
-    if (rec.startTime !== null && now !== null && now !== rec.startTime) return null; // pid reused
-    return rec.pid;
+    if (rec.startTime !== null && now !== null) return now === rec.startTime ? rec.pid : null; // pid reused
+    // No start time to compare (no /proc): only a process running the launcher or a version
+    // tree of this home counts, so a pid reused after a reboot is never signalled.
+    const argv = (await processArgvAnyOs(rec.pid)) ?? [];
+    const ours = argv.some((a) => a.includes(ctx.home + path.sep) || a.includes('openclaw-gateway'));
+    return ours ? rec.pid : null;
   }
 
   async function readDoc(): Promise<ProcessDoc | null> {
