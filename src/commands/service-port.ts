@@ -123,7 +123,10 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       const migrated = await migratedDatabases(ctx.layout, snapshotId);
       if (migrated.length === 0 && !opts.force) return [];
       await mgr.stop({ drainMs: ctx.config.service.drainMs });
-      const r = await restoreSnapshot(setup, snapshotId, { state: true }, { manager: mgr, ...(store ? { store } : {}), memory });
+      // Only the databases the newer version migrated; a forced restore (undoing this
+      // transaction's own earlier restore) puts back the whole consistent set.
+      const only = opts.force ? {} : { onlyDatabases: migrated.map((m) => m.source) };
+      const r = await restoreSnapshot(setup, snapshotId, { state: true, ...only }, { manager: mgr, ...(store ? { store } : {}), memory });
       return r.databases.map((d) => {
         const m = migrated.find((x) => x.source === d);
         return m ? `${d} (schema ${m.live} → ${m.snapshot})` : d;

@@ -326,6 +326,8 @@ export interface RestoreWhat {
   definition?: boolean;
   /** State databases (the gateway must be stopped). */
   state?: boolean;
+  /** Restore only these database paths (live source paths); default all in the snapshot. */
+  onlyDatabases?: string[];
   config?: boolean;
 }
 
@@ -392,6 +394,7 @@ export async function restoreSnapshot(
     }
     for (const f of meta.openclaw.files) {
       if (f.method === 'redacted-text') continue;
+      if (what.onlyDatabases && !what.onlyDatabases.includes(f.source)) continue;
       const tmp = `${f.source}.oc-restore-${process.pid}`;
       await fsp.copyFile(path.join(dir, f.copy), tmp);
       // The old WAL/SHM belong to the replaced database: remove them, or SQLite would replay them.

@@ -186,12 +186,21 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     const db = new DatabaseSync(dbFile);
     db.exec("PRAGMA journal_mode=WAL; CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES ('who','old'); PRAGMA user_version=17;");
     db.close();
+    // an agent database the new version does not migrate
+    const agentDb = path.join(h.t.home, '.openclaw', 'agents', 'a1', 'agent', 'openclaw-agent.sqlite');
+    await fsp.mkdir(path.dirname(agentDb), { recursive: true });
+    const adb = new DatabaseSync(agentDb);
+    adb.exec('CREATE TABLE notes(n TEXT); PRAGMA user_version=23;');
+    adb.close();
     const up = await h.cli('upgrade', '2026.2.1', '--json');
     expect(up.code, up.stderr).toBe(0);
     // The new version migrates the schema forward (as OpenClaw 2026.9.6 does 17 → 18).
     const live = new DatabaseSync(dbFile);
     live.exec("PRAGMA user_version=18; UPDATE kv SET v='migrated' WHERE k='who';");
     live.close();
+    const adb2 = new DatabaseSync(agentDb);
+    adb2.exec("INSERT INTO notes VALUES ('written after the upgrade')");
+    adb2.close();
     const rb = await h.cli('rollback', '--json');
     expect(rb.code, rb.stderr).toBe(0);
     expect(rb.stderr).toMatch(/restored state databases .*schema 18 → 17/);
@@ -199,6 +208,10 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect((after.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(17);
     expect((after.prepare("SELECT v FROM kv WHERE k='who'").get() as { v: string }).v).toBe('old');
     after.close();
+    // only the migrated database was put back: the agent database keeps what was written since
+    const a3 = new DatabaseSync(agentDb, { readOnly: true });
+    expect((a3.prepare('SELECT count(*) AS c FROM notes').get() as { c: number }).c).toBe(1);
+    a3.close();
     expect(await h.version()).toBe('2026.1.1');
     // without a migration nothing is restored
     const again = await h.cli('upgrade', '2026.2.1', '--json');
