@@ -133,11 +133,26 @@ export function buildCli() {
   return cli;
 }
 
+/** Options that take a value: a negative number after them is their value, not a flag (`--keep -1`). */
+const VALUE_OPTIONS = new Set(['--keep', '--drain-ms']);
+export function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (VALUE_OPTIONS.has(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
     const cli = buildCli();
-    cli.parse(['node', 'oc-versions', ...argv], { run: false });
+    cli.parse(['node', 'oc-versions', ...joinNegativeValues(argv)], { run: false });
     if (cli.options['help'] || cli.options['version']) return EXIT.OK;
     if (!cli.matchedCommand) {
       const name = cli.args[0];

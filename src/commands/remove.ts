@@ -63,7 +63,7 @@ export async function uninstall(ctx: CommandContext, raw: string | undefined, op
 
 export async function prune(ctx: CommandContext, opts: { keep?: string | number; dryRun?: boolean; force?: boolean }): Promise<number> {
   const keepN = opts.keep === undefined ? 3 : Number(opts.keep);
-  if (!Number.isInteger(keepN) || keepN < 0) throw new OcError('INVALID_INPUT', `--keep must be a whole number ≥ 0, got '${opts.keep}'`);
+  if (!Number.isInteger(keepN) || keepN < 0) throw new OcError('INVALID_INPUT', `--keep must be a whole number ≥ 0, got '${opts.keep}'`, { hint: 'oc-versions prune --keep 3' });
   const plan = async () => {
     const installed = (await listInstalled(ctx.layout)).map((v) => v.version); // newest first
     const current = await readCurrent(ctx.layout);

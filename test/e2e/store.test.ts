@@ -196,6 +196,8 @@ describe('bad input changes nothing and exits with the documented code', () => {
     ['file: spec', ['install', 'file:/tmp/x'], 2],
     ['use path-like', ['use', '../../etc'], 2],
     ['unknown command', ['frobnicate'], 2],
+    ['negative --keep', ['prune', '--keep', '-1'], 2],
+    ['non-numeric --keep', ['prune', '--keep', 'lots'], 2],
   ];
   for (const [name, args, code] of cases) {
     it(`${name} → exit ${code}`, async () => {

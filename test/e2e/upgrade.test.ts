@@ -21,7 +21,7 @@ import { isAlive, killGroup } from '../../src/core/proc.js';
  * A temp host whose PATH starts with the launchctl/systemctl doubles (they really run the
  * job); cleanup uninstalls the service and kills only the process groups the doubles recorded.
  */
-async function launchdTestEnv(registryUrl: string): Promise<TestEnv> {
+async function doublesTestEnv(registryUrl: string): Promise<TestEnv> {
   const t = await makeTestEnv(registryUrl, {
     PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
     OC_VERSIONS_SECRET_STORE: 'none',
@@ -277,7 +277,7 @@ describe('a definition rewritten during the upgrade (launchd via the launchctl d
     await fsp.rm(path.dirname(dir), { recursive: true, force: true });
 
     const CANARY = `canary-plist-${Date.now()}`;
-    const t = await launchdTestEnv(reg);
+    const t = await doublesTestEnv(reg);
     const cli = (...a: string[]) => runCli(a, t.env);
     expect((await cli('install', '2026.1.1')).code).toBe(0);
     const cfgPath = path.join(t.ocHome, 'config.json');
@@ -319,7 +319,7 @@ describe('a definition rewritten during the upgrade (launchd via the launchctl d
 
 describe('launchd recovery agent', () => {
   it('service install writes the agent; a reboot mid-upgrade (agent loaded) heals the host without a person', async () => {
-    const t = await launchdTestEnv(inject('registryUrl'));
+    const t = await doublesTestEnv(inject('registryUrl'));
     const cli = (...a: string[]) => runCli(a, t.env);
     expect((await cli('install', '2026.1.1')).code).toBe(0);
     const port = await freePort();
@@ -351,3 +351,27 @@ describe('launchd recovery agent', () => {
     expect(log).toMatch(/recovered|rolled back/);
   });
 });
+
+describe('systemd backend through the systemctl double', () => {
+  it('upgrades and rolls back a user unit through systemctl --user restart and the gate', async () => {
+    const t = await doublesTestEnv(inject('registryUrl'));
+    const cli = (...a: string[]) => runCli(a, t.env);
+    expect((await cli('install', '2026.1.1')).code).toBe(0);
+    const port = await freePort();
+    const inst = await cli('service', 'install', '--manager', 'systemd', '--', 'gateway', 'run', '--port', String(port));
+    expect(inst.code, inst.stderr).toBe(0);
+    const unit = path.join(t.home, '.config', 'systemd', 'user', 'openclaw-gateway.service');
+    expect(fs.readFileSync(unit, 'utf8')).toMatch(/ExecStart=.*openclaw-gateway gateway run --port/);
+    await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'unit gateway');
+    const up = await cli('upgrade', '2026.2.1', '--json');
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.json.outcome).toBe('upgraded');
+    expect((await getJson(`http://127.0.0.1:${port}/startupz`))?.body.version).toBe('2026.2.1');
+    const bad = await cli('upgrade', VARIANT_VERSIONS['wrong-version'], '--json');
+    expect(bad.code).toBe(6);
+    expect((await getJson(`http://127.0.0.1:${port}/startupz`))?.body.version).toBe('2026.2.1');
+    const st = await cli('service', 'status', '--json');
+    expect(st.json).toMatchObject({ manager: 'systemd', running: true, version: '2026.2.1' });
+  });
+});
+
