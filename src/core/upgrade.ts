@@ -389,17 +389,13 @@ export async function rollback(
   const log = (entry: Record<string, unknown>) => appendLog(deps.layout, txid, redactDeep(entry, red));
   deps.onProgress(`rolling back to ${req.from ?? '(nothing)'}: ${reason}`);
   await log({ event: 'rollback', reason });
+  /** Stop here: the journal keeps the transaction, marked degraded, and nothing retries on its own. */
+  const degraded = async (why: string, rollbackReason: string, next: string): Promise<TransitionResult> => {
+    await journal.update({ reason: `degraded: ${why}` }).catch(() => {});
+    return { outcome: 'degraded', from: req.from, to: req.to, txid, stages, rollback: { reason: rollbackReason, stages: rbStages }, next };
+  };
   if (!req.from || !(await readSeal(deps.layout, req.from))) {
-    await journal.update({ reason: `degraded: ${reason} (no previous version to roll back to)` });
-    return {
-      outcome: 'degraded',
-      from: req.from,
-      to: req.to,
-      txid,
-      stages,
-      rollback: { reason, stages: rbStages },
-      next: 'no previous version is installed; fix the gateway, then run `oc-versions recover`',
-    };
+    return degraded(`${reason} (no previous version to roll back to)`, reason, 'no previous version is installed; fix the gateway, then run `oc-versions recover`');
   }
   try {
     await journal.enter('rollback-flip', { reason });
@@ -430,29 +426,15 @@ export async function rollback(
       await clearJournal(deps.layout);
       return { outcome: 'rolled-back', from: req.from, to: req.to, txid, stages, rollback: { reason, stages: rbStages }, restoredEnvKeys: restored };
     }
-    await journal.update({ reason: `degraded: ${reason}; old version: ${gate.reason}` });
     await log({ event: 'outcome', outcome: 'degraded', reason: gate.reason });
-    return {
-      outcome: 'degraded',
-      from: req.from,
-      to: req.to,
-      txid,
-      stages,
-      rollback: { reason, stages: rbStages },
-      next: `current points at ${req.from} but its gateway is unhealthy (${gate.reason}); inspect the gateway log, fix the cause, then run \`oc-versions recover\``,
-    };
+    return degraded(
+      `${reason}; old version: ${gate.reason}`,
+      reason,
+      `current points at ${req.from} but its gateway is unhealthy (${gate.reason}); inspect the gateway log, fix the cause, then run \`oc-versions recover\``,
+    );
   } catch (e) {
     const msg = red((e as Error)?.message ?? String(e));
     if (/injected fault/.test(msg)) throw e;
-    await journal.update({ reason: `degraded: ${reason}; rollback failed: ${msg}` }).catch(() => {});
-    return {
-      outcome: 'degraded',
-      from: req.from,
-      to: req.to,
-      txid,
-      stages,
-      rollback: { reason: `${reason}; rollback failed: ${msg}`, stages: rbStages },
-      next: 'run `oc-versions recover` once the cause is fixed',
-    };
+    return degraded(`${reason}; rollback failed: ${msg}`, `${reason}; rollback failed: ${msg}`, 'run `oc-versions recover` once the cause is fixed');
   }
 }

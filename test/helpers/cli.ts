@@ -75,49 +75,41 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs
   });
 }
 
+/** Depth-first walk of a tree (lstat: links are not followed). */
+function walkTree(dir: string, visit: (p: string, e: fs.Dirent) => void): void {
+  let ents: fs.Dirent[];
+  try {
+    ents = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of ents) {
+    const p = path.join(dir, e.name);
+    visit(p, e);
+    if (e.isDirectory()) walkTree(p, visit);
+  }
+}
+
 /** Every path under dir with size and mtime: to prove a failed command changed nothing. */
 export function treeState(dir: string): string[] {
   const out: string[] = [];
-  const walk = (d: string) => {
-    let ents: fs.Dirent[];
-    try {
-      ents = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of ents) {
-      const p = path.join(d, e.name);
-      const st = fs.lstatSync(p);
-      out.push(`${path.relative(dir, p)} ${e.isSymbolicLink() ? 'link:' + fs.readlinkSync(p) : e.isDirectory() ? 'dir' : st.size + ':' + st.mtimeMs}`);
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
+  walkTree(dir, (p, e) => {
+    const st = fs.lstatSync(p);
+    out.push(`${path.relative(dir, p)} ${e.isSymbolicLink() ? 'link:' + fs.readlinkSync(p) : e.isDirectory() ? 'dir' : st.size + ':' + st.mtimeMs}`);
+  });
   return out.sort();
 }
 
 /** Recursively grep a tree for a string (the canary check). Returns files containing it. */
 export function grepTree(dir: string, needle: string): string[] {
   const hits: string[] = [];
-  const walk = (d: string) => {
-    let ents: fs.Dirent[];
+  walkTree(dir, (p, e) => {
+    if (!e.isFile()) return;
     try {
-      ents = fs.readdirSync(d, { withFileTypes: true });
+      if (fs.readFileSync(p).includes(needle)) hits.push(p);
     } catch {
-      return;
+      // unreadable
     }
-    for (const e of ents) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        try {
-          if (fs.readFileSync(p).includes(needle)) hits.push(p);
-        } catch {
-          // unreadable
-        }
-      }
-    }
-  };
-  walk(dir);
+  });
   return hits;
 }
