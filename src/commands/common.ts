@@ -1,15 +1,17 @@
 /** Shared steps of mutating commands: lock, sweep leftovers, make sure the home is initialised. */
 import fsp from 'node:fs/promises';
-import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import { saveConfig } from '../core/config.js';
 import { exists, sweepAtomicTemps } from '../core/fsutil.js';
 import { withLock } from '../core/lock.js';
 import { installShim } from '../core/shims.js';
 import { readState, recordHistory, writeState, type State } from '../core/state.js';
-import { listInstalled, readCurrent, sweepStaging, sweepSwapTemps, swapCurrent } from '../core/store.js';
+import { listInstalled, readCurrent, sweepDeadOwned, sweepStaging, sweepSwapTemps, swapCurrent } from '../core/store.js';
 import { parseSpec, maxSatisfying } from '../core/versions.js';
 import type { CommandContext } from './context.js';
+
+/** Snapshots and shims being written: `<name>.tmp-<pid>[-<rand>]`. */
+const DEAD_TEMP = /\.tmp-(\d+)(?:-[0-9a-f]+)?$/;
 
 export type RecoveryHook = (ctx: CommandContext, command: string) => Promise<void>;
 let recoveryHook: RecoveryHook | undefined;
@@ -24,30 +26,10 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
     ...(await sweepStaging(layout)),
     ...(await sweepSwapTemps(layout)),
     ...(await sweepAtomicTemps(layout.home, ['state.json', 'config.json', 'journal.json', 'lock-owner.json'])),
-    ...(await sweepDeadTemps(layout.snapshotsDir)),
-    ...(await sweepDeadTemps(layout.binDir)),
+    ...(await sweepDeadOwned(layout.snapshotsDir, DEAD_TEMP)),
+    ...(await sweepDeadOwned(layout.binDir, DEAD_TEMP)),
   ];
   if (removed.length > 0) ctx.out.progress(`removed leftovers of an interrupted operation: ${removed.join(', ')}`);
-  return removed;
-}
-
-/** `<name>.tmp-<pid>[-…]` files/dirs (snapshots in progress, shims being written) of dead processes. */
-async function sweepDeadTemps(dir: string): Promise<string[]> {
-  const removed: string[] = [];
-  let names: string[] = [];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return removed;
-  }
-  const { isAlive } = await import('../core/proc.js');
-  for (const n of names) {
-    const m = /\.tmp-(\d+)(?:-[0-9a-f]+)?$/.exec(n);
-    if (m && (Number(m[1]) === process.pid || !isAlive(Number(m[1])))) {
-      await fsp.rm(path.join(dir, n), { recursive: true, force: true });
-      removed.push(n);
-    }
-  }
   return removed;
 }
 

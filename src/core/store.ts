@@ -109,44 +109,39 @@ export async function swapCurrent(layout: Layout, version: string): Promise<void
   }
 }
 
-/** Remove temp symlinks of interrupted swaps. */
-export async function sweepSwapTemps(layout: Layout): Promise<string[]> {
+/**
+ * Remove the entries of `dir` whose name carries the pid of their writer (first capture
+ * group of `owned`) when that process is dead, or is this one: callers sweep under the lock,
+ * before their own work starts, so nothing of theirs is in progress yet.
+ */
+export async function sweepDeadOwned(dir: string, owned: RegExp): Promise<string[]> {
   const removed: string[] = [];
   let names: string[] = [];
   try {
-    names = await fsp.readdir(layout.home);
+    names = await fsp.readdir(dir);
   } catch {
     return removed;
   }
   for (const n of names) {
-    const m = /^current\.tmp-(\d+)-[0-9a-f]+$/.exec(n);
-    if (m && !isAlive(Number(m[1]))) {
-      await fsp.rm(path.join(layout.home, n), { force: true });
+    const m = owned.exec(n);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || !isAlive(pid)) {
+      await fsp.rm(path.join(dir, n), { recursive: true, force: true });
       removed.push(n);
     }
   }
   return removed;
 }
 
-/** Staging dirs are `<version>.<pid>.<rand>`; a dead owner's dir is garbage. */
-export async function sweepStaging(layout: Layout): Promise<string[]> {
-  const removed: string[] = [];
-  let names: string[] = [];
-  try {
-    names = await fsp.readdir(layout.stagingDir);
-  } catch {
-    return removed;
-  }
-  for (const n of names) {
-    const m = /\.(\d+)\.[0-9a-f]+$/.exec(n);
-    const pid = m ? Number(m[1]) : 0;
-    if (pid === process.pid || !isAlive(pid)) {
-      await fsp.rm(path.join(layout.stagingDir, n), { recursive: true, force: true });
-      removed.push(n);
-    }
-  }
-  // A versions/ entry without a seal can only come from outside interference; it is never trusted.
-  return removed;
+/** Temp symlinks of interrupted swaps: `current.tmp-<pid>-<rand>`. */
+export function sweepSwapTemps(layout: Layout): Promise<string[]> {
+  return sweepDeadOwned(layout.home, /^current\.tmp-(\d+)-[0-9a-f]+$/);
+}
+
+/** Staging dirs are `<version>.<pid>.<rand>` (and `<version>.removing.<pid>.<rand>`). */
+export function sweepStaging(layout: Layout): Promise<string[]> {
+  return sweepDeadOwned(layout.stagingDir, /\.(\d+)\.[0-9a-f]+$/);
 }
 
 export async function makeStagingDir(layout: Layout, version: string): Promise<string> {
