@@ -13,10 +13,10 @@
  * only an explicit `oc-versions recover` tries once more.
  */
 import { OcError } from '../errors.js';
-import { clearJournal, JournalWriter, appendLog, readJournal, type Journal } from './journal.js';
+import { clearJournal, JournalWriter, readJournal, type Journal } from './journal.js';
 import { readState, recordHistory, writeState } from './state.js';
 import { readCurrent, readSeal } from './store.js';
-import { rollback, type TransitionDeps, type TransitionResult } from './upgrade.js';
+import { rollback, transactionLog, type TransitionDeps, type TransitionResult } from './upgrade.js';
 import type { StageResult } from './health.js';
 
 export interface RecoverResult {
@@ -41,7 +41,7 @@ export async function recoverJournal(deps: TransitionDeps, opts: { explicit: boo
   if (!j) {
     return { recovered: false, txid: null, phase: null, outcome: 'none', version: await readCurrent(deps.layout), detail: 'nothing to recover', stages: [] };
   }
-  const log = (e: Record<string, unknown>) => appendLog(deps.layout, j.txid, e);
+  const log = transactionLog(deps.layout, j.txid, deps.service);
   if (isDegraded(j) && !opts.explicit) {
     throw new OcError('DEGRADED', `the last ${j.op} (${j.txid}) ended degraded: ${j.reason}`, {
       hint: 'fix the gateway, then run `oc-versions recover` (or `oc-versions use <version>`)',

@@ -135,6 +135,12 @@ function redactorOf(svc: ServicePort | null): (text: string) => string {
   return (text) => (svc?.redact ? svc.redact(text) : text);
 }
 
+/** The writer of logs/<txid>.jsonl for one transaction: every string in an entry is redacted first. */
+export function transactionLog(layout: Layout, txid: string, svc: ServicePort | null): (entry: Record<string, unknown>) => Promise<void> {
+  const red = redactorOf(svc);
+  return (entry) => appendLog(layout, txid, redactDeep(entry, red));
+}
+
 function skipped(name: string, why: string): StageResult {
   return { name, ok: true, ms: 0, detail: `skipped: ${why}` };
 }
@@ -229,7 +235,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   const { layout } = deps;
   const txid = newTxid();
   const red = redactorOf(deps.service);
-  const log = (entry: Record<string, unknown>) => appendLog(layout, txid, redactDeep(entry, red));
+  const log = transactionLog(layout, txid, deps.service);
   const progress = (m: string) => deps.onProgress(red(m));
   const svc = req.noRestart ? null : deps.service;
   const stages: StageResult[] = [];
@@ -386,7 +392,7 @@ export async function rollback(
   const txid = journal.journal.txid;
   const red = redactorOf(svc);
   reason = red(reason);
-  const log = (entry: Record<string, unknown>) => appendLog(deps.layout, txid, redactDeep(entry, red));
+  const log = transactionLog(deps.layout, txid, svc);
   deps.onProgress(`rolling back to ${req.from ?? '(nothing)'}: ${reason}`);
   await log({ event: 'rollback', reason });
   /** Stop here: the journal keeps the transaction, marked degraded, and nothing retries on its own. */
