@@ -100,16 +100,22 @@ export function treeState(dir: string): string[] {
   return out.sort();
 }
 
-/** Recursively grep a tree for a string (the canary check). Returns files containing it. */
+/**
+ * Recursively grep a tree for a string (the canary check). Returns files containing it.
+ * A file that cannot be read fails the check rather than hiding a leak (one gone since listed is skipped).
+ */
 export function grepTree(dir: string, needle: string): string[] {
   const hits: string[] = [];
   walkTree(dir, (p, e) => {
     if (!e.isFile()) return;
+    let data: Buffer;
     try {
-      if (fs.readFileSync(p).includes(needle)) hits.push(p);
-    } catch {
-      // unreadable
+      data = fs.readFileSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // removed since listed (an atomic-write temp)
+      throw err;
     }
+    if (data.includes(needle)) hits.push(p);
   });
   return hits;
 }

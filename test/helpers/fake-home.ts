@@ -16,6 +16,7 @@ import { makeLayout, type Layout } from '../../src/core/layout.js';
 import { loadConfig } from '../../src/core/config.js';
 import type { Output } from '../../src/output.js';
 import { installGatewayShim } from '../../src/service/launcher.js';
+import { grepTree } from './cli.js';
 
 export const DOUBLES_DIR = path.resolve(import.meta.dirname, 'doubles');
 
@@ -203,21 +204,5 @@ export async function waitForDown(url: string, timeoutMs = 15_000): Promise<void
 
 /** Every regular file under dir whose content contains needle (symlinks not followed). */
 export async function filesContaining(dir: string, needle: string): Promise<string[]> {
-  const hits: string[] = [];
-  const stack = [dir];
-  while (stack.length > 0) {
-    const d = stack.pop()!;
-    let ents: fs.Dirent[] = [];
-    try {
-      ents = await fsp.readdir(d, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of ents) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile() && (await fsp.readFile(p)).includes(needle)) hits.push(p);
-    }
-  }
-  return hits;
+  return grepTree(dir, needle);
 }
