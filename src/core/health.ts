@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CheckCommand, HealthConfig } from './config.js';
 import type { Layout } from './layout.js';
-import { resolveStateDir, scanStateLinks } from './links.js';
+import { scanStateLinks } from './links.js';
 import { run, sleep } from './proc.js';
 
 export interface StageResult {
@@ -256,4 +256,3 @@ export async function gateDeep(t: GateTarget): Promise<{ ok: boolean; ms: number
   };
 }
 
-export { resolveStateDir };

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
-import { compareVersions, maxSatisfying, sortNewestFirst, type ParsedSpec } from '../core/versions.js';
+import { maxSatisfying, sortNewestFirst, type ParsedSpec } from '../core/versions.js';
 
 export interface RegistryOptions {
   registry?: string;
@@ -305,4 +305,3 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   }
 }
 
-export { compareVersions };
