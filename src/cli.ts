@@ -7,12 +7,12 @@
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
 import { reportError } from './main.js';
-import type { GlobalOptions } from './commands/context.js';
+import type { GlobalOptions } from './app/context.js';
 
 type Opts = GlobalOptions & Record<string, unknown>;
 
 async function ctxOf(o: Opts) {
-  const { createContext } = await import('./commands/context.js');
+  const { createContext } = await import('./app/context.js');
   return createContext({
     ...(typeof o.home === 'string' ? { home: o.home } : {}),
     ...(typeof o.registry === 'string' ? { registry: o.registry } : {}),

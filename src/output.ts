@@ -41,3 +41,10 @@ export function createOutput(opts: OutputOptions): Output {
     },
   };
 }
+
+/** One check or stage as a line: `ok  `, `skip` or `FAIL`, its name, time, and its detail where it says something. */
+export function checkLine(c: { name: string; ok: boolean; ms: number; detail: string; skipped?: boolean }, indent = '  '): string {
+  const skipped = c.skipped ?? (c.ok && c.detail.startsWith('skipped'));
+  const mark = skipped ? 'skip' : c.ok ? 'ok  ' : 'FAIL';
+  return `${indent}${mark} ${c.name} (${c.ms} ms)${c.detail ? `: ${c.detail}` : ''}`;
+}

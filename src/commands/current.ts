@@ -1,7 +1,7 @@
 import { OcError } from '../errors.js';
 import { readCurrent, resolveEntry } from '../core/store.js';
-import type { CommandContext } from './context.js';
-import { resolveInstalled } from './common.js';
+import type { CommandContext } from '../app/context.js';
+import { resolveInstalled } from '../app/home.js';
 
 export async function current(ctx: CommandContext): Promise<number> {
   const version = await readCurrent(ctx.layout);

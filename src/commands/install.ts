@@ -1,9 +1,12 @@
 import { stageVersion, resolveForInstall } from '../core/install.js';
 import { readCurrent } from '../core/store.js';
 import { parseSpec } from '../core/versions.js';
-import type { CommandContext } from './context.js';
-import { ensureHome, mutating, switchTo } from './common.js';
-import { activateQuietly } from './activate.js';
+import type { CommandContext } from '../app/context.js';
+import { ensureHome, switchTo } from '../app/home.js';
+import { installOptions } from '../app/install.js';
+import { mutating } from '../app/session.js';
+import { activateQuietly } from '../app/switch.js';
+import { formatTransition, OUTCOME_EXIT } from '../app/transition.js';
 import type { TransitionResult } from '../core/upgrade.js';
 
 export interface InstallCommandOptions {
@@ -13,21 +16,7 @@ export interface InstallCommandOptions {
 
 export async function run(ctx: CommandContext, rawSpec: string | undefined, opts: InstallCommandOptions): Promise<number> {
   const spec = parseSpec(rawSpec ?? 'latest');
-  const installOpts = {
-    layout: ctx.layout,
-    config: ctx.config,
-    pkg: ctx.pkg,
-    registry: { registry: ctx.registry, env: ctx.env },
-    ignoreScripts: Boolean(opts.ignoreScripts),
-    onProgress: (m: string) => ctx.out.progress(m),
-    onCheck: (r: { name: string; ok: boolean; detail: string; ms: number; skipped?: boolean }) =>
-      ctx.out.progress(`  ${r.skipped ? 'skip' : r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok && !r.skipped ? '' : ': ' + r.detail}`),
-  };
-  if (opts.ignoreScripts) {
-    ctx.out.warn(
-      `--ignore-scripts: ${ctx.pkg}'s lifecycle scripts will not run. A package that needs them (OpenClaw does: its postinstall finishes the install) will fail the lifecycle check and not be sealed.`,
-    );
-  }
+  const installOpts = installOptions(ctx, opts);
   // Resolve before taking the lock or touching the disk: bad input and a down registry change nothing.
   const resolved = await resolveForInstall(installOpts, spec);
   return mutating(ctx, 'install', async () => {
@@ -51,7 +40,6 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
       ? `${ctx.pkg}@${result.version} is already installed${current ? ' (current)' : ''}`
       : `installed ${ctx.pkg}@${result.version} in ${result.path}${current ? ' (now current)' : ''}`;
     if (transition) {
-      const { formatTransition, OUTCOME_EXIT } = await import('./upgrade.js');
       ctx.out.result(`${human}\n${formatTransition(transition)}`, { version: result.version, path: result.path, alreadyInstalled: result.alreadyInstalled, current, transition });
       return OUTCOME_EXIT[transition.outcome];
     }

@@ -1,7 +1,8 @@
 import { readState } from '../core/state.js';
 import { listInstalled, readCurrent } from '../core/store.js';
-import { fetchRemote } from '../registry/index.js';
-import type { CommandContext } from './context.js';
+import { fetchPackument } from '../registry/index.js';
+import { sortNewestFirst } from '../core/versions.js';
+import type { CommandContext } from '../app/context.js';
 
 export async function run(ctx: CommandContext, opts: { remote?: boolean }): Promise<number> {
   if (opts.remote) return listRemote(ctx);
@@ -20,7 +21,8 @@ export async function run(ctx: CommandContext, opts: { remote?: boolean }): Prom
 }
 
 async function listRemote(ctx: CommandContext): Promise<number> {
-  const remote = await fetchRemote(ctx.pkg, { registry: ctx.registry, env: ctx.env });
+  const doc = await fetchPackument(ctx.pkg, { registry: ctx.registry, env: ctx.env });
+  const remote = { name: doc.name, distTags: doc.distTags, versions: sortNewestFirst(Object.keys(doc.versions)) };
   const installed = new Set((await listInstalled(ctx.layout)).map((v) => v.version));
   const tagsOf = (v: string) => Object.entries(remote.distTags).filter(([, tv]) => tv === v).map(([t]) => t);
   const versions = remote.versions.map((v) => ({ version: v, tags: tagsOf(v), installed: installed.has(v) }));

@@ -1,39 +1,13 @@
 import { EXIT, OcError } from '../errors.js';
-import { appendLog, clearJournal, isOrphaned, readJournal } from '../core/journal.js';
+import { isOrphaned, readJournal } from '../core/journal.js';
 import { readLockOwner } from '../core/lock.js';
-import { recoverJournal, isDegraded } from '../core/recover.js';
+import { isDegraded } from '../core/recover.js';
 import { readState } from '../core/state.js';
 import { readCurrent } from '../core/store.js';
 import fsp from 'node:fs/promises';
-import type { CommandContext } from './context.js';
-import { mutating } from './common.js';
-import { openServicePort } from './service-port.js';
-import { transitionDeps } from './upgrade.js';
-
-/** Runs before every mutating command (registered in hooks.ts): finish or undo an orphaned transaction. */
-export async function autoRecover(ctx: CommandContext, command: string): Promise<void> {
-  const j = await readJournal(ctx.layout);
-  if (!j) return;
-  if (!isOrphaned(j)) {
-    // Its owner is alive (a lock judged stale under load, say): never act on a live transaction.
-    throw new OcError('LOCKED', `an ${j.op} (${j.txid}) is still running in pid ${j.pid}`, { hint: 'follow it with oc-versions status' });
-  }
-  if (isDegraded(j) && (command.startsWith('service ') || command === 'snapshot create')) {
-    // Service control and snapshots stay available on a degraded host (the operator needs them
-    // to repair it); they leave the degraded transaction open.
-    return;
-  }
-  if (isDegraded(j) && (command === 'use' || command === 'rollback')) {
-    // The operator takes over a degraded host explicitly: close the degraded transaction, keep its log.
-    await appendLog(ctx.layout, j.txid, { event: 'closed-by-operator', command });
-    await clearJournal(ctx.layout);
-    ctx.out.progress(`closed the degraded transaction ${j.txid}; ${command} proceeds`);
-    return;
-  }
-  const service = await openServicePort(ctx);
-  const r = await recoverJournal(transitionDeps(ctx, service), { explicit: false });
-  ctx.out.progress(`recovered ${r.txid}: ${r.outcome === 'new' ? `on the new version ${r.version}` : r.outcome === 'old' ? `on the old version ${r.version}` : r.outcome} (${r.detail})`);
-}
+import type { CommandContext } from '../app/context.js';
+import { recoverNow } from '../app/recovery.js';
+import { mutating } from '../app/session.js';
 
 export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}): Promise<number> {
   // Nothing in flight: answer without the lock, so the launchd recovery agent's
@@ -47,21 +21,16 @@ export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}
     ctx,
     'recover',
     async () => {
-      const j = await readJournal(ctx.layout);
-      if (j && !isOrphaned(j)) {
-        throw new OcError('LOCKED', `an ${j.op} (${j.txid}) is still running in pid ${j.pid}`, { hint: 'follow it with oc-versions status' });
-      }
-      const service = await openServicePort(ctx);
       // --auto (the launchd recovery agent): a degraded transaction is reported, not retried,
       // so a periodic agent can never make the gateway flap.
-      const r = await recoverJournal(transitionDeps(ctx, service), { explicit: !opts.auto });
+      const r = await recoverNow(ctx, !opts.auto);
       const human = r.recovered
         ? `recovered ${r.txid} (interrupted at ${r.phase}): ${r.outcome === 'degraded' ? 'DEGRADED' : `gateway on the ${r.outcome} version ${r.version}`} — ${r.detail}`
         : `nothing to recover; current is ${r.version ?? '(none)'}`;
       ctx.out.result(human, r);
       return r.outcome === 'degraded' ? EXIT.DEGRADED : EXIT.OK;
     },
-    { recover: false },
+    'none',
   );
 }
 
@@ -82,12 +51,8 @@ export async function status(ctx: CommandContext): Promise<number> {
   let secretStore: unknown = null;
   if (ctx.config.service.manager) {
     try {
-      const { createServiceManager } = await import('../service/index.js');
-      const mgr = await createServiceManager(ctx.config.service.manager, { layout: ctx.layout, config: ctx.config, env: ctx.env }, {
-        ...(ctx.config.service.label ? { label: ctx.config.service.label } : {}),
-        ...(ctx.config.service.definitionPath ? { definitionPath: ctx.config.service.definitionPath } : {}),
-      });
-      service = await mgr.status();
+      const { openService } = await import('../app/service.js');
+      service = await (await openService(ctx, { secretStore: 'none' })).mgr.status();
     } catch (e) {
       service = { error: (e as Error).message };
     }

@@ -1,18 +1,19 @@
 import { OcError } from '../errors.js';
-import { linksInto, processesUsing, resolveStateDir, scanStateLinks } from '../core/links.js';
+import { linksInto, processesUsing, scanStateLinks } from '../openclaw/links.js';
+import { resolveStateDir } from '../openclaw/state.js';
 import { readState, recordHistory, writeState } from '../core/state.js';
 import { listInstalled, readCurrent, removeVersion } from '../core/store.js';
 import { parseExactVersion } from '../core/versions.js';
-import { exists } from '../core/fsutil.js';
-import type { CommandContext } from './context.js';
-import { mutating } from './common.js';
+import { exists } from '../os/fs.js';
+import type { CommandContext } from '../app/context.js';
+import { mutating } from '../app/session.js';
 
 async function refuseIfLinked(ctx: CommandContext, version: string, force: boolean): Promise<void> {
   const links = linksInto(await scanStateLinks(ctx.layout, resolveStateDir(ctx.config.openclawStateDir, ctx.env)), version);
   const procs = await processesUsing(ctx.layout, version);
   if (ctx.config.service.manager) {
     // Where /proc cannot tell (macOS), the service manager still knows what the gateway runs.
-    const { openServicePort } = await import('./service-port.js');
+    const { openServicePort } = await import('../app/service-port.js');
     const st = await (await openServicePort(ctx))?.status().catch(() => null);
     const v = st?.entry ? ctx.layout.version(version) : null;
     if (st?.running && st.pid && v && st.entry!.startsWith(v + '/') && !procs.some((p) => p.pid === st.pid)) procs.push({ pid: st.pid, arg: st.entry! });

@@ -6,7 +6,6 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
-import { resolveSecretStore } from '../secrets/index.js';
 import { isSecretKey, type SecretStore } from '../secrets/types.js';
 import {
   checkAdoptionInputs,
@@ -29,13 +28,14 @@ import {
   SUPERVISOR_MODE_KEY,
   type DefinitionCheck,
 } from '../service/definition.js';
-import { createServiceManager, defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
+import { defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
 import { assertLauncher } from '../service/launcher.js';
 import { launchAgentsDir } from '../service/launchd.js';
 import { parsePlist } from '../service/plist.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
-import type { CommandContext } from './context.js';
-import { mutating } from './common.js';
+import type { CommandContext } from '../app/context.js';
+import { mutating } from '../app/session.js';
+import { openService } from '../app/service.js';
 import { installRecoveryAgent, uninstallRecoveryAgent } from '../service/recovery-agent.js';
 
 export interface ServiceOptions {
@@ -54,19 +54,6 @@ function drainOf(ctx: CommandContext, opts: ServiceOptions): number {
   const n = Number(opts.drainMs);
   if (!Number.isFinite(n) || n < 0) throw new OcError('INVALID_INPUT', `--drain-ms must be a number of milliseconds, got '${opts.drainMs}'`);
   return n;
-}
-
-/** The manager for the installed/adopted service (config), overridable with --manager/--label. */
-export async function managerFor(ctx: CommandContext, opts: ServiceOptions, store?: SecretStore): Promise<ServiceManager> {
-  const svc = ctx.config.service;
-  const kind = parseManagerKind(opts.manager) ?? svc.manager ?? (await detectManagerKind(ctx.env));
-  const label = opts.label ?? svc.label ?? defaultLabel(kind);
-  const sameService = kind === svc.manager && label === svc.label;
-  return createServiceManager(kind, ctx, {
-    label,
-    ...(sameService && svc.definitionPath ? { definitionPath: svc.definitionPath } : {}),
-    ...(store ? { secretStore: store } : {}),
-  });
 }
 
 async function saveServiceConfig(ctx: CommandContext, patch: Partial<Config['service']> | null): Promise<void> {
@@ -149,8 +136,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   const label = opts.label ?? defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
   await assertLauncher(launcher);
-  const store = await resolveSecretStore(ctx.env, opts.secretStore);
-  const mgr = await createServiceManager(kind, ctx, { label, secretStore: store });
+  const { mgr } = await openService(ctx, { ...opts, manager: kind, label });
   const existing = await mgr.readDefinition();
   if (existing && !existing.program.includes(launcher)) {
     throw new OcError('REFUSED', `${mgr.definitionPath} already exists and does not run through oc-versions`, {
@@ -192,7 +178,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
     if (kind === 'launchd') await installRecoveryAgent(ctx.layout, ctx.config, ctx.env);
-  });
+  }, 'keep-degraded');
   const st = await mgr.status();
   ctx.out.result(
     `installed ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}`,
@@ -223,8 +209,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
   if (kind === 'systemd' && definitionPath && !label) label = path.basename(definitionPath);
   label ??= defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
-  const store = await resolveSecretStore(ctx.env, opts.secretStore);
-  const mgr = await createServiceManager(kind, ctx, { label, ...(definitionPath ? { definitionPath } : {}) });
+  const { mgr, store } = await openService(ctx, { ...opts, manager: kind, label, ...(definitionPath ? { definitionPath } : {}) });
 
   // Validate everything before writing anything.
   const def = await mgr.readDefinition();
@@ -270,7 +255,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
       reload: true,
     });
     return { original, storedSecrets, check };
-  });
+  }, 'keep-degraded');
   const st = await mgr.status();
   const secretKeys = Object.keys(memory).filter((k) => isSecretKey(k, ctx.config.secretPattern)).sort();
   const human = [
@@ -308,8 +293,7 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
   } catch {
     throw new OcError('NOT_FOUND', `the adopted original ${rec.originalPath} is gone; cannot restore`);
   }
-  const store = await resolveSecretStore(ctx.env, opts.secretStore);
-  const mgr = await createServiceManager(rec.manager, ctx, { label: rec.label, definitionPath: rec.definitionPath });
+  const { mgr, store } = await openService(ctx, { ...opts, manager: rec.manager, label: rec.label, definitionPath: rec.definitionPath });
   await mutating(ctx, 'service restore', async () => {
     const tmp = `${rec.definitionPath}.oc-restore-${process.pid}`;
     await fsp.copyFile(rec.originalPath, tmp);
@@ -323,7 +307,7 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
     await uninstallRecoveryAgent(ctx.layout, ctx.env);
-  });
+  }, 'keep-degraded');
   const same = (await hashFile(rec.definitionPath)) === rec.originalSha256;
   ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})`, {
     action: 'restore',
@@ -338,7 +322,7 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
   if (await readAdoptedRecord(ctx.layout)) {
     throw new OcError('REFUSED', 'this service was adopted; run oc-versions service restore to give it back instead');
   }
-  const mgr = await managerFor(ctx, opts);
+  const { mgr } = await openService(ctx, opts);
   if (!(await mgr.readDefinition())) throw new OcError('NOT_FOUND', `no ${mgr.kind} service '${mgr.label}' is installed`);
   await mutating(ctx, 'service uninstall', async () => {
     await mgr.stop({ drainMs: drainOf(ctx, opts) }).catch(() => {});
@@ -346,19 +330,18 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
     if (mgr.kind === 'launchd') await uninstallRecoveryAgent(ctx.layout, ctx.env);
-  });
+  }, 'keep-degraded');
   ctx.out.result(`uninstalled ${mgr.kind} service ${mgr.label}`, { action: 'uninstall', manager: mgr.kind, label: mgr.label });
 }
 
 async function control(ctx: CommandContext, sub: 'start' | 'stop' | 'restart', opts: ServiceOptions): Promise<void> {
-  const store = await resolveSecretStore(ctx.env, opts.secretStore);
-  const mgr = await managerFor(ctx, opts, store);
+  const { mgr, store } = await openService(ctx, opts);
   const drainMs = drainOf(ctx, opts);
   let check: DefinitionCheck | null = null;
   await mutating(ctx, `service ${sub}`, async () => {
     if (sub === 'stop') await mgr.stop({ drainMs });
     else check = await withDefinitionCheck(ctx, mgr, store, () => (sub === 'start' ? mgr.start() : mgr.restart({ drainMs })));
-  });
+  }, 'keep-degraded');
   const st = await mgr.status();
   ctx.out.result(
     `${sub === 'stop' ? 'stopped' : sub === 'start' ? 'started' : 'restarted'} ${mgr.kind} service ${mgr.label}${st.running ? ` (pid ${st.pid}${st.version ? `, version ${st.version}` : ''})` : ''}`,
@@ -367,8 +350,7 @@ async function control(ctx: CommandContext, sub: 'start' | 'stop' | 'restart', o
 }
 
 async function status(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
-  const store = await resolveSecretStore(ctx.env, opts.secretStore);
-  const mgr = await managerFor(ctx, opts, store);
+  const { mgr, store } = await openService(ctx, opts);
   const st = await mgr.status();
   const record = await readDefinitionRecord(ctx.layout);
   const adopted = await readAdoptedRecord(ctx.layout);

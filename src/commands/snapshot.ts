@@ -4,20 +4,20 @@ import { resolveSecretStore } from '../secrets/index.js';
 import { createSnapshot, listSnapshots, readSnapshot } from '../service/snapshot.js';
 import { readDefinitionRecord } from '../service/definition.js';
 import type { ServiceManager } from '../service/types.js';
-import type { CommandContext } from './context.js';
-import { mutating } from './common.js';
-import { managerFor, type ServiceOptions } from './service.js';
+import type { CommandContext } from '../app/context.js';
+import { mutating } from '../app/session.js';
+import { openService, type OpenServiceOptions } from '../app/service.js';
 
-export interface SnapshotCommandOptions extends ServiceOptions {
+export interface SnapshotCommandOptions extends OpenServiceOptions {
   reason?: string;
   /** OpenClaw state dir (default: from the service env, else ~/.openclaw). */
   stateDir?: string;
 }
 
-async function serviceManagerIfAny(ctx: CommandContext, opts: ServiceOptions): Promise<ServiceManager | null> {
+async function serviceManagerIfAny(ctx: CommandContext, opts: OpenServiceOptions): Promise<ServiceManager | null> {
   const configured = ctx.config.service.manager !== undefined || (await readDefinitionRecord(ctx.layout)) !== undefined;
   if (!configured && !opts.manager) return null;
-  return managerFor(ctx, opts);
+  return (await openService(ctx, opts)).mgr;
 }
 
 export async function run(ctx: CommandContext, sub: string, args: string[] = [], opts: SnapshotCommandOptions = {}): Promise<void> {
@@ -34,7 +34,7 @@ export async function run(ctx: CommandContext, sub: string, args: string[] = [],
           ...(opts.reason ? { reason: opts.reason } : {}),
           ...(opts.stateDir ? { openclawStateDir: opts.stateDir } : {}),
         });
-      });
+      }, 'keep-degraded');
       const lines = [
         `snapshot ${meta.txid}`,
         `  version: ${meta.version ?? '(none)'}`,

@@ -1,14 +1,16 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { EXIT, OcError } from '../errors.js';
 import { resolveForInstall, type InstallOptions } from '../core/install.js';
 import { readCurrent } from '../core/store.js';
 import { applyTransition, planTransition, type TransitionDeps, type TransitionResult } from '../core/upgrade.js';
 import { parseSpec } from '../core/versions.js';
-import type { CommandContext } from './context.js';
-import { ensureHome, mutating } from './common.js';
-import { openServicePort } from './service-port.js';
+import type { CommandContext } from '../app/context.js';
+import { ensureHome } from '../app/home.js';
+import { installOptions } from '../app/install.js';
+import { mutating } from '../app/session.js';
+import { openServicePort } from '../app/service-port.js';
+import { formatTransition, printTransition, transitionDeps } from '../app/transition.js';
+import { onPath, spawnDetached } from '../os/proc.js';
 
 export interface UpgradeOptions {
   noRestart?: boolean;
@@ -17,92 +19,30 @@ export interface UpgradeOptions {
   ignoreScripts?: boolean;
 }
 
-export const OUTCOME_EXIT: Record<TransitionResult['outcome'], number> = {
-  upgraded: EXIT.OK,
-  unchanged: EXIT.OK,
-  'rolled-back': EXIT.ROLLED_BACK,
-  degraded: EXIT.DEGRADED,
-};
-
-export function formatTransition(r: TransitionResult): string {
-  const lines: string[] = [];
-  const head =
-    r.outcome === 'upgraded'
-      ? `${r.from ?? '(none)'} → ${r.to}: upgraded`
-      : r.outcome === 'rolled-back'
-        ? `${r.from ?? '(none)'} → ${r.to}: ROLLED BACK to ${r.from}`
-        : r.outcome === 'degraded'
-          ? `${r.from ?? '(none)'} → ${r.to}: DEGRADED`
-          : `${r.to}: unchanged`;
-  lines.push(head);
-  for (const s of r.stages) lines.push(`  ${s.ok ? (s.detail.startsWith('skipped') ? 'skip' : 'ok  ') : 'FAIL'} ${s.name} (${s.ms} ms): ${s.detail}`);
-  if (r.rollback) {
-    lines.push(`  rollback: ${r.rollback.reason}`);
-    for (const s of r.rollback.stages) lines.push(`    ${s.ok ? 'ok  ' : 'FAIL'} ${s.name}: ${s.detail}`);
-  }
-  if (r.restoredEnvKeys?.length) lines.push(`  restored env keys: ${r.restoredEnvKeys.join(', ')}`);
-  if (typeof r.downtimeMs === 'number') lines.push(`  downtime: ${r.downtimeMs} ms`);
-  if (r.txid) lines.push(`  log: logs/${r.txid}.jsonl`);
-  if (r.next) lines.push(`  next: ${r.next}`);
-  return lines.join('\n');
-}
-
-export function transitionDeps(ctx: CommandContext, service: TransitionDeps['service']): TransitionDeps {
-  return {
-    layout: ctx.layout,
-    config: ctx.config,
-    env: ctx.env,
-    service,
-    onProgress: (m) => ctx.out.progress(m),
-    fault: ctx.env['OC_VERSIONS_FAULT'],
-  };
-}
-
-export function printTransition(ctx: CommandContext, r: TransitionResult): number {
-  ctx.out.result(formatTransition(r), r);
-  return OUTCOME_EXIT[r.outcome];
-}
-
 /** Re-launch this very command outside the caller's process tree (own session; systemd-run --scope where available). */
 function detach(ctx: CommandContext): number {
   const args = ctx.argv.filter((a) => a !== '--detach');
   const cli = process.argv[1]!;
   fs.mkdirSync(ctx.layout.logsDir, { recursive: true });
-  const logFile = path.join(ctx.layout.logsDir, `detached-${Date.now()}.log`);
-  const out = fs.openSync(logFile, 'a', 0o600);
-  const useScope = process.platform === 'linux' && hasOnPath('systemd-run', ctx.env) && Boolean(ctx.env['XDG_RUNTIME_DIR']);
+  const logFile = ctx.layout.detachedLog(Date.now());
+  const useScope = process.platform === 'linux' && onPath('systemd-run', ctx.env) && Boolean(ctx.env['XDG_RUNTIME_DIR']);
   const [cmd, cmdArgs] = useScope
     ? ['systemd-run', ['--user', '--scope', '--collect', '--quiet', process.execPath, cli, ...args]]
     : [process.execPath, [cli, ...args]];
-  // spawn is used here (not the core's door) because this is the CLI re-executing itself.
-  const child = spawn(cmd, cmdArgs as string[], { detached: true, stdio: ['ignore', out, out], env: ctx.env, cwd: ctx.layout.home });
-  child.unref();
-  fs.closeSync(out);
-  ctx.out.result(`upgrade continues in the background (pid ${child.pid}); follow it with: oc-versions status`, {
+  const pid = spawnDetached(cmd, cmdArgs as string[], { env: ctx.env, cwd: ctx.layout.home, logFile });
+  ctx.out.result(`upgrade continues in the background (pid ${pid}); follow it with: oc-versions status`, {
     detached: true,
-    pid: child.pid ?? null,
+    pid,
     log: logFile,
     scope: useScope,
   });
   return EXIT.OK;
 }
 
-function hasOnPath(bin: string, env: NodeJS.ProcessEnv): boolean {
-  return (env['PATH'] ?? '').split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, bin)));
-}
-
 export async function run(ctx: CommandContext, rawSpec: string | undefined, opts: UpgradeOptions): Promise<number> {
   const spec = parseSpec(rawSpec ?? 'latest');
   if (opts.detach) return detach(ctx);
-  const install: InstallOptions = {
-    layout: ctx.layout,
-    config: ctx.config,
-    pkg: ctx.pkg,
-    registry: { registry: ctx.registry, env: ctx.env },
-    ignoreScripts: Boolean(opts.ignoreScripts),
-    onProgress: (m) => ctx.out.progress(m),
-    onCheck: (r) => ctx.out.progress(`  ${r.skipped ? 'skip' : r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok ? '' : ': ' + r.detail}`),
-  };
+  const install: InstallOptions = installOptions(ctx, opts);
   const resolved = await resolveForInstall(install, spec);
   if (opts.dryRun) {
     const from = await readCurrent(ctx.layout);

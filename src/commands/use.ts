@@ -1,9 +1,10 @@
 import { OcError } from '../errors.js';
 import { readState } from '../core/state.js';
 import { readCurrent } from '../core/store.js';
-import type { CommandContext } from './context.js';
-import { mutating, resolveInstalled } from './common.js';
-import { activate } from './activate.js';
+import type { CommandContext } from '../app/context.js';
+import { resolveInstalled } from '../app/home.js';
+import { mutating } from '../app/session.js';
+import { activate } from '../app/switch.js';
 
 export async function run(ctx: CommandContext, raw: string | undefined, opts: { noRestart?: boolean }): Promise<number> {
   if (!raw) throw new OcError('USAGE', 'use needs a version or range', { hint: 'oc-versions use 2026.9.6' });
@@ -11,7 +12,7 @@ export async function run(ctx: CommandContext, raw: string | undefined, opts: { 
   return mutating(ctx, 'use', async () => {
     const from = await readCurrent(ctx.layout);
     return activate(ctx, { from, to: version, action: 'use', noRestart: Boolean(opts.noRestart) });
-  });
+  }, 'take-over');
 }
 
 export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean }): Promise<number> {
@@ -30,5 +31,5 @@ export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean 
     // the previous version must still be installed
     await resolveInstalled(ctx, to);
     return activate(ctx, { from, to, action: 'rollback', noRestart: Boolean(opts.noRestart) });
-  });
+  }, 'take-over');
 }

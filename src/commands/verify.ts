@@ -1,8 +1,9 @@
 import { EXIT, OcError } from '../errors.js';
+import { checkLine } from '../output.js';
 import { formatFailure, validateTree } from '../core/validate.js';
 import { packageDirOf, readCurrent, readSeal } from '../core/store.js';
-import type { CommandContext } from './context.js';
-import { resolveInstalled } from './common.js';
+import type { CommandContext } from '../app/context.js';
+import { resolveInstalled } from '../app/home.js';
 
 /** Re-run the pre-promotion validation on an installed version (read-only). */
 export async function run(ctx: CommandContext, raw: string | undefined): Promise<number> {
@@ -19,11 +20,11 @@ export async function run(ctx: CommandContext, raw: string | undefined): Promise
     config: ctx.config,
     tmpDir: ctx.layout.tmpDir,
     ...(seal?.lifecycle === 'skipped' ? { skip: ['lifecycle' as const] } : {}),
-    onCheck: (r) => ctx.out.progress(`  ${r.skipped ? 'skip' : r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok ? '' : ': ' + r.detail}`),
+    onCheck: (r) => ctx.out.progress(checkLine({ ...r, detail: r.ok && !r.skipped ? '' : r.detail })),
   });
   const human = [
     `${version}: ${report.ok ? 'ok' : 'FAILED'}`,
-    ...report.checks.map((c) => `  ${c.skipped ? 'skip' : c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${c.ms} ms): ${c.detail}`),
+    ...report.checks.map((c) => checkLine(c)),
   ].join('\n');
   ctx.out.result(human, report);
   if (!report.ok) ctx.out.warn(formatFailure(report));

@@ -3,7 +3,7 @@
  * for OpenClaw with no configuration; every URL, command and deadline can be
  * overridden here (docs/configuration.md).
  */
-import { readJson, writeJsonAtomic } from './fsutil.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from './layout.js';
 import { LAYOUT_VERSION } from './layout.js';
 

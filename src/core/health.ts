@@ -12,8 +12,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CheckCommand, HealthConfig } from './config.js';
 import type { Layout } from './layout.js';
-import { scanStateLinks } from './links.js';
-import { run, sleep } from './proc.js';
+import { scanStateLinks } from '../openclaw/links.js';
+import { httpGet } from '../os/http.js';
+import { listeningInodes, ownsListener, run, sleep } from '../os/proc.js';
 
 export interface StageResult {
   name: string;
@@ -50,81 +51,6 @@ export interface GateTarget {
 
 export function fillUrl(template: string, port: number): string {
   return template.replace(/\{port\}/g, String(port));
-}
-
-export async function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string } | null> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: 'close' } });
-    const body = await res.text();
-    return { status: res.status, body };
-  } catch {
-    return null;
-  }
-}
-
-/** Inodes of sockets listening on `port` (Linux /proc/net/tcp{,6}); null where /proc is unavailable. */
-export function listeningInodes(port: number): Set<string> | null {
-  const inodes = new Set<string>();
-  let readAny = false;
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = fs.readFileSync(f, 'utf8');
-      readAny = true;
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      const local = cols[1];
-      const state = cols[3];
-      const inode = cols[9];
-      if (!local || state !== '0A' || !inode) continue; // 0A = LISTEN
-      const p = parseInt(local.split(':').pop() ?? '', 16);
-      if (p === port) inodes.add(inode);
-    }
-  }
-  return readAny ? inodes : null;
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      const kids = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (kids) out.push(...kids.split(/\s+/).map(Number));
-    }
-  } catch {
-    // no /proc children support
-  }
-  return out;
-}
-
-/** Pids (the process and its descendants) that hold a socket inode. */
-export function ownsListener(pid: number, port: number): { ok: boolean | null; owners: number[] } {
-  const inodes = listeningInodes(port);
-  if (inodes === null) return { ok: null, owners: [] };
-  if (inodes.size === 0) return { ok: false, owners: [] };
-  const tree = [pid];
-  for (let i = 0; i < tree.length && tree.length < 64; i++) tree.push(...childrenOf(tree[i]!));
-  for (const p of tree) {
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(`/proc/${p}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        const l = fs.readlinkSync(`/proc/${p}/fd/${fd}`);
-        const m = /^socket:\[(\d+)\]$/.exec(l);
-        if (m && inodes.has(m[1]!)) return { ok: true, owners: [p] };
-      } catch {
-        // fd closed meanwhile
-      }
-    }
-  }
-  return { ok: false, owners: [] };
 }
 
 function under(file: string | null, dir: string): boolean {

@@ -9,14 +9,14 @@ import { OcError, fromFsError } from '../errors.js';
 import {
   installTree,
   listTarball,
-  resolveSpec,
+  fetchPackument,
   type RegistryOptions,
   type ResolvedPackage,
   type TarEntry,
 } from '../registry/index.js';
 import type { Config } from './config.js';
 import type { Layout } from './layout.js';
-import { run } from './proc.js';
+import { run } from '../os/proc.js';
 import {
   checkTarballFiles,
   listInstalled,
@@ -34,7 +34,7 @@ import {
 } from './store.js';
 import { dedupeAgainst } from './dedupe.js';
 import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
-import type { ParsedSpec } from './versions.js';
+import { pickVersion, sortNewestFirst, type ParsedSpec } from './versions.js';
 
 export interface InstallOptions {
   layout: Layout;
@@ -53,6 +53,21 @@ export interface InstallResult {
   validation?: ValidationReport;
 }
 
+/** The registry's packument, the version picked in OpenClaw's ordering. */
+async function resolveSpec(opts: InstallOptions, spec: ParsedSpec): Promise<ResolvedPackage> {
+  const doc = await fetchPackument(opts.pkg, opts.registry, `resolving ${opts.pkg}@${spec.raw}`);
+  const versions = Object.keys(doc.versions);
+  const version = pickVersion(spec, versions, doc.distTags);
+  const m = version ? doc.versions[version] : undefined;
+  if (!version || !m) {
+    const newest = sortNewestFirst(versions).slice(0, 3).join(', ');
+    throw new OcError('VERSION_NOT_FOUND', `${opts.pkg}@${spec.raw} is not in the registry`, {
+      hint: newest ? `newest available: ${newest} (oc-versions list --remote)` : 'the registry has no versions of this package',
+    });
+  }
+  return { name: opts.pkg, version, integrity: m.integrity, resolved: m.tarball, engines: m.engines };
+}
+
 /** Resolve a spec: an exact version already installed needs no network. */
 export async function resolveForInstall(opts: InstallOptions, spec: ParsedSpec): Promise<ResolvedPackage & { installed: boolean }> {
   if (spec.kind === 'version') {
@@ -61,7 +76,7 @@ export async function resolveForInstall(opts: InstallOptions, spec: ParsedSpec):
       return { name: opts.pkg, version: spec.value, integrity: seal.integrity ?? undefined, resolved: seal.resolved ?? undefined, engines: seal.engines ?? undefined, installed: true };
     }
   }
-  const r = await resolveSpec(opts.pkg, spec, opts.registry);
+  const r = await resolveSpec(opts, spec);
   const seal = await readSeal(opts.layout, r.version);
   return { ...r, installed: Boolean(seal && seal.package === opts.pkg) };
 }

@@ -18,9 +18,9 @@ import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import { OcError } from '../errors.js';
-import { readJson, writeJsonAtomic } from './fsutil.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from './layout.js';
-import { isAlive, processStartTime } from './proc.js';
+import { isAlive, processStartTime } from '../os/proc.js';
 
 export const PHASES = [
   'begin',

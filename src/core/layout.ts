@@ -12,8 +12,15 @@
  *   bin/openclaw             CLI shim; bin/openclaw-gateway service launcher
  *   snapshots/<txid>/        pre-upgrade snapshots (no secret values)
  *   logs/<txid>.jsonl        one line per stage transition
- *   service/                 process-backend pidfile/log, adopted originals
- *   lock                     proper-lockfile target
+ *   service/definition.json  what oc-versions last wrote (env key names, sha256)
+ *   service/adopted.json     the adopted original (for service restore)
+ *   service/process.json     process backend: the definition
+ *   service/gateway.pid.json process backend: pid + start time
+ *   service/gateway.log      process backend: the gateway's output
+ *   logs/recover-agent.log   the recovery agent's output
+ *   logs/detached-<n>.log    output of an `upgrade --detach`
+ *   tmp/                     scratch space of one command
+ *   lock, lock-owner.json    proper-lockfile target and who holds it
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -37,7 +44,17 @@ export interface Layout {
   logsDir: string;
   serviceDir: string;
   lockTarget: string;
+  lockOwner: string;
   tmpDir: string;
+  definitionRecord: string;
+  adoptedRecord: string;
+  processDefinition: string;
+  gatewayPid: string;
+  gatewayLog: string;
+  recoveryAgentLog: string;
+  detachedLog(stamp: number): string;
+  /** A directory in staging/ for one install of `version` (`tag` makes it unique). */
+  staging(version: string, tag: string): string;
   version(v: string): string;
   seal(v: string): string;
   snapshot(txid: string): string;
@@ -83,7 +100,16 @@ export function makeLayout(home: string): Layout {
     logsDir: j('logs'),
     serviceDir: j('service'),
     lockTarget: j('lock'),
+    lockOwner: j('lock-owner.json'),
     tmpDir: j('tmp'),
+    definitionRecord: j('service', 'definition.json'),
+    adoptedRecord: j('service', 'adopted.json'),
+    processDefinition: j('service', 'process.json'),
+    gatewayPid: j('service', 'gateway.pid.json'),
+    gatewayLog: j('service', 'gateway.log'),
+    recoveryAgentLog: j('logs', 'recover-agent.log'),
+    detachedLog: (stamp) => j('logs', `detached-${Math.trunc(stamp)}.log`),
+    staging: (v, tag) => j('staging', `${safeVersion(v)}.${tag.replace(/[^0-9A-Za-z.-]/g, '')}`),
     version: (v) => path.join(versionsDir, safeVersion(v)),
     seal: (v) => path.join(versionsDir, safeVersion(v), '.oc-seal.json'),
     snapshot: (t) => j('snapshots', safeTx(t)),

@@ -14,9 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { OcError, fromFsError } from '../errors.js';
-import { readJson, writeJsonAtomic } from './fsutil.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from './layout.js';
-import { isAlive, sleep } from './proc.js';
+import { isAlive, sleep } from '../os/proc.js';
 
 const STALE_MS = 5_000;
 const UPDATE_MS = 1_000;
@@ -34,7 +34,7 @@ export interface HeldLock {
 }
 
 function ownerFile(layout: Layout): string {
-  return path.join(layout.home, 'lock-owner.json');
+  return layout.lockOwner;
 }
 
 function lockDir(layout: Layout): string {

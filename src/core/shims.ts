@@ -30,7 +30,7 @@ export function renderShim(template: string, values: Record<string, string>): st
 export async function installShim(layout: Layout, name: string, runtimeNode: string): Promise<boolean> {
   const template = await fsp.readFile(path.join(shimsSourceDir(), name), 'utf8');
   const body = renderShim(template, { OC_HOME: layout.home, OC_NODE: runtimeNode });
-  const dest = path.join(layout.binDir, name);
+  const dest = name === 'openclaw' ? layout.cliShim : layout.gatewayShim;
   try {
     const existing = await fsp.readFile(dest, 'utf8').catch(() => null);
     if (existing === body) return false;

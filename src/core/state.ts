@@ -2,7 +2,7 @@
  * state.json: { current, previous, history[] }. The `current` symlink is the
  * truth for what runs; state.json mirrors it and remembers `previous` and history.
  */
-import { readJson, writeJsonAtomic } from './fsutil.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from './layout.js';
 
 export interface HistoryEntry {

@@ -18,9 +18,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import type { Config } from './config.js';
-import { exists, fsyncDir, readJson } from './fsutil.js';
+import { exists, fsyncDir, readJson } from '../os/fs.js';
 import type { Layout } from './layout.js';
-import { isAlive } from './proc.js';
+import { isAlive } from '../os/proc.js';
 import { parseExactVersion, sortNewestFirst } from './versions.js';
 
 export interface Seal {
@@ -45,10 +45,6 @@ export interface InstalledVersion {
   version: string;
   path: string;
   seal: Seal;
-}
-
-export function versionPrefix(layout: Layout, version: string): string {
-  return layout.version(version);
 }
 
 export async function readSeal(layout: Layout, version: string): Promise<Seal | undefined> {
@@ -147,7 +143,7 @@ export function sweepStaging(layout: Layout): Promise<string[]> {
 export async function makeStagingDir(layout: Layout, version: string): Promise<string> {
   const v = parseExactVersion(version);
   if (!v) throw new OcError('INVALID_SPEC', `'${version}' is not an exact version`);
-  const dir = path.join(layout.stagingDir, `${v}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  const dir = layout.staging(v, `${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
   try {
     await fsp.mkdir(dir, { recursive: true });
   } catch (e) {
@@ -261,7 +257,7 @@ export async function freeBytes(p: string): Promise<number | null> {
 export async function removeVersion(layout: Layout, version: string): Promise<void> {
   // Rename out of versions/ first so a half-deleted tree is never mistaken for a version.
   const dir = layout.version(version);
-  const trash = path.join(layout.stagingDir, `${version}.removing.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  const trash = layout.staging(version, `removing.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
   await fsp.mkdir(layout.stagingDir, { recursive: true });
   try {
     await fsp.rename(dir, trash);

@@ -12,12 +12,13 @@
  */
 import { OcError } from '../errors.js';
 import type { Config } from './config.js';
-import { fillUrl, gateDeep, gateResponsive, gateVersion, httpGet, type StageResult } from './health.js';
+import { fillUrl, gateDeep, gateResponsive, gateVersion, type StageResult } from './health.js';
+import { httpGet } from '../os/http.js';
 import { stageVersion, type InstallOptions } from './install.js';
 import { appendLog, clearJournal, JournalWriter, newTxid, parseFault, type Journal } from './journal.js';
 import type { Layout } from './layout.js';
-import { resolveStateDir } from './links.js';
-import { sleep } from './proc.js';
+import { resolveStateDir } from '../openclaw/state.js';
+import { sleep } from '../os/proc.js';
 import { readState, recordHistory, writeState } from './state.js';
 import { readSeal, resolveEntry, swapCurrent } from './store.js';
 import type { ResolvedPackage } from '../registry/index.js';

@@ -19,8 +19,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { init as initLexer, parse as parseModule } from 'es-module-lexer';
 import semver from 'semver';
 import type { CheckCommand, Config } from './config.js';
-import { run } from './proc.js';
-import type { RunResult } from './proc.js';
+import { run } from '../os/proc.js';
+import type { RunResult } from '../os/proc.js';
 
 export type CheckName =
   | 'entrypoints'

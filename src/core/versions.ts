@@ -106,3 +106,14 @@ export function satisfiesOpenClaw(version: string, range: string): boolean {
   if (!p) return false;
   return semver.satisfies(`${p.major}.${p.minor}.${p.patch}`, range);
 }
+
+/**
+ * Pure resolver: the version a spec names among `versions` (an exact version
+ * present, the dist-tag's target, or the highest match of a range in OpenClaw's
+ * ordering), or null.
+ */
+export function pickVersion(spec: ParsedSpec, versions: readonly string[], distTags: Readonly<Record<string, string>>): string | null {
+  if (spec.kind === 'version') return versions.includes(spec.value) ? spec.value : null;
+  if (spec.kind === 'tag') return distTags[spec.value] ?? null;
+  return maxSatisfying(versions, spec.value);
+}

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
-import { maxSatisfying, sortNewestFirst, type ParsedSpec } from '../core/versions.js';
 
 export interface RegistryOptions {
   registry?: string;
@@ -23,12 +22,6 @@ export interface ResolvedPackage {
   integrity: string | undefined;
   resolved: string | undefined;
   engines: Record<string, string> | undefined;
-}
-
-export interface RemoteListing {
-  name: string;
-  versions: string[];
-  distTags: Record<string, string>;
 }
 
 const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
@@ -156,52 +149,28 @@ export function mapRegistryError(e: unknown, what: string, registry: unknown): O
   return new OcError('INTERNAL', `${what}: ${err?.message ?? String(e)}`, { cause: e });
 }
 
-export async function fetchRemote(name: string, opts: RegistryOptions): Promise<RemoteListing> {
+/** What the registry says about a package: every version's dist data and the dist-tags (no choice made here). */
+export interface Packument {
+  name: string;
+  versions: Record<string, { integrity: string | undefined; tarball: string | undefined; engines: Record<string, string> | undefined }>;
+  distTags: Record<string, string>;
+}
+
+/** Fetch a packument; `what` names the operation in the error. Versions are chosen by core/versions.ts. */
+export async function fetchPackument(name: string, opts: RegistryOptions, what = `fetching ${name}`): Promise<Packument> {
   const npm = npmOptions(opts);
   await assertSupportedNode();
   const { default: pacote } = await import('pacote');
   try {
     const doc = await pacote.packument(name, npm);
-    return {
-      name,
-      versions: sortNewestFirst(Object.keys(doc.versions ?? {})),
-      distTags: doc['dist-tags'] ?? {},
-    };
+    const versions: Packument['versions'] = {};
+    for (const [v, m] of Object.entries(doc.versions ?? {})) {
+      versions[v] = { integrity: m?.dist?.integrity, tarball: m?.dist?.tarball, engines: m?.engines };
+    }
+    return { name, versions, distTags: doc['dist-tags'] ?? {} };
   } catch (e) {
-    throw mapRegistryError(e, `fetching ${name}`, npm['registry']);
+    throw mapRegistryError(e, what, npm['registry']);
   }
-}
-
-/** Resolve an exact version, range or dist-tag against the registry, in OpenClaw's ordering. */
-export async function resolveSpec(name: string, spec: ParsedSpec, opts: RegistryOptions): Promise<ResolvedPackage> {
-  const npm = npmOptions(opts);
-  await assertSupportedNode();
-  const { default: pacote } = await import('pacote');
-  let doc;
-  try {
-    doc = await pacote.packument(name, npm);
-  } catch (e) {
-    throw mapRegistryError(e, `resolving ${name}@${spec.raw}`, npm['registry']);
-  }
-  const versions = Object.keys(doc.versions ?? {});
-  let version: string | null = null;
-  if (spec.kind === 'version') version = versions.includes(spec.value) ? spec.value : null;
-  else if (spec.kind === 'tag') version = doc['dist-tags']?.[spec.value] ?? null;
-  else version = maxSatisfying(versions, spec.value);
-  if (!version) {
-    const newest = sortNewestFirst(versions).slice(0, 3).join(', ');
-    throw new OcError('VERSION_NOT_FOUND', `${name}@${spec.raw} is not in the registry`, {
-      hint: newest ? `newest available: ${newest} (oc-versions list --remote)` : 'the registry has no versions of this package',
-    });
-  }
-  const m = doc.versions[version];
-  return {
-    name,
-    version,
-    integrity: m?.dist?.integrity,
-    resolved: m?.dist?.tarball,
-    engines: m?.engines,
-  };
 }
 
 export interface TarEntry {

@@ -4,7 +4,7 @@
  * value never appears in argv (visible to every user via ps).
  */
 import { OcError } from '../errors.js';
-import { run } from '../core/proc.js';
+import { run } from '../os/proc.js';
 import { SECRET_SERVICE_NAME, type SecretStore } from './types.js';
 
 export function createKeychainStore(env: NodeJS.ProcessEnv, security = 'security'): SecretStore {

@@ -4,7 +4,7 @@
  * `service oc-versions key <name>`.
  */
 import { OcError } from '../errors.js';
-import { run } from '../core/proc.js';
+import { run } from '../os/proc.js';
 import { SECRET_SERVICE_NAME, type SecretStore } from './types.js';
 
 export function createSecretServiceStore(env: NodeJS.ProcessEnv, secretTool = 'secret-tool'): SecretStore {

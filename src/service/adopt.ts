@@ -14,7 +14,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
-import { readJson, writeJsonAtomic } from '../core/fsutil.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from '../core/layout.js';
 import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
 import { envWrapperOf, hashFile, SUPERVISOR_MODE_KEY } from './definition.js';
@@ -98,7 +98,7 @@ export function originalPathFor(definitionPath: string): string {
 }
 
 export function adoptedRecordPath(layout: Layout): string {
-  return path.join(layout.serviceDir, 'adopted.json');
+  return layout.adoptedRecord;
 }
 
 export async function readAdoptedRecord(layout: Layout): Promise<AdoptedRecord | undefined> {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fromFsError } from '../errors.js';
-import { processArgvAnyOs } from '../core/proc.js';
+import { processArgvAnyOs } from '../os/proc.js';
 
 /**
  * The real path of the script a process runs, from its argv as the OS reports it:
@@ -26,11 +26,11 @@ export async function entryOfPid(pid: number): Promise<string | null> {
 }
 
 /** `<v>` when `entry` lies under `<home>/versions/<v>/` (both real paths). */
-export function versionOfEntry(entry: string | null, home: string): string | null {
+export function versionOfEntry(entry: string | null, versionsDirPath: string): string | null {
   if (!entry) return null;
   let versionsDir: string;
   try {
-    versionsDir = fs.realpathSync(path.join(home, 'versions'));
+    versionsDir = fs.realpathSync(versionsDirPath);
   } catch {
     return null;
   }

@@ -9,9 +9,9 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { readJson, writeJsonAtomic } from '../core/fsutil.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from '../core/layout.js';
-import { processEnviron } from '../core/proc.js';
+import { processEnviron } from '../os/proc.js';
 import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from './types.js';
 
@@ -48,7 +48,7 @@ export interface DefinitionCheck {
 }
 
 export function recordPath(layout: Layout): string {
-  return path.join(layout.serviceDir, 'definition.json');
+  return layout.definitionRecord;
 }
 
 export async function readDefinitionRecord(layout: Layout): Promise<DefinitionRecord | undefined> {

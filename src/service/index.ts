@@ -6,7 +6,7 @@
 import { OcError } from '../errors.js';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
-import { run } from '../core/proc.js';
+import { run } from '../os/proc.js';
 import type { SecretStore } from '../secrets/types.js';
 import { createLaunchdManager, DEFAULT_LAUNCHD_LABEL } from './launchd.js';
 import { createProcessManager } from './process.js';
@@ -56,8 +56,7 @@ export async function createServiceManager(
   const label = opts.label ?? setup.config.service.label;
   const ctx = {
     env: setup.env,
-    home: setup.layout.home,
-    serviceDir: setup.layout.serviceDir,
+    layout: setup.layout,
     ...(label !== undefined ? { label } : {}),
     ...(opts.definitionPath !== undefined ? { definitionPath: opts.definitionPath } : {}),
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),

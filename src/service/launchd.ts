@@ -9,7 +9,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { run, sleep, type RunResult } from '../core/proc.js';
+import { run, sleep, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
 import { definitionToPlist, plistToDefinition } from './plist.js';
 import type { ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -154,7 +154,7 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
         running: pid !== null && p?.state === 'running',
         pid,
         entry,
-        version: versionOfEntry(entry, ctx.home),
+        version: versionOfEntry(entry, ctx.layout.versionsDir),
         definitionPath,
         state: p?.state ?? 'not loaded',
         ...(p?.lastExitCode ? { lastExitCode: p.lastExitCode } : {}),

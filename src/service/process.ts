@@ -12,8 +12,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { readJson, writeJsonAtomic } from '../core/fsutil.js';
-import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../core/proc.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
+import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../os/proc.js';
 import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore } from '../secrets/types.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import type { ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -41,9 +41,9 @@ export interface ProcessBackendOptions {
 
 export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
   const label = ctx.label ?? 'ai.openclaw.gateway';
-  const definitionPath = ctx.definitionPath ?? path.join(ctx.serviceDir, 'process.json');
-  const pidPath = path.join(ctx.serviceDir, 'gateway.pid.json');
-  const logPath = path.join(ctx.serviceDir, 'gateway.log');
+  const definitionPath = ctx.definitionPath ?? ctx.layout.processDefinition;
+  const pidPath = ctx.layout.gatewayPid;
+  const logPath = ctx.layout.gatewayLog;
   const pattern = opts.secretPattern ?? 'TOKEN|KEY|SECRET|PASSWORD';
   const store = opts.secretStore;
 
@@ -55,7 +55,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     // No start time to compare (no /proc): only a process running the launcher or a version
     // tree of this home counts, so a pid reused after a reboot is never signalled.
     const argv = (await processArgvAnyOs(rec.pid)) ?? [];
-    const ours = argv.some((a) => a.includes(ctx.home + path.sep) || a.includes('openclaw-gateway'));
+    const ours = argv.some((a) => a.includes(ctx.layout.home + path.sep) || a.includes('openclaw-gateway'));
     return ours ? rec.pid : null;
   }
 
@@ -165,7 +165,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       } catch {
         throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
       }
-      await fsp.mkdir(ctx.serviceDir, { recursive: true });
+      await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
       const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
       const pid = spawnDetached(cmd, args, {
         env: await resolveEnv(doc),
@@ -220,7 +220,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         running: pid !== null,
         pid,
         entry,
-        version: versionOfEntry(entry, ctx.home),
+        version: versionOfEntry(entry, ctx.layout.versionsDir),
         definitionPath,
         state: pid ? 'running' : 'stopped',
       };

@@ -17,7 +17,7 @@ export const RECOVERY_LABEL = 'ai.openclaw.oc-versions-recover';
 export const RECOVERY_INTERVAL_S = 300;
 
 export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath: string, userPath?: string, home?: string): ServiceDefinition {
-  const log = path.join(layout.logsDir, 'recover-agent.log');
+  const log = layout.recoveryAgentLog;
   return {
     manager: 'launchd',
     label: RECOVERY_LABEL,
@@ -42,13 +42,13 @@ export function currentCliPath(): string {
 }
 
 export async function installRecoveryAgent(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
-  const mgr = createLaunchdManager({ env, home: layout.home, serviceDir: layout.serviceDir, label: RECOVERY_LABEL });
+  const mgr = createLaunchdManager({ env, layout, label: RECOVERY_LABEL });
   fs.mkdirSync(layout.logsDir, { recursive: true });
   await mgr.install(recoveryAgentDefinition(layout, config, currentCliPath(), env['PATH'], env['HOME']));
   return mgr.definitionPath;
 }
 
 export async function uninstallRecoveryAgent(layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
-  const mgr = createLaunchdManager({ env, home: layout.home, serviceDir: layout.serviceDir, label: RECOVERY_LABEL });
+  const mgr = createLaunchdManager({ env, layout, label: RECOVERY_LABEL });
   if (fs.existsSync(mgr.definitionPath)) await mgr.uninstall();
 }

@@ -16,14 +16,16 @@
  *                            gateway writes; without it only while the gateway is
  *                            stopped, never a torn copy of a live WAL database
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import type { Config } from '../core/config.js';
-import { readJson, writeJsonAtomic } from '../core/fsutil.js';
+import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from '../core/layout.js';
+import { newTxid } from '../core/journal.js';
+import { configSecretValues, listStateDatabases, redactConfigText, resolveStateDir } from '../openclaw/state.js';
+import { copyDatabase, sqliteUserVersion } from '../openclaw/sqlite.js';
 import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore, type SecretStoreKind } from '../secrets/types.js';
 import { buildDefinitionRecord, envFilesOf, hashFile, parseEnvFile, readEnvFiles, redactProgram, saveDefinitionRecord } from './definition.js';
 import type { ServiceDefinition, ServiceManager } from './types.js';
@@ -74,11 +76,6 @@ export interface SnapshotDefinition {
   envFiles: { path: string; env: Record<string, RedactedValue> }[];
 }
 
-export function newTxid(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  return `${stamp}-${crypto.randomBytes(3).toString('hex')}`;
-}
-
 async function redactEnv(
   label: string,
   env: Record<string, string>,
@@ -99,101 +96,6 @@ async function redactEnv(
     out[k] = secretRef(storeOk && store ? store.kind : 'none', name);
   }
   return out;
-}
-
-/** Replace string values of secret-looking keys in JSON/JSON5 text with placeholders. */
-export function redactConfigText(text: string, pattern: string): { text: string; redacted: string[] } {
-  const re = new RegExp(pattern, 'i');
-  const counts = new Map<string, number>();
-  const redacted: string[] = [];
-  const out = text.replace(/(["']?)([A-Za-z0-9_$-]+)\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g, (all, q: string, key: string, sep: string, vq: string) => {
-    if (!re.test(key)) return all;
-    const n = counts.get(key) ?? 0;
-    counts.set(key, n + 1);
-    const name = `config/${key}#${n}`;
-    redacted.push(name);
-    return `${q}${key}${q}${sep}${vq}oc-secret:${name}${vq}`;
-  });
-  return { text: out, redacted };
-}
-
-/** Values of the nth occurrence of each secret-looking key in a live config text. */
-function configSecretValues(text: string, pattern: string): Map<string, string> {
-  const re = new RegExp(pattern, 'i');
-  const counts = new Map<string, number>();
-  const values = new Map<string, string>();
-  for (const m of text.matchAll(/(["']?)([A-Za-z0-9_$-]+)\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g)) {
-    const key = m[2]!;
-    if (!re.test(key)) continue;
-    const n = counts.get(key) ?? 0;
-    counts.set(key, n + 1);
-    values.set(`config/${key}#${n}`, m[5]!);
-  }
-  return values;
-}
-
-function resolveStateDir(setup: SnapshotSetup, opts: SnapshotOptions, envAll: Record<string, string>): string | null {
-  const dir = opts.openclawStateDir ?? setup.config.openclawStateDir ?? envAll['OPENCLAW_STATE_DIR'];
-  if (dir) return dir;
-  const home = envAll['HOME'] ?? setup.env['HOME'];
-  return home ? path.join(home, '.openclaw') : null;
-}
-
-async function listStateDatabases(stateDir: string): Promise<string[]> {
-  const found: string[] = [];
-  const main = path.join('state', 'openclaw.sqlite');
-  if (fs.existsSync(path.join(stateDir, main))) found.push(main);
-  let agents: string[] = [];
-  try {
-    agents = await fsp.readdir(path.join(stateDir, 'agents'));
-  } catch {
-    // no agents
-  }
-  for (const id of agents.sort()) {
-    const rel = path.join('agents', id, 'agent', 'openclaw-agent.sqlite');
-    if (fs.existsSync(path.join(stateDir, rel))) found.push(rel);
-  }
-  return found;
-}
-
-type SqliteModule = {
-  DatabaseSync: new (p: string, o?: { readOnly?: boolean }) => { close(): void };
-  backup?: (db: unknown, dest: string) => Promise<number>;
-};
-
-async function loadSqlite(): Promise<SqliteModule | null> {
-  try {
-    const mod = (await import('node:sqlite')) as unknown as SqliteModule;
-    return typeof mod.backup === 'function' ? mod : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A consistent copy of one SQLite database (backup API, or a copy while stopped). */
-async function copyDatabase(src: string, dest: string, gatewayStopped: boolean): Promise<SnapshotFile['method']> {
-  await fsp.mkdir(path.dirname(dest), { recursive: true });
-  const sqlite = await loadSqlite();
-  if (sqlite?.backup) {
-    const db = new sqlite.DatabaseSync(src, { readOnly: true });
-    try {
-      await sqlite.backup(db, dest);
-    } finally {
-      db.close();
-    }
-    await fsp.chmod(dest, 0o600);
-    return 'sqlite-backup';
-  }
-  if (!gatewayStopped) {
-    throw new OcError('ENVIRONMENT', `cannot take a consistent copy of ${src} while the gateway runs (this node has no node:sqlite backup)`, {
-      hint: 'run oc-versions on Node >= 22.16, or stop the gateway first',
-    });
-  }
-  // Stopped: the main file and its WAL are quiescent; copy them together (the -shm is rebuilt).
-  await fsp.copyFile(src, dest);
-  if (fs.existsSync(`${src}-wal`)) await fsp.copyFile(`${src}-wal`, `${dest}-wal`);
-  await fsp.chmod(dest, 0o600);
-  return 'copy-stopped';
 }
 
 export async function createSnapshot(setup: SnapshotSetup, opts: SnapshotOptions = {}): Promise<SnapshotMeta> {
@@ -247,7 +149,7 @@ export async function createSnapshot(setup: SnapshotSetup, opts: SnapshotOptions
     await writeJsonAtomic(path.join(tmp, 'env-keys.json'), envKeys, 0o600);
 
     // OpenClaw config + state databases.
-    const stateDir = resolveStateDir(setup, opts, envAll);
+    const stateDir = resolveStateDir(opts.openclawStateDir ?? config.openclawStateDir, { ...setup.env, ...envAll });
     const files: SnapshotFile[] = [];
     const skipped: string[] = [];
     const configPath = envAll['OPENCLAW_CONFIG_PATH'] ?? (stateDir ? path.join(stateDir, 'openclaw.json') : null);
@@ -316,7 +218,7 @@ export async function listSnapshots(layout: Layout): Promise<SnapshotMeta[]> {
   const out: SnapshotMeta[] = [];
   for (const name of names) {
     if (name.includes('.tmp-')) continue;
-    const meta = await readJson<SnapshotMeta>(path.join(layout.snapshotsDir, name, 'metadata.json')).catch(() => undefined);
+    const meta = await readJson<SnapshotMeta>(path.join(layout.snapshot(name), 'metadata.json')).catch(() => undefined);
     if (meta) out.push(meta);
   }
   return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
@@ -328,7 +230,6 @@ export interface RestoreWhat {
   state?: boolean;
   /** Restore only these database paths (live source paths); default all in the snapshot. */
   onlyDatabases?: string[];
-  config?: boolean;
 }
 
 export interface RestoreOptions {
@@ -336,15 +237,12 @@ export interface RestoreOptions {
   store?: SecretStore;
   /** Env values captured in memory at the start of the operation. */
   memory?: Record<string, string>;
-  /** Load the restored definition (launchd bootout+bootstrap / daemon-reload). */
-  reload?: boolean;
 }
 
 export interface RestoreReport {
   txid: string;
   definition: { restored: boolean; unresolvedKeys: string[] } | null;
   databases: string[];
-  config: { restored: boolean; unresolved: string[] } | null;
 }
 
 export async function restoreSnapshot(
@@ -356,7 +254,7 @@ export async function restoreSnapshot(
   const { layout } = setup;
   const dir = layout.snapshot(txid);
   const { meta, definition } = await readSnapshot(layout, txid);
-  const report: RestoreReport = { txid, definition: null, databases: [], config: null };
+  const report: RestoreReport = { txid, definition: null, databases: [] };
   const mgr = opts.manager;
 
   if (what.definition) {
@@ -383,7 +281,6 @@ export async function restoreSnapshot(
     const restored: ServiceDefinition = { ...definition.definition, env };
     if (restored.program.some((a) => a.includes('oc-secret:')) && live) restored.program = live.program;
     await mgr.writeDefinition(restored);
-    if (opts.reload) await mgr.reload();
     await saveDefinitionRecord(layout, await buildDefinitionRecord(mgr, restored, Boolean(setup.config.service.adopted)));
     report.definition = { restored: true, unresolvedKeys: unresolved.sort() };
   }
@@ -406,52 +303,7 @@ export async function restoreSnapshot(
     }
   }
 
-  if (what.config) {
-    const f = meta.openclaw.files.find((x) => x.method === 'redacted-text');
-    if (f) {
-      const text = await fsp.readFile(path.join(dir, f.copy), 'utf8');
-      const liveText = fs.existsSync(f.source) ? await fsp.readFile(f.source, 'utf8') : '';
-      const live = configSecretValues(liveText, setup.config.secretPattern);
-      const unresolved: string[] = [];
-      const out: string[] = [];
-      let last = 0;
-      for (const m of text.matchAll(/oc-secret:(config\/[A-Za-z0-9_$-]+#\d+)/g)) {
-        const name = m[1]!;
-        const stored = opts.store ? await opts.store.get(`${meta.service?.label ?? 'openclaw'}/${name}`).catch(() => undefined) : undefined;
-        const value = stored ?? live.get(name);
-        out.push(text.slice(last, m.index));
-        if (value === undefined) {
-          unresolved.push(name);
-          out.push(m[0]);
-        } else out.push(value);
-        last = m.index + m[0].length;
-      }
-      out.push(text.slice(last));
-      const tmp = `${f.source}.oc-restore-${process.pid}`;
-      await fsp.writeFile(tmp, out.join(''), { mode: 0o600 });
-      await fsp.rename(tmp, f.source);
-      report.config = { restored: true, unresolved };
-    }
-  }
   return report;
-}
-
-/** PRAGMA user_version of a SQLite file (OpenClaw's schema version), or null if unreadable. */
-export async function sqliteUserVersion(file: string): Promise<number | null> {
-  const sqlite = await loadSqlite();
-  if (!sqlite || !fs.existsSync(file)) return null;
-  try {
-    const db = new sqlite.DatabaseSync(file, { readOnly: true });
-    try {
-      const row = (db as unknown as { prepare(sql: string): { get(): Record<string, unknown> } }).prepare('PRAGMA user_version').get();
-      const v = row['user_version'];
-      return typeof v === 'number' ? v : null;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return null;
-  }
 }
 
 /** Databases whose live schema is newer than the snapshot's copy: the newer version migrated them. */

@@ -7,7 +7,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { run, type RunResult } from '../core/proc.js';
+import { run, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
 import { parseUnit, renderUnit } from './unit.js';
 import type { ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -124,7 +124,7 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
         running: pid !== null && s['ActiveState'] === 'active',
         pid,
         entry,
-        version: versionOfEntry(entry, ctx.home),
+        version: versionOfEntry(entry, ctx.layout.versionsDir),
         definitionPath,
         state: `${s['ActiveState'] ?? 'unknown'}/${s['SubState'] ?? 'unknown'}`,
         ...(Number.isFinite(restarts) ? { restarts } : {}),

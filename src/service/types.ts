@@ -7,6 +7,8 @@
  * kept verbatim on rewrite). `extra` never carries env values, which is what
  * lets a definition be redacted by replacing values in `env` alone.
  */
+import type { Layout } from '../core/layout.js';
+
 export type ManagerKind = 'launchd' | 'systemd' | 'process';
 
 export interface ServiceDefinition {
@@ -73,9 +75,8 @@ export interface ServiceManager {
 export interface ServiceContext {
   /** Environment of the invoking user (HOME, XDG_CONFIG_HOME, PATH for launchctl/systemctl). */
   env: NodeJS.ProcessEnv;
-  /** oc-versions home (for the process backend's pidfile and version detection). */
-  home: string;
-  serviceDir: string;
+  /** The oc-versions home (process backend files, version detection). */
+  layout: Layout;
   label?: string;
   /** Explicit definition path (adopt --plist / --unit). */
   definitionPath?: string;

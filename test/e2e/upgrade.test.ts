@@ -15,7 +15,7 @@ import { publish, startRegistry } from '../helpers/registry.js';
 import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
 import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
-import { isAlive, killGroup } from '../../src/core/proc.js';
+import { isAlive, killGroup } from '../../src/os/proc.js';
 
 /**
  * A temp host whose PATH starts with the launchctl/systemctl doubles (they really run the
@@ -170,7 +170,7 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect(ok.json.removed).toEqual(['2026.1.1']);
     expect(fs.readdirSync(path.join(h.t.ocHome, 'versions')).sort()).toEqual(['2026.2.1', '2026.3.1']);
     // after the upgrade and the prune, no link in the state dir dangles
-    const all = (await import('../../src/core/links.js')).scanStateLinks;
+    const all = (await import('../../src/openclaw/links.js')).scanStateLinks;
     const { makeLayout } = await import('../../src/core/layout.js');
     const links = await all(makeLayout(h.t.ocHome), stateDir);
     expect(links.length).toBeGreaterThan(0);

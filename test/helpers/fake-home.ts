@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { CommandContext } from '../../src/commands/context.js';
+import type { CommandContext } from '../../src/app/context.js';
 import { defaultConfig, saveConfig, type Config } from '../../src/core/config.js';
 import { makeLayout, type Layout } from '../../src/core/layout.js';
 import { loadConfig } from '../../src/core/config.js';
@@ -135,12 +135,9 @@ export async function makeContext(fake: FakeHome, env: NodeJS.ProcessEnv): Promi
     layout: fake.layout,
     config,
     env,
-    json: true,
     out: captureOutput(true),
     registry: undefined,
     pkg: 'openclaw',
-    pkgExplicit: false,
-    execPath: process.execPath,
     argv: [],
   };
 }

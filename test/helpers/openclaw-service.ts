@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { isAlive, killGroup, processStartTime } from '../../src/core/proc.js';
+import { isAlive, killGroup, processStartTime } from '../../src/os/proc.js';
 import { DOUBLES_DIR, FAKE_GATEWAY_SOURCE, type FakeHome } from './fake-home.js';
 
 /** A global npm-style install of the fake gateway: <root>/global/lib/node_modules/openclaw. */

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { acquireLock } from '../../src/core/lock.js';
 import { makeLayout, type Layout } from '../../src/core/layout.js';
 import { swapCurrent } from '../../src/core/store.js';
-import { writeJsonAtomic, sweepAtomicTemps } from '../../src/core/fsutil.js';
+import { writeJsonAtomic, sweepAtomicTemps } from '../../src/os/fs.js';
 import { CLI, makeTestEnv, runCli, REPO, type TestEnv } from '../helpers/cli.js';
 
 let dir: string;

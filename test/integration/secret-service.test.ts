@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, killGroup, sleep, spawnDetached } from '../../src/core/proc.js';
+import { isAlive, killGroup, sleep, spawnDetached } from '../../src/os/proc.js';
 import { resolveSecretStore } from '../../src/secrets/index.js';
 import { createSecretServiceStore } from '../../src/secrets/secret-service.js';
 import { createServiceManager } from '../../src/service/index.js';

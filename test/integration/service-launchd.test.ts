@@ -72,7 +72,7 @@ describe('launchd: adopt an OpenClaw plist with inline EnvironmentVariables', ()
     originalText = await fsp.readFile(plistPath, 'utf8');
     // OpenClaw's own service is running from the global install before adoption.
     const ctx = await makeContext(fake, serviceEnv(fake));
-    const { run } = await import('../../src/core/proc.js');
+    const { run } = await import('../../src/os/proc.js');
     const r = await run('launchctl', ['bootstrap', `gui/${process.getuid!()}`, plistPath], { env: ctx.env });
     expect(r.code).toBe(0);
     const info = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);

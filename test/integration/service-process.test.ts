@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as service } from '../../src/commands/service.js';
 import { run as snapshot } from '../../src/commands/snapshot.js';
 import { isOcError } from '../../src/errors.js';
-import { killGroup, isAlive } from '../../src/core/proc.js';
+import { killGroup, isAlive } from '../../src/os/proc.js';
 import { addFakeVersion, filesContaining, freePort, getJson, makeContext, makeFakeHome, setCurrent, waitForDown, waitForJson, type FakeHome } from '../helpers/fake-home.js';
 
 let fake: FakeHome;

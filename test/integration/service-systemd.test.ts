@@ -63,7 +63,7 @@ describe('systemd: adopt an OpenClaw unit (Environment= + EnvironmentFile=)', ()
     ].join('\n');
     await fsp.writeFile(unitPath, original);
     const ctx = await makeContext(fake, serviceEnv(fake));
-    const { run } = await import('../../src/core/proc.js');
+    const { run } = await import('../../src/os/proc.js');
     expect((await run('systemctl', ['--user', 'daemon-reload'], { env: ctx.env })).code).toBe(0);
     expect((await run('systemctl', ['--user', 'start', UNIT], { env: ctx.env })).code).toBe(0);
     expect((await waitForJson<Info>(`http://127.0.0.1:${port}/info`)).version).toBe('2026.9.1');
@@ -125,7 +125,7 @@ describe('systemd: adopt an OpenClaw unit (Environment= + EnvironmentFile=)', ()
     await service(ctx, 'restore', [], {});
     expect(await fsp.readFile(unitPath, 'utf8')).toBe(original);
     expect((await waitForJson<Info>(`http://127.0.0.1:${port}/info`)).version).toBe('2026.9.1');
-    const { run } = await import('../../src/core/proc.js');
+    const { run } = await import('../../src/os/proc.js');
     await run('systemctl', ['--user', 'stop', UNIT], { env: ctx.env });
     await waitForDown(`http://127.0.0.1:${port}/healthz`);
   });

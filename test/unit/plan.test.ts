@@ -2,9 +2,9 @@ import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { planTransition } from '../../src/core/upgrade.js';
-import { ownsListener } from '../../src/core/health.js';
+import { ownsListener } from '../../src/os/proc.js';
 import { parseFault } from '../../src/core/journal.js';
-import { portFromArgs } from '../../src/commands/service-port.js';
+import { portFromArgs } from '../../src/app/service-port.js';
 
 describe('planTransition (pure)', () => {
   it('a running service: snapshot, stage, flip, gate, rollback path', () => {

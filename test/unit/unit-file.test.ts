@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isOcError } from '../../src/errors.js';
 import { parseEnvFile, redactProgram } from '../../src/service/definition.js';
 import { parseUnit, renderUnit, splitUnitWords } from '../../src/service/unit.js';
-import { redactConfigText } from '../../src/service/snapshot.js';
+import { redactConfigText } from '../../src/openclaw/state.js';
 
 const UNIT = `[Unit]
 Description=OpenClaw Gateway

@@ -1,24 +1,21 @@
-/** Shared steps of mutating commands: lock, sweep leftovers, make sure the home is initialised. */
+/**
+ * The home as every mutating verb needs it: created and initialised (config,
+ * shims), leftovers of interrupted operations swept, versions resolved from
+ * what is installed, and the plain atomic switch of `current`.
+ */
 import fsp from 'node:fs/promises';
 import { OcError, fromFsError } from '../errors.js';
 import { saveConfig } from '../core/config.js';
-import { exists, sweepAtomicTemps } from '../core/fsutil.js';
-import { withLock } from '../core/lock.js';
+import { exists, sweepAtomicTemps } from '../os/fs.js';
 import { installShim } from '../core/shims.js';
 import { readState, recordHistory, writeState, type State } from '../core/state.js';
 import { listInstalled, readCurrent, sweepDeadOwned, sweepStaging, sweepSwapTemps, swapCurrent } from '../core/store.js';
 import { parseSpec, maxSatisfying } from '../core/versions.js';
+import { installGatewayShim } from '../service/launcher.js';
 import type { CommandContext } from './context.js';
 
 /** Snapshots and shims being written: `<name>.tmp-<pid>[-<rand>]`. */
 const DEAD_TEMP = /\.tmp-(\d+)(?:-[0-9a-f]+)?$/;
-
-export type RecoveryHook = (ctx: CommandContext, command: string) => Promise<void>;
-let recoveryHook: RecoveryHook | undefined;
-/** The upgrade module registers journal recovery here; every mutating command runs it first. */
-export function setRecoveryHook(hook: RecoveryHook): void {
-  recoveryHook = hook;
-}
 
 export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
   const { layout } = ctx;
@@ -33,17 +30,6 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
   return removed;
 }
 
-/** Run fn under the lock, after recovery of any unfinished transaction and a sweep of leftovers. */
-export async function mutating<T>(ctx: CommandContext, command: string, fn: () => Promise<T>, opts: { recover?: boolean } = {}): Promise<T> {
-  // Registers recovery and the gated switch; loaded here so read-only commands never pay for it.
-  await import('./hooks.js');
-  return withLock(ctx.layout, command, async () => {
-    if (opts.recover !== false && recoveryHook) await recoveryHook(ctx, command);
-    await sweepLeftovers(ctx);
-    return fn();
-  });
-}
-
 /** Persist config (first mutating use records the runtime node) and render the shims. */
 export async function ensureHome(ctx: CommandContext): Promise<void> {
   try {
@@ -55,7 +41,6 @@ export async function ensureHome(ctx: CommandContext): Promise<void> {
   }
   if (!(await exists(ctx.layout.config))) await saveConfig(ctx.layout, ctx.config);
   await installShim(ctx.layout, 'openclaw', ctx.config.runtimeNode);
-  const { installGatewayShim } = await import('../service/launcher.js');
   await installGatewayShim(ctx.layout, ctx.config);
 }
 

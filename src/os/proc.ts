@@ -1,10 +1,13 @@
 /**
  * The one door for child processes. Everything that spawns goes through here so
  * tests can reason about what runs, and so every child is killed by its own
- * process group on timeout (never by name).
+ * process group on timeout (never by name). It is also the one reader of /proc
+ * (argv, start time, environ, listening sockets).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 
 export interface RunOptions {
   cwd?: string;
@@ -186,4 +189,105 @@ export async function processArgvAnyOs(pid: number): Promise<string[] | null> {
   const r = await run('ps', ['-ww', '-o', 'args=', '-p', String(pid)], { timeoutMs: 5_000 });
   if (r.code !== 0 || r.stdout.trim() === '') return null;
   return r.stdout.trim().split(/\s+/);
+}
+
+/** Inodes of sockets listening on `port` (Linux /proc/net/tcp{,6}); null where /proc is unavailable. */
+export function listeningInodes(port: number): Set<string> | null {
+  const inodes = new Set<string>();
+  let readAny = false;
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+      readAny = true;
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      const local = cols[1];
+      const state = cols[3];
+      const inode = cols[9];
+      if (!local || state !== '0A' || !inode) continue; // 0A = LISTEN
+      const p = parseInt(local.split(':').pop() ?? '', 16);
+      if (p === port) inodes.add(inode);
+    }
+  }
+  return readAny ? inodes : null;
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const kids = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (kids) out.push(...kids.split(/\s+/).map(Number));
+    }
+  } catch {
+    // no /proc children support
+  }
+  return out;
+}
+
+/** Pids (the process and its descendants) that hold a socket inode. */
+export function ownsListener(pid: number, port: number): { ok: boolean | null; owners: number[] } {
+  const inodes = listeningInodes(port);
+  if (inodes === null) return { ok: null, owners: [] };
+  if (inodes.size === 0) return { ok: false, owners: [] };
+  const tree = [pid];
+  for (let i = 0; i < tree.length && tree.length < 64; i++) tree.push(...childrenOf(tree[i]!));
+  for (const p of tree) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const l = fs.readlinkSync(`/proc/${p}/fd/${fd}`);
+        const m = /^socket:\[(\d+)\]$/.exec(l);
+        if (m && inodes.has(m[1]!)) return { ok: true, owners: [p] };
+      } catch {
+        // fd closed meanwhile
+      }
+    }
+  }
+  return { ok: false, owners: [] };
+}
+
+/**
+ * Processes whose argv has an entry under `root`, or whose cwd is under it
+ * (Linux /proc). Empty where /proc is absent. Never includes this process.
+ */
+export async function processesUnder(root: string): Promise<Array<{ pid: number; arg: string }>> {
+  const found: Array<{ pid: number; arg: string }> = [];
+  let pids: string[];
+  try {
+    pids = (await fsp.readdir('/proc')).filter((p) => /^\d+$/.test(p));
+  } catch {
+    return found;
+  }
+  for (const p of pids) {
+    const pid = Number(p);
+    if (pid === process.pid) continue;
+    try {
+      const args = (await fsp.readFile(`/proc/${p}/cmdline`, 'utf8')).split('\0');
+      const hit = args.find((a) => a.startsWith(root));
+      if (hit) {
+        found.push({ pid, arg: hit });
+        continue;
+      }
+      const cwd = await fsp.readlink(`/proc/${p}/cwd`);
+      if ((cwd + path.sep).startsWith(root)) found.push({ pid, arg: `cwd ${cwd}` });
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** Whether an executable named `bin` is in one of PATH's directories. */
+export function onPath(bin: string, env: NodeJS.ProcessEnv): boolean {
+  return (env['PATH'] ?? '').split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, bin)));
 }

@@ -88,24 +88,3 @@ export async function exists(p: string): Promise<boolean> {
     return false;
   }
 }
-
-/** Total bytes of regular files under dir (lstat, links not followed). */
-export async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const stack = [dir];
-  while (stack.length > 0) {
-    const d = stack.pop()!;
-    let ents: fs.Dirent[];
-    try {
-      ents = await fsp.readdir(d, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const ent of ents) {
-      const p = path.join(d, ent.name);
-      if (ent.isDirectory()) stack.push(p);
-      else if (ent.isFile()) total += (await fsp.lstat(p)).size;
-    }
-  }
-  return total;
-}

@@ -7,8 +7,9 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Layout } from './layout.js';
-import { parseExactVersion } from './versions.js';
+import type { Layout } from '../core/layout.js';
+import { parseExactVersion } from '../core/versions.js';
+import { processesUnder } from '../os/proc.js';
 
 export interface StateLink {
   link: string;
@@ -22,13 +23,6 @@ const MAX_DEPTH = 8;
 const MAX_ENTRIES = 200_000;
 // Large trees OpenClaw keeps that hold no links into the install we care about.
 const SKIP_DIRS = new Set(['node_modules', 'logs', 'tmp', 'media', '.git']);
-
-export function resolveStateDir(configured: string | undefined, env: NodeJS.ProcessEnv): string | null {
-  if (configured) return path.resolve(configured);
-  if (env['OPENCLAW_STATE_DIR']) return path.resolve(env['OPENCLAW_STATE_DIR']);
-  if (env['HOME']) return path.join(env['HOME'], '.openclaw');
-  return null;
-}
 
 export async function scanStateLinks(layout: Layout, stateDir: string | null): Promise<StateLink[]> {
   if (!stateDir) return [];
@@ -86,29 +80,5 @@ export function linksInto(links: readonly StateLink[], version: string): StateLi
  * import graph (invariant 1), so prune/uninstall refuse it. Empty where /proc is absent.
  */
 export async function processesUsing(layout: Layout, version: string): Promise<Array<{ pid: number; arg: string }>> {
-  const root = layout.version(version) + path.sep;
-  const found: Array<{ pid: number; arg: string }> = [];
-  let pids: string[];
-  try {
-    pids = (await fsp.readdir('/proc')).filter((p) => /^\d+$/.test(p));
-  } catch {
-    return found;
-  }
-  for (const p of pids) {
-    const pid = Number(p);
-    if (pid === process.pid) continue;
-    try {
-      const args = (await fsp.readFile(`/proc/${p}/cmdline`, 'utf8')).split('\0');
-      const hit = args.find((a) => a.startsWith(root));
-      if (hit) {
-        found.push({ pid, arg: hit });
-        continue;
-      }
-      const cwd = await fsp.readlink(`/proc/${p}/cwd`);
-      if ((cwd + path.sep).startsWith(root)) found.push({ pid, arg: `cwd ${cwd}` });
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found;
+  return processesUnder(layout.version(version) + path.sep);
 }

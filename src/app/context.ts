@@ -15,16 +15,11 @@ export interface CommandContext {
   layout: Layout;
   config: Config;
   env: NodeJS.ProcessEnv;
-  json: boolean;
   out: Output;
   /** --registry, else config.registry, else undefined (the user's npm configuration). */
   registry: string | undefined;
   /** The managed package name (--package, else config.package). */
   pkg: string;
-  /** Whether --package was given explicitly. */
-  pkgExplicit: boolean;
-  /** The node running oc-versions (default runtime for the shims). */
-  execPath: string;
   argv: string[];
 }
 
@@ -36,12 +31,9 @@ export async function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv 
     layout,
     config,
     env,
-    json,
     out: createOutput({ json, quiet: opts.quiet }),
     registry: opts.registry ?? config.registry,
     pkg: opts.package ?? config.package,
-    pkgExplicit: opts.package !== undefined,
-    execPath: process.execPath,
     argv: process.argv.slice(2),
   };
 }

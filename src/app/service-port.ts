@@ -6,11 +6,10 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ServicePort } from '../core/upgrade.js';
-import { resolveSecretStore } from '../secrets/index.js';
-import { createServiceManager } from '../service/index.js';
 import { captureEnvValues, captureRunningEnv, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
 import { createSnapshot, migratedDatabases, restoreSnapshot } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
+import { openService } from './service.js';
 
 export function portFromArgs(program: readonly string[]): number | null {
   for (let i = 0; i < program.length; i++) {
@@ -26,15 +25,12 @@ export function portFromArgs(program: readonly string[]): number | null {
 }
 
 export async function openServicePort(ctx: CommandContext): Promise<ServicePort | null> {
-  const svc = ctx.config.service;
-  if (!svc.manager) return null;
-  const store = await resolveSecretStore(ctx.env).catch(() => undefined);
+  if (!ctx.config.service.manager) return null;
+  // A platform store that does not answer is no reason to refuse the operation: the
+  // running job's environment still holds the values (see `memory` below).
+  const { mgr, store: found } = await openService(ctx).catch(async () => ({ ...(await openService(ctx, { secretStore: 'none' })), store: undefined }));
+  const store = found;
   const setup = { layout: ctx.layout, config: ctx.config, env: ctx.env };
-  const mgr = await createServiceManager(svc.manager, setup, {
-    ...(svc.label ? { label: svc.label } : {}),
-    ...(svc.definitionPath ? { definitionPath: svc.definitionPath } : {}),
-    ...(store ? { secretStore: store } : {}),
-  });
   // Env values captured once, at the start of the operation, in memory only: the
   // source for restoring keys a rewritten definition dropped.
   const initialDef = await mgr.readDefinition().catch(() => null);
@@ -79,7 +75,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
     redact,
     async logTail() {
       const def = await mgr.readDefinition().catch(() => null);
-      const file = def?.stderrPath ?? (mgr.kind === 'process' ? path.join(ctx.layout.serviceDir, 'gateway.log') : null);
+      const file = def?.stderrPath ?? (mgr.kind === 'process' ? ctx.layout.gatewayLog : null);
       if (!file) return '';
       let text = '';
       try {

@@ -1,0 +1,32 @@
+/**
+ * A mutating session: the lock, then recovery of an orphaned transaction (by
+ * the verb's policy), then a sweep of leftovers, then the verb's work. Read-only
+ * verbs never come here, so they never wait for the lock nor load recovery.
+ */
+import { withLock } from '../core/lock.js';
+import type { CommandContext } from './context.js';
+import { sweepLeftovers } from './home.js';
+
+/**
+ * What a verb does with a transaction an earlier, killed command left open:
+ *  - `finish`: finish or undo it first; a degraded one refuses the verb (exit 7);
+ *  - `keep-degraded`: as `finish`, but a degraded one stays open and the verb goes on
+ *    (service control and snapshots: the operator needs them to repair the host);
+ *  - `take-over`: as `finish`, but a degraded one is closed by this verb (use, rollback:
+ *    the operator chooses the version explicitly);
+ *  - `none`: the verb handles the journal itself (recover).
+ */
+export type RecoveryPolicy = 'finish' | 'keep-degraded' | 'take-over' | 'none';
+
+/** Run fn under the lock, after recovery of any unfinished transaction and a sweep of leftovers. */
+export async function mutating<T>(ctx: CommandContext, command: string, fn: () => Promise<T>, policy: RecoveryPolicy = 'finish'): Promise<T> {
+  return withLock(ctx.layout, command, async () => {
+    if (policy !== 'none') {
+      // Loaded only when a command mutates: recovery pulls in the service layer.
+      const { recoverBefore } = await import('./recovery.js');
+      await recoverBefore(ctx, command, policy);
+    }
+    await sweepLeftovers(ctx);
+    return fn();
+  });
+}
