@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Micro-benchmark of the import-closure walk (src/core/validate.ts walkImportClosure) on a
+// Micro-benchmark of the import-closure walk (src/core/checks/import-closure.ts walkImportClosure) on a
 // synthetic dist/ shaped like OpenClaw's: hash-named chunks, static imports, re-exports and
 // literal dynamic import()s, plus a few non-literal ones.
 //
@@ -24,7 +24,7 @@ const RUNS = opt('runs', 5);
 const JSON_OUT = args.includes('--json');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const compiled = path.join(here, '..', 'dist', 'core', 'validate.js');
+const compiled = path.join(here, '..', 'dist', 'core', 'checks', 'import-closure.js');
 if (!fs.existsSync(compiled)) {
   console.error(`bench: ${path.relative(process.cwd(), compiled)} not found; run npm run build first`);
   process.exit(2);

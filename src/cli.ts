@@ -6,7 +6,7 @@
  */
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
-import { reportError } from './main.js';
+import { reportError } from './report.js';
 import type { GlobalOptions } from './app/context.js';
 
 type Opts = GlobalOptions & Record<string, unknown>;

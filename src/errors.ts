@@ -1,6 +1,6 @@
 /**
  * Typed errors and the exit-code table. Every failure the user can see is an
- * OcError; src/main.ts is the only place that turns one into output and an exit code.
+ * OcError; src/report.ts is the only place that turns one into output and an exit code.
  * The table is documented in docs/exit-codes.md and is a public contract.
  */
 export const EXIT = {
@@ -17,8 +17,8 @@ export const EXIT = {
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-/** SCREAMING_SNAKE codes; each maps to exactly one exit code. */
-export const ERROR_EXIT: Record<string, ExitCode> = {
+/** SCREAMING_SNAKE codes; each maps to exactly one exit code. A code not in this table does not compile. */
+export const ERROR_EXIT = {
   INTERNAL: EXIT.INTERNAL,
   USAGE: EXIT.USAGE,
   INVALID_SPEC: EXIT.USAGE,
@@ -42,7 +42,9 @@ export const ERROR_EXIT: Record<string, ExitCode> = {
   PERMISSION: EXIT.ENVIRONMENT,
   ENVIRONMENT: EXIT.ENVIRONMENT,
   SERVICE_ERROR: EXIT.ENVIRONMENT,
-};
+} as const satisfies Record<string, ExitCode>;
+
+export type ErrorCode = keyof typeof ERROR_EXIT;
 
 export interface OcErrorOptions {
   hint?: string;
@@ -53,17 +55,17 @@ export interface OcErrorOptions {
 }
 
 export class OcError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly exitCode: ExitCode;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: string, message: string, opts: OcErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, opts: OcErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'OcError';
     this.code = code;
     this.hint = opts.hint;
-    this.exitCode = opts.exitCode ?? ERROR_EXIT[code] ?? EXIT.INTERNAL;
+    this.exitCode = opts.exitCode ?? ERROR_EXIT[code];
     this.details = opts.details;
   }
 }

@@ -4,6 +4,7 @@
  * what is installed, and the plain atomic switch of `current`.
  */
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import { saveConfig } from '../core/config.js';
 import { exists, sweepAtomicTemps } from '../os/fs.js';
@@ -22,7 +23,7 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
   const removed = [
     ...(await sweepStaging(layout)),
     ...(await sweepSwapTemps(layout)),
-    ...(await sweepAtomicTemps(layout.home, ['state.json', 'config.json', 'journal.json', 'lock-owner.json'])),
+    ...(await sweepAtomicTemps(layout.home, [layout.state, layout.config, layout.journal, layout.lockOwner].map((f) => path.basename(f)))),
     ...(await sweepDeadOwned(layout.snapshotsDir, DEAD_TEMP)),
     ...(await sweepDeadOwned(layout.binDir, DEAD_TEMP)),
   ];
@@ -40,7 +41,7 @@ export async function ensureHome(ctx: CommandContext): Promise<void> {
     throw fromFsError(e, 'creating the oc-versions home') ?? e;
   }
   if (!(await exists(ctx.layout.config))) await saveConfig(ctx.layout, ctx.config);
-  await installShim(ctx.layout, 'openclaw', ctx.config.runtimeNode);
+  await installShim(ctx.layout, ctx.config.runtimeNode);
   await installGatewayShim(ctx.layout, ctx.config);
 }
 

@@ -6,9 +6,19 @@ import { OcError } from '../errors.js';
 import { appendLog, clearJournal, isOrphaned, readJournal, type Journal } from '../core/journal.js';
 import { isDegraded, recoverJournal, type RecoverResult } from '../core/recover.js';
 import type { CommandContext } from './context.js';
-import type { RecoveryPolicy } from './session.js';
 import { openServicePort } from './service-port.js';
 import { transitionDeps } from './transition.js';
+
+/**
+ * What a verb does with a transaction an earlier, killed command left open:
+ *  - `finish`: finish or undo it first; a degraded one refuses the verb (exit 7);
+ *  - `keep-degraded`: as `finish`, but a degraded one stays open and the verb goes on
+ *    (service control and snapshots: the operator needs them to repair the host);
+ *  - `take-over`: as `finish`, but a degraded one is closed by this verb (use, rollback:
+ *    the operator chooses the version explicitly);
+ *  - `none`: the verb handles the journal itself (recover).
+ */
+export type RecoveryPolicy = 'finish' | 'keep-degraded' | 'take-over' | 'none';
 
 function assertOrphaned(j: Journal): void {
   // Its owner is alive (a lock judged stale under load, say): never act on a live transaction.

@@ -6,10 +6,12 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ServicePort } from '../core/upgrade.js';
-import { captureEnvValues, captureRunningEnv, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
+import { captureServiceEnv, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
 import { createSnapshot, migratedDatabases, restoreSnapshot } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 import { openService } from './service.js';
+import { backendOf } from '../service/index.js';
+import { textRedactor } from '../secrets/redact.js';
 
 export function portFromArgs(program: readonly string[]): number | null {
   for (let i = 0; i < program.length; i++) {
@@ -31,27 +33,14 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
   const { mgr, store: found } = await openService(ctx).catch(async () => ({ ...(await openService(ctx, { secretStore: 'none' })), store: undefined }));
   const store = found;
   const setup = { layout: ctx.layout, config: ctx.config, env: ctx.env };
-  // Env values captured once, at the start of the operation, in memory only: the
-  // source for restoring keys a rewritten definition dropped.
-  const initialDef = await mgr.readDefinition().catch(() => null);
-  const record = await readDefinitionRecord(ctx.layout);
-  // The running job's environment first (it still has keys a regenerated definition already
-  // dropped), then what the definition and its env files say now.
-  const running = record ? await captureRunningEnv(mgr, [...record.envKeys, ...record.envFileKeys]).catch(() => ({})) : {};
-  const memory: Record<string, string> = { ...running, ...(initialDef ? await captureEnvValues(initialDef) : {}) };
+  // Env values captured once, at the start of the operation, in memory only.
+  const memory = await captureServiceEnv(mgr, await readDefinitionRecord(ctx.layout));
   // Every secret value the job can see: its definition/env files/running environ, and (process
   // backend) the environment of the command that starts it.
   const pattern = new RegExp(ctx.config.secretPattern, 'i');
-  const secrets = [...new Set(
-    [...Object.entries(memory), ...Object.entries(ctx.env)]
-      .filter(([k, v]) => pattern.test(k) && typeof v === 'string' && v.length >= 8)
-      .map(([, v]) => v as string),
-  )].sort((a, b) => b.length - a.length);
-  const redact = (text: string): string => {
-    let out = text;
-    for (const v of secrets) if (out.includes(v)) out = out.split(v).join('***');
-    return out;
-  };
+  const redact = textRedactor(
+    [...Object.entries(memory), ...Object.entries(ctx.env)].filter(([k, v]) => pattern.test(k) && typeof v === 'string').map(([, v]) => v as string),
+  );
   return {
     manager: mgr.kind,
     label: mgr.label,
@@ -75,7 +64,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
     redact,
     async logTail() {
       const def = await mgr.readDefinition().catch(() => null);
-      const file = def?.stderrPath ?? (mgr.kind === 'process' ? ctx.layout.gatewayLog : null);
+      const file = def?.stderrPath ?? backendOf(mgr.kind).gatewayLog?.(ctx.layout) ?? null;
       if (!file) return '';
       let text = '';
       try {

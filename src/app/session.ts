@@ -6,17 +6,7 @@
 import { withLock } from '../core/lock.js';
 import type { CommandContext } from './context.js';
 import { sweepLeftovers } from './home.js';
-
-/**
- * What a verb does with a transaction an earlier, killed command left open:
- *  - `finish`: finish or undo it first; a degraded one refuses the verb (exit 7);
- *  - `keep-degraded`: as `finish`, but a degraded one stays open and the verb goes on
- *    (service control and snapshots: the operator needs them to repair the host);
- *  - `take-over`: as `finish`, but a degraded one is closed by this verb (use, rollback:
- *    the operator chooses the version explicitly);
- *  - `none`: the verb handles the journal itself (recover).
- */
-export type RecoveryPolicy = 'finish' | 'keep-degraded' | 'take-over' | 'none';
+import type { RecoveryPolicy } from './recovery.js';
 
 /** Run fn under the lock, after recovery of any unfinished transaction and a sweep of leftovers. */
 export async function mutating<T>(ctx: CommandContext, command: string, fn: () => Promise<T>, policy: RecoveryPolicy = 'finish'): Promise<T> {

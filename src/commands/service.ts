@@ -6,6 +6,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
+import { findSecretFlag } from '../secrets/redact.js';
 import { isSecretKey, type SecretStore } from '../secrets/types.js';
 import {
   checkAdoptionInputs,
@@ -19,7 +20,7 @@ import {
 import {
   buildDefinitionRecord,
   captureEnvValues,
-  captureRunningEnv,
+  captureServiceEnv,
   checkAndRestoreDefinition,
   hashFile,
   readDefinitionRecord,
@@ -28,15 +29,12 @@ import {
   SUPERVISOR_MODE_KEY,
   type DefinitionCheck,
 } from '../service/definition.js';
-import { defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
+import { backendOf, defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
 import { assertLauncher } from '../service/launcher.js';
-import { launchAgentsDir } from '../service/launchd.js';
-import { parsePlist } from '../service/plist.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
 import type { CommandContext } from '../app/context.js';
 import { mutating } from '../app/session.js';
 import { openService } from '../app/service.js';
-import { installRecoveryAgent, uninstallRecoveryAgent } from '../service/recovery-agent.js';
 
 export interface ServiceOptions {
   manager?: string;
@@ -79,16 +77,7 @@ async function withDefinitionCheck(
 ): Promise<DefinitionCheck | null> {
   const found = await readDefinitionRecord(ctx.layout);
   const record = found && found.label === mgr.label && found.manager === mgr.kind ? found : undefined;
-  let memory: Record<string, string> | undefined;
-  if (record) {
-    // In memory only: the running job's env (a value dropped from a regenerated
-    // definition still lives there), overridden by the definition as it is now.
-    const before = await mgr.readDefinition().catch(() => null);
-    memory = {
-      ...(await captureRunningEnv(mgr, [...record.envKeys, ...record.envFileKeys])),
-      ...(before ? await captureEnvValues(before) : {}),
-    };
-  }
+  const memory = record ? await captureServiceEnv(mgr, record) : undefined;
   await op();
   if (!record) return null;
   const check = await checkAndRestoreDefinition({
@@ -137,6 +126,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   const launcher = ctx.layout.gatewayShim;
   await assertLauncher(launcher);
   const { mgr } = await openService(ctx, { ...opts, manager: kind, label });
+  const backend = backendOf(kind);
   const existing = await mgr.readDefinition();
   if (existing && !existing.program.includes(launcher)) {
     throw new OcError('REFUSED', `${mgr.definitionPath} already exists and does not run through oc-versions`, {
@@ -145,7 +135,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   }
   const gatewayArgs = args.length > 0 ? args : (ctx.config.service.gatewayArgs ?? ['gateway', 'run']);
   // Arguments are stored in config.json and the definition: a secret there would sit in plaintext.
-  const secretFlag = gatewayArgs.find((a) => /^--(token|password|secret|api-key|auth-token)(=|$)/i.test(a));
+  const secretFlag = findSecretFlag(gatewayArgs);
   if (secretFlag) {
     throw new OcError('INVALID_INPUT', `refusing to store ${secretFlag.split('=')[0]} in the service arguments (it would be written in plaintext)`, {
       hint: 'put the value in the environment instead, e.g. OPENCLAW_GATEWAY_TOKEN (kept in the secret store where one exists)',
@@ -157,8 +147,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     OPENCLAW_SERVICE_MARKER: 'openclaw',
     OPENCLAW_SERVICE_KIND: 'gateway',
   };
-  if (kind === 'launchd') env['OPENCLAW_LAUNCHD_LABEL'] = mgr.label;
-  if (kind === 'systemd') env['OPENCLAW_SYSTEMD_UNIT'] = mgr.label;
+  Object.assign(env, backend.identityEnv(mgr.label));
   const def: ServiceDefinition = {
     manager: kind,
     label: mgr.label,
@@ -167,8 +156,8 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     envFiles: existing?.envFiles ?? [],
     extra: existing?.extra ?? null,
   };
-  if (kind === 'launchd') {
-    const log = `${launchAgentsDir(ctx.env).replace(/LaunchAgents$/, 'Logs')}/openclaw/gateway.log`;
+  if (backend.defaultLogPath) {
+    const log = backend.defaultLogPath(ctx.env);
     def.stdoutPath = existing?.stdoutPath ?? log;
     def.stderrPath = existing?.stderrPath ?? log;
   }
@@ -177,7 +166,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     await mgr.install(def);
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
-    if (kind === 'launchd') await installRecoveryAgent(ctx.layout, ctx.config, ctx.env);
+    await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
   }, 'keep-degraded');
   const st = await mgr.status();
   ctx.out.result(
@@ -188,25 +177,13 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
 
 async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
   if (opts.plist && opts.unit) throw new OcError('USAGE', 'give --plist or --unit, not both');
-  let kind: ManagerKind = parseManagerKind(opts.manager) ?? (opts.plist ? 'launchd' : opts.unit ? 'systemd' : await detectManagerKind(ctx.env));
-  if (opts.plist) kind = 'launchd';
-  if (opts.unit) kind = 'systemd';
-  if (kind === 'process') throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
+  // --plist names a LaunchAgent, --unit a systemd unit; otherwise --manager or the platform's.
+  const kind: ManagerKind = opts.plist ? 'launchd' : opts.unit ? 'systemd' : (parseManagerKind(opts.manager) ?? (await detectManagerKind(ctx.env)));
+  const backend = backendOf(kind);
+  if (!backend.adopt) throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
   const definitionPath = opts.plist ?? opts.unit;
   let label = opts.label;
-  if (kind === 'launchd' && definitionPath && !label) {
-    // The Label inside the plist names the job.
-    let text: string;
-    try {
-      text = await fsp.readFile(definitionPath, 'utf8');
-    } catch {
-      throw new OcError('NOT_FOUND', `${definitionPath} does not exist`);
-    }
-    const l = parsePlist(text, definitionPath)['Label'];
-    if (typeof l !== 'string' || l === '') throw new OcError('INVALID_INPUT', `${definitionPath} has no Label`);
-    label = l;
-  }
-  if (kind === 'systemd' && definitionPath && !label) label = path.basename(definitionPath);
+  if (definitionPath && !label) label = await backend.adopt.labelOf(definitionPath);
   label ??= defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
   const { mgr, store } = await openService(ctx, { ...opts, manager: kind, label, ...(definitionPath ? { definitionPath } : {}) });
@@ -229,7 +206,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
     const storedSecrets = await storeSecrets(mgr.label, memory, ctx.config.secretPattern, store);
     await mgr.writeDefinition(plan.definition);
     await mgr.reload();
-    if (kind === 'systemd') await mgr.restart({ drainMs: drainOf(ctx, opts) });
+    if (backend.restartAfterReload) await mgr.restart({ drainMs: drainOf(ctx, opts) });
     await saveAdoptedRecord(ctx.layout, {
       manager: kind,
       label: mgr.label,
@@ -243,7 +220,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
     const record = await buildDefinitionRecord(mgr, plan.definition, true);
     await saveDefinitionRecord(ctx.layout, record);
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, adopted: true });
-    if (kind === 'launchd') await installRecoveryAgent(ctx.layout, ctx.config, ctx.env);
+    await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
     const check = await checkAndRestoreDefinition({
       manager: mgr,
       record,
@@ -300,13 +277,13 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     await fsp.chmod(tmp, (await fsp.stat(rec.definitionPath).catch(() => undefined))?.mode ?? 0o644);
     await fsp.rename(tmp, rec.definitionPath);
     await mgr.reload();
-    if (rec.manager === 'systemd') await mgr.restart({ drainMs: drainOf(ctx, opts) });
+    if (backendOf(rec.manager).restartAfterReload) await mgr.restart({ drainMs: drainOf(ctx, opts) });
     await fsp.rm(rec.originalPath, { force: true });
     for (const name of rec.storedSecrets) await store.delete(name).catch(() => {});
     await fsp.rm(adoptedRecordPath(ctx.layout), { force: true });
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
-    await uninstallRecoveryAgent(ctx.layout, ctx.env);
+    await backendOf(rec.manager).recoveryAgent?.uninstall(ctx.layout, ctx.env);
   }, 'keep-degraded');
   const same = (await hashFile(rec.definitionPath)) === rec.originalSha256;
   ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})`, {
@@ -329,7 +306,7 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
     await mgr.uninstall();
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
-    if (mgr.kind === 'launchd') await uninstallRecoveryAgent(ctx.layout, ctx.env);
+    await backendOf(mgr.kind).recoveryAgent?.uninstall(ctx.layout, ctx.env);
   }, 'keep-degraded');
   ctx.out.result(`uninstalled ${mgr.kind} service ${mgr.label}`, { action: 'uninstall', manager: mgr.kind, label: mgr.label });
 }

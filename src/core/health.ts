@@ -10,11 +10,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CheckCommand, HealthConfig } from './config.js';
+import type { Config, HealthConfig } from './config.js';
+import { resolveStateDir } from '../openclaw/state.js';
+import { resolveEntry } from './store.js';
 import type { Layout } from './layout.js';
 import { scanStateLinks } from '../openclaw/links.js';
 import { httpGet } from '../os/http.js';
-import { listeningInodes, ownsListener, run, sleep } from '../os/proc.js';
+import { listeningInodes, ownsListener, sleep } from '../os/proc.js';
+import { runCheckCommand } from './checks/command.js';
 
 export interface StageResult {
   name: string;
@@ -134,28 +137,18 @@ export async function gateVersion(t: GateTarget, pid: number): Promise<{ ok: boo
   return { ok: false, ms: now() - start, detail: why };
 }
 
-async function runCheck(t: GateTarget, c: CheckCommand): Promise<{ name: string; ok: boolean; ms: number; detail: string }> {
-  const args = c.args.map((a) => a.replace(/\{version\}/g, t.version).replace(/\{port\}/g, String(t.port)));
-  const r = await run(t.runtimeNode, [t.bin, ...args], { env: t.env, timeoutMs: c.timeoutMs ?? 30_000 });
-  const okCodes = c.okExitCodes ?? [0];
-  const ok = !r.timedOut && r.code !== null && okCodes.includes(r.code);
-  const lastErr = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
-  const detail = ok
-    ? `exit ${r.code}`
-    : r.timedOut
-      ? `timed out after ${c.timeoutMs ?? 30_000} ms`
-      : r.error
-        ? `could not run: ${r.error.message}`
-        : `exit ${r.code}${lastErr ? `: ${lastErr}` : ''}`;
-  return { name: c.name, ok, ms: r.ms, detail };
-}
-
 export async function gateDeep(t: GateTarget): Promise<{ ok: boolean; ms: number; detail: string; checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> }> {
   const now = t.now ?? Date.now;
   const start = now();
   const checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> = [];
   for (const c of t.health.deepChecks) {
-    checks.push(await runCheck(t, c));
+    checks.push(
+      await runCheckCommand(t.runtimeNode, t.bin, c, {
+        env: t.env,
+        defaultTimeoutMs: 30_000,
+        substitute: (a) => a.replace(/\{version\}/g, t.version).replace(/\{port\}/g, String(t.port)),
+      }),
+    );
     if (now() - start > t.health.deepDeadlineMs) {
       checks.push({ name: 'deadline', ok: false, ms: now() - start, detail: `deep checks exceeded ${t.health.deepDeadlineMs} ms` });
       break;
@@ -182,3 +175,95 @@ export async function gateDeep(t: GateTarget): Promise<{ ok: boolean; ms: number
   };
 }
 
+// ---------------------------------------------------------------------------
+// The gate as a transition runs it: responsive, then version, then deep, each
+// reported; and the downtime clients saw through the restart.
+
+/** What the gate needs from the transition: the home, settings, and the service's probes. */
+export interface GateDeps {
+  layout: Layout;
+  config: Pick<Config, 'health' | 'runtimeNode' | 'openclawStateDir'>;
+  env: NodeJS.ProcessEnv;
+  service: (ServiceProbe & { env(): Promise<Record<string, string>> }) | null;
+}
+
+export interface GateOutcome {
+  ok: boolean;
+  stages: StageResult[];
+  firstHealthyAt: number | null;
+  reason: string;
+}
+
+export async function runGate(deps: GateDeps, version: string, prePid: number | null, port: number, enter: (phase: 'version' | 'deep') => Promise<void> = async () => {}): Promise<GateOutcome> {
+  const svc = deps.service!;
+  const serviceEnv = await svc.env().catch(() => ({}));
+  const bin = resolveEntry(deps.layout, version, 'bin');
+  const env: NodeJS.ProcessEnv = {
+    PATH: deps.env['PATH'],
+    HOME: deps.env['HOME'],
+    ...serviceEnv,
+    OPENCLAW_GATEWAY_PORT: String(port),
+    OPENCLAW_NO_AUTO_UPDATE: '1',
+  };
+  const target = {
+    layout: deps.layout,
+    version,
+    prePid,
+    port,
+    health: deps.config.health,
+    runtimeNode: deps.config.runtimeNode,
+    bin: bin ?? '',
+    env,
+    stateDir: resolveStateDir(deps.config.openclawStateDir, { ...deps.env, ...serviceEnv }),
+    service: svc,
+  };
+  const stages: StageResult[] = [];
+  const r1 = await gateResponsive(target);
+  stages.push({ name: r1.name, ok: r1.ok, ms: r1.ms, detail: r1.detail });
+  if (!r1.ok || r1.pid === null) {
+    stages.push({ name: 'health-verified', ok: false, ms: 0, detail: 'not run: the gateway is not responsive' });
+    return { ok: false, stages, firstHealthyAt: null, reason: `restarted+responsive: ${r1.detail}` };
+  }
+  await enter('version');
+  const r2 = await gateVersion(target, r1.pid);
+  const checks: NonNullable<StageResult['checks']> = [{ name: 'version', ok: r2.ok, ms: r2.ms, detail: r2.detail }];
+  if (!r2.ok) {
+    stages.push({ name: 'health-verified', ok: false, ms: r2.ms, detail: `version: ${r2.detail}`, checks });
+    return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}` };
+  }
+  await enter('deep');
+  const r3 = await gateDeep(target);
+  checks.push(...r3.checks);
+  stages.push({ name: 'health-verified', ok: r3.ok, ms: r2.ms + r3.ms, detail: r3.ok ? `${r2.detail}; ${r3.detail}` : `deep checks: ${r3.detail}`, checks });
+  return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}` };
+}
+
+/**
+ * Poll liveness through the restart, as a client would: the last 200 before the
+ * first failure is the old gateway's last healthy answer, the first 200 after it
+ * the new gateway's first. Their difference is the downtime clients saw.
+ */
+export function watchDowntime(url: string, maxMs: number): { stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
+  const until = Date.now() + maxMs;
+  let lastOld: number | null = null;
+  let firstNew: number | null = null;
+  let gap = false;
+  let running = true;
+  const loop = (async () => {
+    while (running && firstNew === null && Date.now() < until) {
+      const r = await httpGet(url, 500);
+      const ok = Boolean(r && r.status === 200);
+      if (ok && !gap) lastOld = Date.now();
+      else if (!ok) gap = true;
+      else firstNew = Date.now();
+      await sleep(20);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { lastOld, firstNew };
+    },
+  };
+}

@@ -17,6 +17,7 @@ import {
 import type { Config } from './config.js';
 import type { Layout } from './layout.js';
 import { run } from '../os/proc.js';
+import { probeNodeVersion } from './checks/run-package.js';
 import {
   checkTarballFiles,
   listInstalled,
@@ -82,7 +83,7 @@ export async function resolveForInstall(opts: InstallOptions, spec: ParsedSpec):
 }
 
 async function nodeVersion(node: string): Promise<string | null> {
-  const r = await run(node, ['-p', 'process.version'], { timeoutMs: 15_000 });
+  const r = await probeNodeVersion(node);
   return r.code === 0 ? r.stdout.trim() : null;
 }
 

@@ -1,7 +1,8 @@
 /**
- * Renders the POSIX sh shims from the repo's shims/ folder into <home>/bin.
- * Placeholders: @OC_HOME@ (the home), @OC_NODE@ (the runtime node). Values are
- * single-quoted for sh. Written to a temp file and renamed, so a running shell
+ * Renders the POSIX sh shims from the repo's shims/ folder into <home>/bin: the
+ * one renderer for both the CLI shim and the gateway launcher. A placeholder is
+ * `'@NAME@'` (with its quotes) and becomes the value single-quoted for sh.
+ * Written to a temp file and renamed, so a running shell or a service manager
  * never reads a half-written shim.
  */
 import crypto from 'node:crypto';
@@ -26,21 +27,27 @@ export function renderShim(template: string, values: Record<string, string>): st
   return out;
 }
 
-/** Install (or refresh) one shim; returns true when the file changed. */
-export async function installShim(layout: Layout, name: string, runtimeNode: string): Promise<boolean> {
-  const template = await fsp.readFile(path.join(shimsSourceDir(), name), 'utf8');
-  const body = renderShim(template, { OC_HOME: layout.home, OC_NODE: runtimeNode });
-  const dest = name === 'openclaw' ? layout.cliShim : layout.gatewayShim;
+/**
+ * Write a rendered shim to `dest` (0755) unless it already has exactly this
+ * text (a failed command must change nothing on disk); returns true when written.
+ */
+export async function writeShim(dest: string, body: string, what: string): Promise<boolean> {
+  if ((await fsp.readFile(dest, 'utf8').catch(() => null)) === body) return false;
+  const tmp = `${dest}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   try {
-    const existing = await fsp.readFile(dest, 'utf8').catch(() => null);
-    if (existing === body) return false;
-    await fsp.mkdir(layout.binDir, { recursive: true });
-    const tmp = `${dest}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
     await fsp.writeFile(tmp, body, { mode: 0o755 });
     await fsp.chmod(tmp, 0o755);
     await fsp.rename(tmp, dest);
     return true;
   } catch (e) {
-    throw fromFsError(e, `installing ${name} shim`) ?? e;
+    await fsp.rm(tmp, { force: true });
+    throw fromFsError(e, `installing ${what}`) ?? e;
   }
+}
+
+/** Install (or refresh) the CLI shim; returns true when the file changed. */
+export async function installShim(layout: Layout, runtimeNode: string): Promise<boolean> {
+  const template = await fsp.readFile(path.join(shimsSourceDir(), 'openclaw'), 'utf8');
+  return writeShim(layout.cliShim, renderShim(template, { OC_HOME: layout.home, OC_NODE: runtimeNode }), 'the openclaw shim');
 }

@@ -1,10 +1,11 @@
 /**
  * The supervised transition (upgrade, and use/rollback on a running service).
  *
- * plan (pure) → apply:
+ * planTransition (pure) returns the steps; applyTransition walks them in order:
  *   begin → snapshot → stage (+validate, old gateway still serving) → flip
- *   → definition check → restart → definition re-check → gate (responsive,
- *   version, deep) → commit; any failure after the flip → automatic rollback:
+ *   → definition check → restart (+ definition re-check) → gate (responsive,
+ *   version, deep) → commit. Before the flip a failure closes the transaction and
+ *   changes nothing live; after it, any failure → automatic rollback:
  *   flip back → restore definition/env → restart → gate the old version →
  *   rolled-back, or degraded if the old one fails too (no second attempt: never flap).
  * Each phase is journaled before it runs (src/core/journal.ts). The core never
@@ -12,15 +13,12 @@
  */
 import { OcError } from '../errors.js';
 import type { Config } from './config.js';
-import { fillUrl, gateDeep, gateResponsive, gateVersion, type StageResult } from './health.js';
-import { httpGet } from '../os/http.js';
+import { fillUrl, runGate, watchDowntime, type StageResult } from './health.js';
 import { stageVersion, type InstallOptions } from './install.js';
 import { appendLog, clearJournal, JournalWriter, newTxid, parseFault, type Journal } from './journal.js';
 import type { Layout } from './layout.js';
-import { resolveStateDir } from '../openclaw/state.js';
-import { sleep } from '../os/proc.js';
 import { readState, recordHistory, writeState } from './state.js';
-import { readSeal, resolveEntry, swapCurrent } from './store.js';
+import { readSeal, swapCurrent } from './store.js';
 import type { ResolvedPackage } from '../registry/index.js';
 
 export type Outcome = 'upgraded' | 'rolled-back' | 'degraded' | 'unchanged';
@@ -89,37 +87,64 @@ export interface TransitionDeps {
   fault?: string | undefined;
 }
 
+/** One step of a transition, in the order applyTransition walks them. */
+export type StepId = 'begin' | 'snapshot' | 'stage' | 'flip' | 'no-restart' | 'definition' | 'restart' | 'gate' | 'commit';
+
+export interface PlanStep {
+  id: StepId;
+  /** What the step does, for `upgrade --dry-run` and the docs. */
+  lines: string[];
+}
+
 export interface UpgradePlan {
   from: string | null;
   to: string;
   stage: boolean;
   restart: boolean;
+  /** What each step does, in order (the lines of `actions`). */
   steps: string[];
   noop: boolean;
+  /** The steps applyTransition walks, in order. */
+  actions: PlanStep[];
 }
 
-/** Pure: what an upgrade/use/rollback would do. */
-export function planTransition(input: { from: string | null; to: string; installed: boolean; serviceInstalled: boolean; noRestart: boolean; op: Journal['op'] }): UpgradePlan {
+export interface PlanInput {
+  from: string | null;
+  to: string;
+  installed: boolean;
+  serviceInstalled: boolean;
+  noRestart: boolean;
+  op: Journal['op'];
+}
+
+/** Pure: what an upgrade/use/rollback does, as the steps the apply walks. */
+export function planTransition(input: PlanInput): UpgradePlan {
   const noop = input.from === input.to && input.installed;
   const restart = input.serviceInstalled && !input.noRestart;
-  const steps: string[] = [];
-  if (noop) return { from: input.from, to: input.to, stage: false, restart: false, steps: [`${input.to} is already current: nothing to do`], noop };
-  steps.push('take the lock and open a journal');
-  if (restart) steps.push('snapshot the service definition (secret values as references), env key names, state databases');
-  if (!input.installed) steps.push(`stage ${input.to} in staging/, validate it, seal it (the old gateway keeps serving)`);
-  steps.push(`flip current ${input.from ?? '(none)'} → ${input.to} (atomic rename)`);
-  if (restart) {
-    steps.push('check the service definition and env keys; restore any missing');
-    steps.push('restart the gateway through the service manager (drain budget honoured)');
-    steps.push('gate: restarted+responsive (new pid, new real path, owns the port, liveness 200)');
-    steps.push(`gate: right version (${input.to} from the version probe)`);
-    steps.push('gate: deep checks with the new CLI, state-dir links');
-    steps.push(`on any failure: flip back to ${input.from ?? '(none)'}, restore definition + env, restart, gate the old version`);
-  } else {
-    steps.push(input.serviceInstalled ? 'no restart (--no-restart): the running gateway keeps its version until restarted' : 'no service installed: nothing to restart');
+  const actions: PlanStep[] = [];
+  const step = (id: StepId, ...lines: string[]) => actions.push({ id, lines });
+  if (noop) {
+    return { from: input.from, to: input.to, stage: false, restart: false, steps: [`${input.to} is already current: nothing to do`], noop, actions };
   }
-  steps.push('commit: record previous, close the journal');
-  return { from: input.from, to: input.to, stage: !input.installed, restart, steps, noop };
+  step('begin', 'take the lock and open a journal');
+  if (restart) step('snapshot', 'snapshot the service definition (secret values as references), env key names, state databases');
+  if (!input.installed) step('stage', `stage ${input.to} in staging/, validate it, seal it (the old gateway keeps serving)`);
+  step('flip', `flip current ${input.from ?? '(none)'} → ${input.to} (atomic rename)`);
+  if (restart) {
+    step('definition', 'check the service definition and env keys; restore any missing');
+    step('restart', 'restart the gateway through the service manager (drain budget honoured)');
+    step(
+      'gate',
+      'gate: restarted+responsive (new pid, new real path, owns the port, liveness 200)',
+      `gate: right version (${input.to} from the version probe)`,
+      'gate: deep checks with the new CLI, state-dir links',
+      `on any failure: flip back to ${input.from ?? '(none)'}, restore definition + env, restart, gate the old version`,
+    );
+  } else {
+    step('no-restart', input.serviceInstalled ? 'no restart (--no-restart): the running gateway keeps its version until restarted' : 'no service installed: nothing to restart');
+  }
+  step('commit', 'commit: record previous, close the journal');
+  return { from: input.from, to: input.to, stage: !input.installed, restart, steps: actions.flatMap((x) => x.lines), noop, actions };
 }
 
 /** Redact every string inside a log entry (keys and structure untouched). */
@@ -151,209 +176,193 @@ async function probePort(deps: TransitionDeps): Promise<number> {
   return p ?? deps.config.health.defaultPort;
 }
 
-interface GateOutcome {
-  ok: boolean;
+/** What the walk carries from step to step. */
+interface Walk {
+  plan: UpgradePlan;
+  journal: JournalWriter;
   stages: StageResult[];
-  firstHealthyAt: number | null;
-  reason: string;
-}
-
-async function runGate(deps: TransitionDeps, version: string, prePid: number | null, port: number, enter: (phase: 'version' | 'deep') => Promise<void> = async () => {}): Promise<GateOutcome> {
-  const svc = deps.service!;
-  const serviceEnv = await svc.env().catch(() => ({}));
-  const bin = resolveEntry(deps.layout, version, 'bin');
-  const env: NodeJS.ProcessEnv = {
-    PATH: deps.env['PATH'],
-    HOME: deps.env['HOME'],
-    ...serviceEnv,
-    OPENCLAW_GATEWAY_PORT: String(port),
-    OPENCLAW_NO_AUTO_UPDATE: '1',
-  };
-  const target = {
-    layout: deps.layout,
-    version,
-    prePid,
-    port,
-    health: deps.config.health,
-    runtimeNode: deps.config.runtimeNode,
-    bin: bin ?? '',
-    env,
-    stateDir: resolveStateDir(deps.config.openclawStateDir, { ...deps.env, ...serviceEnv }),
-    service: svc,
-  };
-  const stages: StageResult[] = [];
-  const r1 = await gateResponsive(target);
-  stages.push({ name: r1.name, ok: r1.ok, ms: r1.ms, detail: r1.detail });
-  if (!r1.ok || r1.pid === null) {
-    stages.push({ name: 'health-verified', ok: false, ms: 0, detail: 'not run: the gateway is not responsive' });
-    return { ok: false, stages, firstHealthyAt: null, reason: `restarted+responsive: ${r1.detail}` };
-  }
-  await enter('version');
-  const r2 = await gateVersion(target, r1.pid);
-  const checks: NonNullable<StageResult['checks']> = [{ name: 'version', ok: r2.ok, ms: r2.ms, detail: r2.detail }];
-  if (!r2.ok) {
-    stages.push({ name: 'health-verified', ok: false, ms: r2.ms, detail: `version: ${r2.detail}`, checks });
-    return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}` };
-  }
-  await enter('deep');
-  const r3 = await gateDeep(target);
-  checks.push(...r3.checks);
-  stages.push({ name: 'health-verified', ok: r3.ok, ms: r2.ms + r3.ms, detail: r3.ok ? `${r2.detail}; ${r3.detail}` : `deep checks: ${r3.detail}`, checks });
-  return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}` };
-}
-
-/**
- * Poll liveness through the restart, as a client would: the last 200 before the
- * first failure is the old gateway's last healthy answer, the first 200 after it
- * the new gateway's first. Their difference is the downtime clients saw.
- */
-function watchDowntime(url: string, maxMs: number): { stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
-  const until = Date.now() + maxMs;
-  let lastOld: number | null = null;
-  let firstNew: number | null = null;
-  let gap = false;
-  let running = true;
-  const loop = (async () => {
-    while (running && firstNew === null && Date.now() < until) {
-      const r = await httpGet(url, 500);
-      const ok = Boolean(r && r.status === 200);
-      if (ok && !gap) lastOld = Date.now();
-      else if (!ok) gap = true;
-      else firstNew = Date.now();
-      await sleep(20);
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return { lastOld, firstNew };
-    },
-  };
+  svc: ServicePort | null;
+  prePid: number | null;
+  port: number;
+  restored: string[];
+  watcher: ReturnType<typeof watchDowntime> | null;
+  /** Set once the gate passed: the downtime clients saw. */
+  downtimeMs: number | null;
+  /** Set when the gate failed: why (redacted). */
+  gateFailure: string | null;
 }
 
 export async function applyTransition(deps: TransitionDeps, req: TransitionRequest): Promise<TransitionResult> {
+  const plan = planTransition({ from: req.from, to: req.to, installed: !(req.resolved && req.install), serviceInstalled: Boolean(deps.service), noRestart: req.noRestart, op: req.op });
+  if (plan.noop) throw new OcError('INTERNAL', `applyTransition called for a no-op (${req.to} is already current)`);
   const { layout } = deps;
   const txid = newTxid();
   const red = redactorOf(deps.service);
   const log = transactionLog(layout, txid, deps.service);
   const progress = (m: string) => deps.onProgress(red(m));
-  const svc = req.noRestart ? null : deps.service;
-  const stages: StageResult[] = [];
-  const journal = await JournalWriter.begin(
-    layout,
-    // manager is null when nothing will be restarted (no service, or --no-restart): recovery then keeps the flip as is.
-    { txid, op: req.op, from: req.from, to: req.to, manager: svc?.manager ?? null, label: svc?.label ?? null, prePid: null, snapshot: null },
-    parseFault(deps.fault),
-    log,
-  );
-  await log({ event: 'begin', op: req.op, from: req.from, to: req.to });
-
-  // snapshot: before anything changes
-  let prePid: number | null = null;
-  if (svc) {
-    await journal.enter('snapshot');
-    const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }));
-    prePid = st.running ? st.pid : null;
-    let snap: string | null;
-    try {
-      snap = await svc.snapshot(txid, req.from);
-    } catch (e) {
-      // Nothing live has changed: close the transaction so recovery does not act on it.
-      await log({ event: 'snapshot-failed', message: (e as Error)?.message ?? String(e) });
-      await clearJournal(layout);
-      throw e;
-    }
-    await journal.update({ prePid, snapshot: snap });
-    await log({ event: 'snapshot', id: snap, prePid });
-  }
-
-  // stage + validate while the old gateway keeps serving
+  const svc = plan.restart ? deps.service : null;
+  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
   const t0 = Date.now();
-  if (req.resolved && req.install) {
-    await journal.enter('stage');
-    progress(`staging ${req.to}`);
+  let flipped = false;
+
+  for (const action of plan.actions) {
+    if (action.id === 'begin') {
+      w.journal = await JournalWriter.begin(
+        layout,
+        // manager is null when nothing will be restarted (no service, or --no-restart): recovery then keeps the flip as is.
+        { txid, op: req.op, from: req.from, to: req.to, manager: svc?.manager ?? null, label: svc?.label ?? null, prePid: null, snapshot: null },
+        parseFault(deps.fault),
+        log,
+      );
+      await log({ event: 'begin', op: req.op, from: req.from, to: req.to });
+      continue;
+    }
+    const walk = w as Walk;
+    if (!flipped) {
+      // Before the flip nothing live has changed: a failure closes the transaction and throws.
+      await runBeforeFlip(deps, req, walk, action.id, { txid, t0, log, progress });
+      if (action.id === 'flip') flipped = true;
+      continue;
+    }
+    if (action.id === 'no-restart') {
+      const why = deps.service ? '--no-restart' : 'no service installed';
+      walk.stages.push(skipped('restarted+responsive', why), skipped('health-verified', why));
+      continue;
+    }
+    if (action.id === 'commit') {
+      if (walk.gateFailure !== null) return rollback(deps, walk.journal, req, walk.stages, walk.gateFailure, walk.port, walk.restored);
+      return commit(deps, walk.journal, req, walk.stages, walk.downtimeMs, walk.restored);
+    }
+    if (walk.gateFailure !== null) continue;
     try {
-      const inst = await stageVersion(req.install, req.resolved);
-      await log({ event: 'staged', version: inst.version, ok: true });
+      await runAfterFlip(deps, req, walk, action.id, progress);
     } catch (e) {
-      const err = e instanceof OcError ? e : new OcError('INTERNAL', String((e as Error)?.message ?? e));
-      stages.push({ name: 'installed+promoted', ok: false, ms: Date.now() - t0, detail: err.message });
-      stages.push(skipped('restarted+responsive', 'not promoted'), skipped('health-verified', 'not promoted'));
-      await log({ event: 'stage-failed', code: err.code, message: err.message });
-      await clearJournal(layout);
-      throw Object.assign(err, { transition: { outcome: 'unchanged', from: req.from, to: req.to, txid, stages } satisfies TransitionResult });
+      if (walk.watcher) await walk.watcher.stop();
+      walk.watcher = null;
+      if ((e as { transition?: unknown }).transition) throw e;
+      const msg = red((e as Error)?.message ?? String(e));
+      // A failure inside the rollback itself is left to recovery: never roll back twice.
+      if (walk.journal.journal.phase.startsWith('rollback')) throw e;
+      walk.stages.push({ name: 'restarted+responsive', ok: false, ms: 0, detail: msg });
+      return rollback(deps, walk.journal, req, walk.stages, msg, walk.port, walk.restored);
     }
   }
+  throw new OcError('INTERNAL', 'the transition plan has no commit step');
+}
 
-  // flip
-  await journal.enter('flip');
-  await swapCurrent(layout, req.to);
-  stages.push({ name: 'installed+promoted', ok: true, ms: Date.now() - t0, detail: `current → ${req.to}${req.resolved ? ' (staged, validated, sealed)' : ''}` });
-  await log({ event: 'stage', name: 'installed+promoted', ok: true });
+interface StepTools {
+  txid: string;
+  t0: number;
+  log: (entry: Record<string, unknown>) => Promise<void>;
+  progress: (m: string) => void;
+}
 
-  if (!svc) {
-    stages.push(
-      skipped('restarted+responsive', deps.service ? '--no-restart' : 'no service installed'),
-      skipped('health-verified', deps.service ? '--no-restart' : 'no service installed'),
-    );
-    return commit(deps, journal, req, stages, null, []);
-  }
-
-  const port = await probePort(deps);
-  let restored: string[] = [];
-  let watcher: ReturnType<typeof watchDowntime> | null = null;
-  try {
-    await journal.enter('definition');
-    if (req.stateSnapshot && svc.restoreState) {
-      const dbs = await svc.restoreState(req.stateSnapshot);
-      // A rollback of this transaction must put the newer data back (its own snapshot).
-      if (dbs.length) await journal.update({ stateRestored: true });
-      if (dbs.length) {
-        progress(`restored state databases from snapshot ${req.stateSnapshot} (${req.from} had migrated them; changes made since are lost): ${dbs.join(', ')}`);
-        await log({ event: 'state-restored', snapshot: req.stateSnapshot, count: dbs.length });
+/** snapshot → stage → flip: the old gateway keeps serving; a failure changes nothing live. */
+async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Walk, id: StepId, t: StepTools): Promise<void> {
+  const { layout } = deps;
+  switch (id) {
+    case 'snapshot': {
+      const svc = w.svc!;
+      await w.journal.enter('snapshot');
+      const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }));
+      w.prePid = st.running ? st.pid : null;
+      let snap: string | null;
+      try {
+        snap = await svc.snapshot(t.txid, req.from);
+      } catch (e) {
+        // Nothing live has changed: close the transaction so recovery does not act on it.
+        await t.log({ event: 'snapshot-failed', message: (e as Error)?.message ?? String(e) });
+        await clearJournal(layout);
+        throw e;
       }
+      await w.journal.update({ prePid: w.prePid, snapshot: snap });
+      await t.log({ event: 'snapshot', id: snap, prePid: w.prePid });
+      return;
     }
-    const d1 = await svc.checkDefinition();
-    restored.push(...d1.restoredKeys);
-    if (d1.restoredKeys.length) progress(`restored env keys dropped from the service definition: ${d1.restoredKeys.join(', ')}`);
+    case 'stage': {
+      await w.journal.enter('stage');
+      t.progress(`staging ${req.to}`);
+      try {
+        const inst = await stageVersion(req.install!, req.resolved!);
+        await t.log({ event: 'staged', version: inst.version, ok: true });
+      } catch (e) {
+        const err = e instanceof OcError ? e : new OcError('INTERNAL', String((e as Error)?.message ?? e));
+        w.stages.push({ name: 'installed+promoted', ok: false, ms: Date.now() - t.t0, detail: err.message });
+        w.stages.push(skipped('restarted+responsive', 'not promoted'), skipped('health-verified', 'not promoted'));
+        await t.log({ event: 'stage-failed', code: err.code, message: err.message });
+        await clearJournal(layout);
+        throw Object.assign(err, { transition: { outcome: 'unchanged', from: req.from, to: req.to, txid: t.txid, stages: w.stages } satisfies TransitionResult });
+      }
+      return;
+    }
+    case 'flip': {
+      await w.journal.enter('flip');
+      await swapCurrent(layout, req.to);
+      w.stages.push({ name: 'installed+promoted', ok: true, ms: Date.now() - t.t0, detail: `current → ${req.to}${req.resolved ? ' (staged, validated, sealed)' : ''}` });
+      await t.log({ event: 'stage', name: 'installed+promoted', ok: true });
+      if (w.svc) w.port = await probePort(deps);
+      return;
+    }
+    default:
+      throw new OcError('INTERNAL', `step ${id} cannot run before the flip`);
+  }
+}
 
-    await journal.enter('restart');
-    progress(`restarting the gateway (${svc.manager} ${svc.label})`);
-    watcher = prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
-    await svc.restart(deps.config.service.drainMs);
-
-    // Something may have rewritten the definition while the job restarted.
-    const d2 = await svc.checkDefinition();
-    if (d2.rewritten) {
-      restored.push(...d2.restoredKeys);
-      progress(`the service definition changed during the restart; restored ${d2.restoredKeys.join(', ') || 'it'} and restarting again`);
+/** definition → restart → gate: a throw here rolls back (the caller's catch). */
+async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Walk, id: StepId, progress: (m: string) => void): Promise<void> {
+  const svc = w.svc!;
+  const red = redactorOf(deps.service);
+  const log = transactionLog(deps.layout, w.journal.journal.txid, deps.service);
+  switch (id) {
+    case 'definition': {
+      await w.journal.enter('definition');
+      if (req.stateSnapshot && svc.restoreState) {
+        const dbs = await svc.restoreState(req.stateSnapshot);
+        if (dbs.length) {
+          // A rollback of this transaction must put the newer data back (its own snapshot).
+          await w.journal.update({ stateRestored: true });
+          progress(`restored state databases from snapshot ${req.stateSnapshot} (${req.from} had migrated them; changes made since are lost): ${dbs.join(', ')}`);
+          await log({ event: 'state-restored', snapshot: req.stateSnapshot, count: dbs.length });
+        }
+      }
+      const d = await svc.checkDefinition();
+      w.restored.push(...d.restoredKeys);
+      if (d.restoredKeys.length) progress(`restored env keys dropped from the service definition: ${d.restoredKeys.join(', ')}`);
+      return;
+    }
+    case 'restart': {
+      await w.journal.enter('restart');
+      progress(`restarting the gateway (${svc.manager} ${svc.label})`);
+      w.watcher = w.prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, w.port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
       await svc.restart(deps.config.service.drainMs);
+      // Something may have rewritten the definition while the job restarted.
+      const d = await svc.checkDefinition();
+      if (d.rewritten) {
+        w.restored.push(...d.restoredKeys);
+        progress(`the service definition changed during the restart; restored ${d.restoredKeys.join(', ') || 'it'} and restarting again`);
+        await svc.restart(deps.config.service.drainMs);
+      }
+      w.restored = [...new Set(w.restored)];
+      return;
     }
-    restored = [...new Set(restored)];
-
-    await journal.enter('gate-responsive');
-    const gate = await runGate(deps, req.to, prePid, port, (p) => journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'));
-    const seen = watcher ? await watcher.stop() : { lastOld: null, firstNew: null };
-    watcher = null;
-    gate.stages = gate.stages.map((st) => ({ ...st, detail: red(st.detail), ...(st.checks ? { checks: st.checks.map((c) => ({ ...c, detail: red(c.detail) })) } : {}) }));
-    gate.reason = red(gate.reason);
-    for (const s of gate.stages) await log({ event: 'stage', name: s.name, ok: s.ok, detail: s.detail, ms: s.ms });
-    stages.push(...gate.stages);
-    if (gate.ok) {
+    case 'gate': {
+      await w.journal.enter('gate-responsive');
+      const gate = await runGate(deps, req.to, w.prePid, w.port, (p) => w.journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'));
+      const seen = w.watcher ? await w.watcher.stop() : { lastOld: null, firstNew: null };
+      w.watcher = null;
+      gate.stages = gate.stages.map((st) => ({ ...st, detail: red(st.detail), ...(st.checks ? { checks: st.checks.map((c) => ({ ...c, detail: red(c.detail) })) } : {}) }));
+      for (const s of gate.stages) await log({ event: 'stage', name: s.name, ok: s.ok, detail: s.detail, ms: s.ms });
+      w.stages.push(...gate.stages);
+      if (!gate.ok) {
+        w.gateFailure = red(gate.reason);
+        return;
+      }
       const firstNew = seen.firstNew !== null && gate.firstHealthyAt !== null ? Math.min(seen.firstNew, gate.firstHealthyAt) : (seen.firstNew ?? gate.firstHealthyAt);
-      const downtimeMs = seen.lastOld !== null && firstNew !== null ? firstNew - seen.lastOld : null;
-      return commit(deps, journal, req, stages, downtimeMs, restored);
+      w.downtimeMs = seen.lastOld !== null && firstNew !== null ? firstNew - seen.lastOld : null;
+      return;
     }
-    return rollback(deps, journal, req, stages, gate.reason, port, restored);
-  } catch (e) {
-    if (watcher) await watcher.stop();
-    if ((e as { transition?: unknown }).transition) throw e;
-    const msg = red((e as Error)?.message ?? String(e));
-    // A failure at commit or inside the rollback itself is left to recovery: never roll back twice.
-    if (journal.journal.phase === 'commit' || journal.journal.phase.startsWith('rollback')) throw e;
-    stages.push({ name: 'restarted+responsive', ok: false, ms: 0, detail: msg });
-    return rollback(deps, journal, req, stages, msg, port, restored);
+    default:
+      throw new OcError('INTERNAL', `step ${id} cannot run after the flip`);
   }
 }
 

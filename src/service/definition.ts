@@ -12,6 +12,7 @@ import path from 'node:path';
 import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from '../core/layout.js';
 import { processEnviron } from '../os/proc.js';
+import { redactProgram } from '../secrets/redact.js';
 import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from './types.js';
 
@@ -62,27 +63,6 @@ export async function hashFile(file: string): Promise<string | null> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-}
-
-const SECRET_FLAG = /^--(token|password|secret|api-key)$/i;
-const SECRET_FLAG_EQ = /^(--(?:token|password|secret|api-key))=/i;
-
-export function redactProgram(program: readonly string[]): { program: string[]; redacted: boolean } {
-  let redacted = false;
-  const out = program.map((a, i) => {
-    const prev = program[i - 1];
-    if (prev !== undefined && SECRET_FLAG.test(prev)) {
-      redacted = true;
-      return 'oc-secret:redacted';
-    }
-    const m = SECRET_FLAG_EQ.exec(a);
-    if (m) {
-      redacted = true;
-      return `${m[1]}=oc-secret:redacted`;
-    }
-    return a;
-  });
-  return { program: out, redacted };
 }
 
 const SHELLS = new Set(['/bin/sh', '/bin/bash', '/usr/bin/sh', '/usr/bin/bash', 'sh', 'bash', '/bin/zsh', 'zsh']);
@@ -185,6 +165,17 @@ export async function captureRunningEnv(mgr: ServiceManager, keys: readonly stri
     if (v !== undefined) out[k] = v;
   }
   return out;
+}
+
+/**
+ * Every env value the job has now, in memory only: the running process's environment
+ * first (it still has keys a regenerated definition already dropped), then what the
+ * definition and its env files say. The source for restoring keys a rewrite dropped.
+ */
+export async function captureServiceEnv(mgr: ServiceManager, record: DefinitionRecord | undefined): Promise<Record<string, string>> {
+  const running = record ? await captureRunningEnv(mgr, [...record.envKeys, ...record.envFileKeys]).catch(() => ({})) : {};
+  const def = await mgr.readDefinition().catch(() => null);
+  return { ...running, ...(def ? await captureEnvValues(def) : {}) };
 }
 
 export async function buildDefinitionRecord(

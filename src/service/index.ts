@@ -8,12 +8,23 @@ import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { run } from '../os/proc.js';
 import type { SecretStore } from '../secrets/types.js';
-import { createLaunchdManager, DEFAULT_LAUNCHD_LABEL } from './launchd.js';
-import { createProcessManager } from './process.js';
-import { createSystemdManager, DEFAULT_SYSTEMD_UNIT } from './systemd.js';
-import type { ManagerKind, ServiceManager } from './types.js';
+import { launchdBackend } from './launchd.js';
+import { processBackend } from './process.js';
+import { systemdBackend } from './systemd.js';
+import type { Backend, ManagerKind, ServiceManager } from './types.js';
 
-export type { ManagerKind, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
+export type { Backend, ManagerKind, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
+
+/** Every backend, one row each (a new backend: its file, its row, its name in ManagerKind). */
+export const BACKENDS: Readonly<Record<ManagerKind, Backend>> = {
+  launchd: launchdBackend,
+  systemd: systemdBackend,
+  process: processBackend,
+};
+
+export function backendOf(kind: ManagerKind): Backend {
+  return BACKENDS[kind];
+}
 
 export interface ServiceSetup {
   layout: Layout;
@@ -30,8 +41,8 @@ export interface ManagerOptions {
 
 export function parseManagerKind(v: string | undefined): ManagerKind | undefined {
   if (v === undefined || v === '') return undefined;
-  if (v === 'launchd' || v === 'systemd' || v === 'process') return v;
-  throw new OcError('INVALID_INPUT', `unknown service manager '${v}' (launchd, systemd or process)`);
+  if (Object.hasOwn(BACKENDS, v)) return v as ManagerKind;
+  throw new OcError('INVALID_INPUT', `unknown service manager '${v}' (${Object.keys(BACKENDS).join(', ')})`);
 }
 
 export async function detectManagerKind(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): Promise<ManagerKind> {
@@ -44,7 +55,7 @@ export async function detectManagerKind(env: NodeJS.ProcessEnv, platform: NodeJS
 }
 
 export function defaultLabel(kind: ManagerKind): string {
-  return kind === 'systemd' ? DEFAULT_SYSTEMD_UNIT : DEFAULT_LAUNCHD_LABEL;
+  return BACKENDS[kind].defaultLabel;
 }
 
 export async function createServiceManager(
@@ -61,15 +72,8 @@ export async function createServiceManager(
     ...(opts.definitionPath !== undefined ? { definitionPath: opts.definitionPath } : {}),
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
   };
-  switch (chosen) {
-    case 'launchd':
-      return createLaunchdManager(ctx);
-    case 'systemd':
-      return createSystemdManager(ctx);
-    case 'process':
-      return createProcessManager(ctx, {
-        secretPattern: setup.config.secretPattern,
-        ...(opts.secretStore ? { secretStore: opts.secretStore } : {}),
-      });
-  }
+  return BACKENDS[chosen].create(ctx, {
+    secretPattern: setup.config.secretPattern,
+    ...(opts.secretStore ? { secretStore: opts.secretStore } : {}),
+  });
 }

@@ -11,8 +11,9 @@ import path from 'node:path';
 import { OcError } from '../errors.js';
 import { run, sleep, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
-import { definitionToPlist, plistToDefinition } from './plist.js';
-import type { ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
+import { definitionToPlist, parsePlist, plistToDefinition } from './plist.js';
+import { installRecoveryAgent, uninstallRecoveryAgent } from './recovery-agent.js';
+import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 export const DEFAULT_LAUNCHD_LABEL = 'ai.openclaw.gateway';
 /** launchctl's "Could not find service" / ESRCH exits. */
@@ -163,3 +164,30 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
   };
   return mgr;
 }
+
+export const launchdBackend: Backend = {
+  kind: 'launchd',
+  defaultLabel: DEFAULT_LAUNCHD_LABEL,
+  create: (ctx) => createLaunchdManager(ctx),
+  identityEnv: (label) => ({ OPENCLAW_LAUNCHD_LABEL: label }),
+  defaultLogPath: (env) => path.join(path.dirname(launchAgentsDir(env)), 'Logs', 'openclaw', 'gateway.log'),
+  restartAfterReload: false,
+  adopt: {
+    // The Label inside the plist names the job.
+    async labelOf(definitionPath) {
+      let text: string;
+      try {
+        text = await fsp.readFile(definitionPath, 'utf8');
+      } catch {
+        throw new OcError('NOT_FOUND', `${definitionPath} does not exist`);
+      }
+      const l = parsePlist(text, definitionPath)['Label'];
+      if (typeof l !== 'string' || l === '') throw new OcError('INVALID_INPUT', `${definitionPath} has no Label`);
+      return l;
+    },
+  },
+  recoveryAgent: {
+    install: (layout, config, env) => installRecoveryAgent(createLaunchdManager, layout, config, env),
+    uninstall: (layout, env) => uninstallRecoveryAgent(createLaunchdManager, layout, env),
+  },
+};

@@ -6,17 +6,10 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { OcError, fromFsError } from '../errors.js';
+import { OcError } from '../errors.js';
+import { renderShim, shimsSourceDir, writeShim } from '../core/shims.js';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
-
-export const GATEWAY_SHIM_SOURCE = fileURLToPath(new URL('../../shims/openclaw-gateway', import.meta.url));
-
-/** Escape for a value placed between single quotes in sh. */
-function shSingle(v: string): string {
-  return v.replace(/'/g, `'\\''`);
-}
 
 export function renderGatewayShim(template: string, layout: Layout, config: Config): string {
   for (const [name, v] of [['home', layout.home], ['runtime node', config.runtimeNode]] as const) {
@@ -25,28 +18,12 @@ export function renderGatewayShim(template: string, layout: Layout, config: Conf
     }
   }
   const entry = config.serviceEntry[0] ?? 'dist/index.js';
-  const defaultEntry = `node_modules/${config.package}/${entry}`;
-  return template
-    .replaceAll('@OC_HOME@', shSingle(layout.home))
-    .replaceAll('@NODE@', shSingle(config.runtimeNode))
-    .replaceAll('@DEFAULT_ENTRY@', shSingle(defaultEntry));
+  return renderShim(template, { OC_HOME: layout.home, NODE: config.runtimeNode, DEFAULT_ENTRY: `node_modules/${config.package}/${entry}` });
 }
 
 export async function installGatewayShim(layout: Layout, config: Config): Promise<string> {
-  const template = await fsp.readFile(GATEWAY_SHIM_SOURCE, 'utf8');
-  const text = renderGatewayShim(template, layout, config);
-  // Unchanged: leave the file alone (a failed command must change nothing on disk).
-  if ((await fsp.readFile(layout.gatewayShim, 'utf8').catch(() => null)) === text) return layout.gatewayShim;
-  const tmp = `${layout.gatewayShim}.tmp-${process.pid}`;
-  try {
-    await fsp.mkdir(layout.binDir, { recursive: true });
-    await fsp.writeFile(tmp, text, { mode: 0o755 });
-    await fsp.chmod(tmp, 0o755);
-    await fsp.rename(tmp, layout.gatewayShim);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw fromFsError(e, 'installing the gateway launcher') ?? e;
-  }
+  const template = await fsp.readFile(path.join(shimsSourceDir(), 'openclaw-gateway'), 'utf8');
+  await writeShim(layout.gatewayShim, renderGatewayShim(template, layout, config), 'the gateway launcher');
   return layout.gatewayShim;
 }
 

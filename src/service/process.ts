@@ -14,9 +14,10 @@ import path from 'node:path';
 import { OcError } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../os/fs.js';
 import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../os/proc.js';
-import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore } from '../secrets/types.js';
+import { envToSecretRefs } from '../secrets/redact.js';
+import { parseSecretRef, type SecretStore } from '../secrets/types.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
-import type { ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
+import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
   label: string;
@@ -32,9 +33,7 @@ interface PidFile {
   startedAt: string;
 }
 
-export interface ProcessBackendOptions {
-  secretStore?: SecretStore;
-  secretPattern?: string;
+export interface ProcessBackendOptions extends BackendOptions {
   /** How long start() watches the new process for an immediate exit. */
   startGraceMs?: number;
 }
@@ -113,20 +112,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async writeDefinition(def: ServiceDefinition) {
-      const env: ProcessDoc['env'] = {};
-      const storeOk = store ? await store.available() : false;
-      for (const [k, v] of Object.entries(def.env)) {
-        const existing = parseSecretRef(v);
-        if (existing) {
-          env[k] = secretRef(existing.kind, existing.name);
-        } else if (isSecretKey(k, pattern)) {
-          const name = secretName(label, k);
-          if (storeOk && store) await store.set(name, v);
-          env[k] = secretRef(storeOk && store ? store.kind : 'none', name);
-        } else {
-          env[k] = v;
-        }
-      }
+      const env: ProcessDoc['env'] = await envToSecretRefs(label, def.env, pattern, store);
       const doc: ProcessDoc = {
         label,
         program: def.program,
@@ -228,3 +214,12 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   };
   return mgr;
 }
+
+export const processBackend: Backend = {
+  kind: 'process',
+  defaultLabel: 'ai.openclaw.gateway',
+  create: (ctx, opts) => createProcessManager(ctx, opts),
+  identityEnv: () => ({}),
+  gatewayLog: (layout) => layout.gatewayLog,
+  restartAfterReload: false,
+};

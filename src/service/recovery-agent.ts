@@ -10,8 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
-import { createLaunchdManager } from './launchd.js';
-import type { ServiceDefinition } from './types.js';
+import type { ServiceContext, ServiceDefinition, ServiceManager } from './types.js';
+
+/** Creates the launchd manager for the agent's own label (passed in: launchd.ts owns the backend). */
+export type AgentManagerFactory = (ctx: ServiceContext) => ServiceManager;
 
 export const RECOVERY_LABEL = 'ai.openclaw.oc-versions-recover';
 export const RECOVERY_INTERVAL_S = 300;
@@ -41,14 +43,14 @@ export function currentCliPath(): string {
   }
 }
 
-export async function installRecoveryAgent(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
-  const mgr = createLaunchdManager({ env, layout, label: RECOVERY_LABEL });
+export async function installRecoveryAgent(create: AgentManagerFactory, layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
+  const mgr = create({ env, layout, label: RECOVERY_LABEL });
   fs.mkdirSync(layout.logsDir, { recursive: true });
   await mgr.install(recoveryAgentDefinition(layout, config, currentCliPath(), env['PATH'], env['HOME']));
   return mgr.definitionPath;
 }
 
-export async function uninstallRecoveryAgent(layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
-  const mgr = createLaunchdManager({ env, layout, label: RECOVERY_LABEL });
+export async function uninstallRecoveryAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
+  const mgr = create({ env, layout, label: RECOVERY_LABEL });
   if (fs.existsSync(mgr.definitionPath)) await mgr.uninstall();
 }

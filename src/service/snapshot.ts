@@ -27,7 +27,8 @@ import { newTxid } from '../core/journal.js';
 import { configSecretValues, listStateDatabases, redactConfigText, resolveStateDir } from '../openclaw/state.js';
 import { copyDatabase, sqliteUserVersion } from '../openclaw/sqlite.js';
 import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore, type SecretStoreKind } from '../secrets/types.js';
-import { buildDefinitionRecord, envFilesOf, hashFile, parseEnvFile, readEnvFiles, redactProgram, saveDefinitionRecord } from './definition.js';
+import { buildDefinitionRecord, envFilesOf, hashFile, parseEnvFile, readEnvFiles, saveDefinitionRecord } from './definition.js';
+import { envToSecretRefs, redactProgram, type RedactedValue } from '../secrets/redact.js';
 import type { ServiceDefinition, ServiceManager } from './types.js';
 
 export interface SnapshotSetup {
@@ -69,33 +70,9 @@ export interface SnapshotMeta {
   runtime: { node: string; platform: string; arch: string };
 }
 
-type RedactedValue = string | { $secretRef: string };
-
 export interface SnapshotDefinition {
   definition: Omit<ServiceDefinition, 'env'> & { env: Record<string, RedactedValue> };
   envFiles: { path: string; env: Record<string, RedactedValue> }[];
-}
-
-async function redactEnv(
-  label: string,
-  env: Record<string, string>,
-  pattern: string,
-  store: SecretStore | undefined,
-  storeOk: boolean,
-  secretKeys: Set<string>,
-): Promise<Record<string, RedactedValue>> {
-  const out: Record<string, RedactedValue> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (!isSecretKey(k, pattern) || parseSecretRef(v)) {
-      out[k] = v;
-      continue;
-    }
-    secretKeys.add(k);
-    const name = secretName(label, k);
-    if (storeOk && store) await store.set(name, v);
-    out[k] = secretRef(storeOk && store ? store.kind : 'none', name);
-  }
-  return out;
 }
 
 export async function createSnapshot(setup: SnapshotSetup, opts: SnapshotOptions = {}): Promise<SnapshotMeta> {
@@ -134,12 +111,12 @@ export async function createSnapshot(setup: SnapshotSetup, opts: SnapshotOptions
           // absent optional file
         }
         envAll = { ...envAll, ...fileEnv };
-        files.push({ path: file, env: await redactEnv(def.label, fileEnv, pattern, store, storeOk, secretKeys) });
+        files.push({ path: file, env: await envToSecretRefs(def.label, fileEnv, pattern, store, (k) => secretKeys.add(k)) });
       }
       envAll = { ...envAll, ...def.env };
       const { program } = redactProgram(def.program);
       const snapDef: SnapshotDefinition = {
-        definition: { ...def, program, env: await redactEnv(def.label, def.env, pattern, store, storeOk, secretKeys) },
+        definition: { ...def, program, env: await envToSecretRefs(def.label, def.env, pattern, store, (k) => secretKeys.add(k)) },
         envFiles: files,
       };
       await writeJsonAtomic(path.join(tmp, 'service-definition.json'), snapDef, 0o600);

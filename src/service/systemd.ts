@@ -10,7 +10,7 @@ import { OcError } from '../errors.js';
 import { run, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
 import { parseUnit, renderUnit } from './unit.js';
-import type { ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
+import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 export const DEFAULT_SYSTEMD_UNIT = 'openclaw-gateway.service';
 
@@ -133,3 +133,13 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
   };
   return mgr;
 }
+
+export const systemdBackend: Backend = {
+  kind: 'systemd',
+  defaultLabel: DEFAULT_SYSTEMD_UNIT,
+  create: (ctx) => createSystemdManager(ctx),
+  identityEnv: (label) => ({ OPENCLAW_SYSTEMD_UNIT: label }),
+  // daemon-reload alone leaves the running process as it was.
+  restartAfterReload: true,
+  adopt: { labelOf: async (definitionPath) => path.basename(definitionPath) },
+};

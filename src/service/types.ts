@@ -7,7 +7,9 @@
  * kept verbatim on rewrite). `extra` never carries env values, which is what
  * lets a definition be redacted by replacing values in `env` alone.
  */
+import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
+import type { SecretStore } from '../secrets/types.js';
 
 export type ManagerKind = 'launchd' | 'systemd' | 'process';
 
@@ -81,4 +83,40 @@ export interface ServiceContext {
   /** Explicit definition path (adopt --plist / --unit). */
   definitionPath?: string;
   uid?: number;
+}
+
+/** Options a backend's factory takes beyond the context. */
+export interface BackendOptions {
+  secretStore?: SecretStore;
+  secretPattern?: string;
+}
+
+/**
+ * What oc-versions needs to know about a kind of service manager, besides the
+ * ServiceManager it creates. The table of backends (src/service/index.ts) holds one
+ * of these per kind: adding a backend is one file exporting one of these, plus its row.
+ */
+export interface Backend {
+  readonly kind: ManagerKind;
+  /** The label / unit a new service gets when none is given. */
+  readonly defaultLabel: string;
+  create(ctx: ServiceContext, opts: BackendOptions): ServiceManager;
+  /** Env keys that tell OpenClaw which job it runs as (OPENCLAW_LAUNCHD_LABEL, OPENCLAW_SYSTEMD_UNIT). */
+  identityEnv(label: string): Record<string, string>;
+  /** stdout/stderr for a new definition when the backend does not choose them itself. */
+  defaultLogPath?(env: NodeJS.ProcessEnv): string;
+  /** The gateway's own log when the definition names none (process backend: under the home). */
+  gatewayLog?(layout: Layout): string;
+  /** A reloaded definition takes effect only with a restart of the job (systemd). */
+  readonly restartAfterReload: boolean;
+  /**
+   * `service adopt` can take over an existing job of this kind; the label inside
+   * the definition file (launchd: the plist's Label; systemd: the file name).
+   */
+  adopt?: { labelOf(definitionPath: string): Promise<string> };
+  /** A periodic job that runs `recover --auto` so an interrupted upgrade heals with no person. */
+  recoveryAgent?: {
+    install(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string>;
+    uninstall(layout: Layout, env: NodeJS.ProcessEnv): Promise<void>;
+  };
 }

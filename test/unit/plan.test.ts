@@ -21,6 +21,24 @@ describe('planTransition (pure)', () => {
   });
 });
 
+describe('the plan is the data the apply walks (table)', () => {
+  const base = { from: '2026.1.1', to: '2026.2.1', op: 'upgrade' as const };
+  it.each([
+    ['stage + running service', { installed: false, serviceInstalled: true, noRestart: false }, ['begin', 'snapshot', 'stage', 'flip', 'definition', 'restart', 'gate', 'commit']],
+    ['installed + running service', { installed: true, serviceInstalled: true, noRestart: false }, ['begin', 'snapshot', 'flip', 'definition', 'restart', 'gate', 'commit']],
+    ['stage + --no-restart', { installed: false, serviceInstalled: true, noRestart: true }, ['begin', 'stage', 'flip', 'no-restart', 'commit']],
+    ['installed, no service', { installed: true, serviceInstalled: false, noRestart: false }, ['begin', 'flip', 'no-restart', 'commit']],
+  ])('%s', (_name, input, ids) => {
+    const p = planTransition({ ...base, ...input });
+    expect(p.actions.map((a) => a.id)).toEqual(ids);
+    // The prose is exactly the actions' lines, in order.
+    expect(p.steps).toEqual(p.actions.flatMap((a) => a.lines));
+  });
+  it('a no-op has no actions to walk', () => {
+    expect(planTransition({ ...base, from: '2026.2.1', installed: true, serviceInstalled: true, noRestart: false }).actions).toEqual([]);
+  });
+});
+
 describe('fault points', () => {
   it.each([
     ['stage:kill', { phase: 'stage', action: 'kill' }],

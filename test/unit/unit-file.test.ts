@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isOcError } from '../../src/errors.js';
-import { parseEnvFile, redactProgram } from '../../src/service/definition.js';
+import { parseEnvFile } from '../../src/service/definition.js';
+import { redactProgram } from '../../src/secrets/redact.js';
 import { parseUnit, renderUnit, splitUnitWords } from '../../src/service/unit.js';
 import { redactConfigText } from '../../src/openclaw/state.js';
 

@@ -8,15 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckName, ValidateInput, ValidationReport } from '../../src/core/validate.js';
-import {
-  CHECK_ORDER,
-  blankShebang,
-  firstFailure,
-  formatFailure,
-  parseInventory,
-  validateTree,
-  walkImportClosure,
-} from '../../src/core/validate.js';
+import { CHECK_ORDER, firstFailure, formatFailure, validateTree } from '../../src/core/validate.js';
+import { blankShebang, walkImportClosure } from '../../src/core/checks/import-closure.js';
+import { parseInventory } from '../../src/core/checks/inventory.js';
 
 const VERSION = '2026.9.6';
 let root: string;

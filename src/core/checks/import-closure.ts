@@ -1,0 +1,199 @@
+/**
+ * The import-closure walk: from the entry files, every static and string-literal
+ * dynamic relative import must resolve to a file (es-module-lexer). This is what
+ * catches a missing hashed chunk before a version is sealed.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { init as initLexer, parse as parseModule } from 'es-module-lexer';
+import { mapLimit, plural, type Outcome } from './common.js';
+import { isRegularFile, type Entries } from './package.js';
+
+/** Files read at once. */
+const READ_CONCURRENCY = 64;
+
+export interface ImportClosureStats {
+  /** Files read and lexed (or counted as CommonJS / unparsable). */
+  files: number;
+  commonjs: number;
+  unparsable: number;
+  /** Dynamic imports whose argument is not one string literal (not checkable statically). */
+  nonLiteral: number;
+  /** Distinct unresolvable targets, in a deterministic order (importer path, then specifier). */
+  missing: Array<{ importer: string; specifier: string; reason: string }>;
+}
+
+const FOLLOW_EXT = new Set(['.js', '.mjs', '.cjs']);
+
+/** Blank out a leading `#!` line, keeping offsets (es-module-lexer rejects it in some builds). */
+export function blankShebang(src: string): string {
+  if (!src.startsWith('#!')) return src;
+  const nl = src.indexOf('\n');
+  const end = nl === -1 ? src.length : nl;
+  return ' '.repeat(end) + src.slice(end);
+}
+
+/**
+ * Walk every relative static import, re-export and string-literal dynamic import()
+ * reachable from `roots`, resolving as Node's ESM loader does for relative
+ * specifiers: URL resolution against the importer (query and fragment dropped,
+ * percent-decoding), no extension guessing, no directory index. Each file is
+ * read once; reads run with bounded concurrency while lexing stays on this thread.
+ */
+export async function walkImportClosure(roots: readonly string[], concurrency = READ_CONCURRENCY): Promise<ImportClosureStats> {
+  await initLexer();
+  const stats: ImportClosureStats = { files: 0, commonjs: 0, unparsable: 0, nonLiteral: 0, missing: [] };
+  const queued = new Set<string>();
+  /** The first import that led to each queued file, to name it when the file is missing. */
+  const firstRef = new Map<string, { importer: string; specifier: string }>();
+  const statCache = new Map<string, Promise<'file' | 'dir' | 'missing'>>();
+  const queue: string[] = [];
+
+  const kindOf = (p: string): Promise<'file' | 'dir' | 'missing'> => {
+    let k = statCache.get(p);
+    if (!k) {
+      k = fsp.stat(p).then(
+        (st) => (st.isDirectory() ? 'dir' : 'file'),
+        () => 'missing' as const,
+      );
+      statCache.set(p, k);
+    }
+    return k;
+  };
+  const unreadable = new Map<string, string>();
+  const missingOnce = new Set<string>();
+  const addMissing = (target: string, importer: string, specifier: string, reason: string): void => {
+    if (missingOnce.has(target)) return;
+    missingOnce.add(target);
+    stats.missing.push({ importer, specifier, reason });
+  };
+
+  const processFile = async (file: string): Promise<void> => {
+    let src: string;
+    try {
+      src = await fsp.readFile(file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // Named after its importer once the walk is over (the smallest importer wins).
+      unreadable.set(file, code === 'ENOENT' ? 'missing' : code === 'EISDIR' ? 'is a directory' : `unreadable (${code ?? 'error'})`);
+      return;
+    }
+    stats.files++;
+    if (file.endsWith('.cjs')) {
+      stats.commonjs++;
+      return;
+    }
+    let imports: ReturnType<typeof parseModule>[0];
+    try {
+      imports = parseModule(blankShebang(src))[0];
+    } catch {
+      // Not lexable as ESM (CommonJS with syntax the lexer rejects, or newer syntax): count, do not fail.
+      stats.unparsable++;
+      return;
+    }
+    const base = pathToFileURL(file);
+    const pending: Promise<void>[] = [];
+    for (const imp of imports) {
+      if (imp.type === 'import-meta') continue;
+      if (imp.type === 'dynamic' && (imp.specifier === undefined || imp.glob)) {
+        stats.nonLiteral++;
+        continue;
+      }
+      const spec = imp.specifier;
+      if (spec === undefined || !(spec.startsWith('./') || spec.startsWith('../'))) continue;
+      let target: string;
+      try {
+        target = fileURLToPath(new URL(spec, base));
+      } catch {
+        addMissing(`${file}\0${spec}`, file, spec, 'not a valid relative URL');
+        continue;
+      }
+      if (FOLLOW_EXT.has(path.extname(target))) {
+        if (!queued.has(target)) {
+          queued.add(target);
+          firstRef.set(target, { importer: file, specifier: spec });
+          queue.push(target);
+        } else {
+          // Keep the smallest importer so a missing file is named the same way on every run.
+          const ref = firstRef.get(target);
+          if (ref && file < ref.importer) firstRef.set(target, { importer: file, specifier: spec });
+        }
+      } else {
+        // JSON, wasm, .node…: must exist and be a file; not followed.
+        pending.push(
+          kindOf(target).then((k) => {
+            if (k !== 'file') addMissing(target, file, spec, k === 'dir' ? 'is a directory' : 'missing');
+          }),
+        );
+      }
+    }
+    await Promise.all(pending);
+  };
+
+  for (const r of roots) {
+    if (!queued.has(r)) {
+      queued.add(r);
+      queue.push(r);
+    }
+  }
+  await new Promise<void>((resolve, reject) => {
+    let active = 0;
+    const pump = (): void => {
+      while (active < concurrency && queue.length > 0) {
+        const f = queue.pop()!;
+        active++;
+        processFile(f).then(
+          () => {
+            active--;
+            if (active === 0 && queue.length === 0) resolve();
+            else pump();
+          },
+          reject,
+        );
+      }
+      if (active === 0 && queue.length === 0) resolve();
+    };
+    pump();
+  });
+  for (const [file, reason] of unreadable) {
+    const ref = firstRef.get(file);
+    addMissing(file, ref?.importer ?? file, ref?.specifier ?? file, reason);
+  }
+  stats.missing.sort((a, b) => (a.importer < b.importer ? -1 : a.importer > b.importer ? 1 : a.specifier < b.specifier ? -1 : a.specifier > b.specifier ? 1 : 0));
+  return stats;
+}
+
+export async function checkImportClosure(packageDir: string, prefix: string, entries: Entries): Promise<Outcome> {
+  const roots: string[] = [];
+  for (const e of [...entries.bins, ...(entries.service ? [entries.service] : [])]) {
+    if (!(await isRegularFile(e.abs))) continue; // reported by `entrypoints`
+    // Node resolves relative imports against the entry's real path.
+    roots.push(await fsp.realpath(e.abs));
+  }
+  if (roots.length === 0) return { ok: false, detail: 'no entry file exists to walk from' };
+  const s = await walkImportClosure([...new Set(roots)]);
+  const realPkg = await fsp.realpath(packageDir).catch(() => packageDir);
+  const realPrefix = await fsp.realpath(prefix).catch(() => prefix);
+  const show = (abs: string): string => {
+    const inPkg = path.relative(realPkg, abs);
+    if (!inPkg.startsWith('..')) return inPkg;
+    const inPrefix = path.relative(realPrefix, abs);
+    return inPrefix.startsWith('..') ? abs : inPrefix;
+  };
+  const skippedNote = [
+    s.commonjs ? `${s.commonjs} CommonJS` : '',
+    s.unparsable ? `${s.unparsable} not lexable` : '',
+    s.nonLiteral ? `${plural(s.nonLiteral, 'non-literal dynamic import')} skipped` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const walked = `${plural(s.files, 'file')} walked from ${plural(roots.length, 'entry', 'entries')}${skippedNote ? ` (${skippedNote})` : ''}`;
+  const first = s.missing[0];
+  if (first) {
+    const more = s.missing.length > 1 ? ` (${s.missing.length} unresolved in total)` : '';
+    return { ok: false, detail: `${show(first.importer)} imports ${first.specifier}: ${first.reason}${more}; ${walked}` };
+  }
+  return { ok: true, detail: walked };
+}

@@ -1,0 +1,144 @@
+/**
+ * Checks that execute code: the runtime node itself (its version against
+ * engines.node), and the package's own CLI (`--version` smoke, configured offline
+ * checks), each in a throwaway HOME with a minimal environment so the package
+ * cannot touch the user's state.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import semver from 'semver';
+import type { CheckCommand } from '../config.js';
+import { run, type RunResult } from '../../os/proc.js';
+import { describeExit, lastLine, runCheckCommand } from './command.js';
+import { plural, type Outcome } from './common.js';
+import type { Entries, Manifest } from './package.js';
+
+/** What the package-running checks need of the validation input. */
+export interface RunInput {
+  prefix: string;
+  expectedVersion: string;
+  runtimeNode: string;
+  tmpDir: string;
+  config: { offlineChecks: readonly CheckCommand[]; smokeTimeoutMs: number };
+}
+
+const CHILD_OUTPUT_CAP = 256 * 1024;
+
+const nodeVersions = new Map<string, Promise<RunResult>>();
+
+/**
+ * `<node> -p process.version`, run once per node binary and command: the runtime
+ * check and the seal both need it.
+ */
+export function probeNodeVersion(runtimeNode: string): Promise<RunResult> {
+  let p = nodeVersions.get(runtimeNode);
+  if (!p) {
+    p = run(runtimeNode, ['-p', 'process.version'], { env: minimalEnv(runtimeNode), timeoutMs: 15_000, maxOutput: 4096 });
+    nodeVersions.set(runtimeNode, p);
+  }
+  return p;
+}
+
+export async function checkRuntime(runtimeNode: string, manifest: Manifest): Promise<Outcome> {
+  const r = await probeNodeVersion(runtimeNode);
+  const version = r.stdout.trim();
+  if (r.error || r.code !== 0 || !semver.valid(version)) {
+    return { ok: false, detail: `runtime node ${runtimeNode} does not run: ${describeExit(r)}` };
+  }
+  const range = manifest.enginesNode;
+  if (range === undefined) return { ok: true, detail: `node ${version}; package declares no engines.node` };
+  if (semver.validRange(range) === null) return { ok: false, detail: `engines.node ${JSON.stringify(range)} is not a valid range` };
+  if (!semver.satisfies(version, range, { includePrerelease: false })) {
+    return { ok: false, detail: `node ${version} (${runtimeNode}) does not satisfy engines.node ${JSON.stringify(range)}` };
+  }
+  return { ok: true, detail: `node ${version} satisfies engines.node ${JSON.stringify(range)}` };
+}
+
+/** PATH for children: the runtime node's directory first, then the system's; never the caller's environment. */
+function minimalEnv(runtimeNode: string): NodeJS.ProcessEnv {
+  return { PATH: [path.dirname(runtimeNode), '/usr/local/bin', '/usr/bin', '/bin'].join(path.delimiter) };
+}
+
+/** A throwaway HOME under tmpDir, and the environment that keeps the package inside it. */
+async function withIsolatedHome<T>(tmpDir: string, runtimeNode: string, fn: (home: string, env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+  await fsp.mkdir(tmpDir, { recursive: true });
+  const home = await fsp.mkdtemp(path.join(tmpDir, 'oc-validate-'));
+  try {
+    const stateDir = path.join(home, '.openclaw');
+    const tmp = path.join(home, 'tmp');
+    await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await fsp.mkdir(tmp, { recursive: true, mode: 0o700 });
+    const env: NodeJS.ProcessEnv = {
+      ...minimalEnv(runtimeNode),
+      HOME: home,
+      USERPROFILE: home,
+      TMPDIR: tmp,
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      XDG_DATA_HOME: path.join(home, '.local', 'share'),
+      XDG_STATE_HOME: path.join(home, '.local', 'state'),
+      XDG_CACHE_HOME: path.join(home, '.cache'),
+      OPENCLAW_STATE_DIR: stateDir,
+      OPENCLAW_CONFIG_PATH: path.join(stateDir, 'openclaw.json'),
+      OPENCLAW_NO_AUTO_UPDATE: '1',
+      OPENCLAW_DISABLE_BONJOUR: '1',
+      OPENCLAW_OFFLINE: '1',
+      DO_NOT_TRACK: '1',
+      NO_COLOR: '1',
+      NO_UPDATE_NOTIFIER: '1',
+    };
+    return await fn(home, env);
+  } finally {
+    await fsp.rm(home, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function mentionsVersion(stdout: string, version: string): boolean {
+  const v = version.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // `2026.9.6` must not match inside `2026.9.60` or `2026.9.6-beta.1`.
+  return new RegExp(`(^|[^0-9A-Za-z.+-])v?${v}(?![0-9A-Za-z+-]|\\.[0-9A-Za-z])`).test(stdout);
+}
+
+export async function checkSmoke(input: RunInput, entries: Entries): Promise<Outcome> {
+  const cli = entries.cli;
+  if (!cli) return { ok: false, detail: 'no bin or service entry to run' };
+  const timeoutMs = input.config.smokeTimeoutMs;
+  const r = await withIsolatedHome(input.tmpDir, input.runtimeNode, (home, env) =>
+    run(input.runtimeNode, [cli.abs, '--version'], { cwd: home, env, timeoutMs, maxOutput: CHILD_OUTPUT_CAP }),
+  );
+  const cmd = `node ${cli.rel} --version`;
+  if (r.error || r.timedOut || r.code !== 0) return { ok: false, detail: `${cmd}: ${describeExit(r, timeoutMs)}` };
+  if (!mentionsVersion(r.stdout, input.expectedVersion)) {
+    const said = lastLine(r.stdout) || '(nothing)';
+    return { ok: false, detail: `${cmd}: printed ${JSON.stringify(said)}, expected version ${input.expectedVersion}` };
+  }
+  return { ok: true, detail: `${cmd} reported ${input.expectedVersion} in ${r.ms} ms` };
+}
+
+function substitute(arg: string, input: RunInput): string {
+  return arg.replaceAll('{prefix}', input.prefix).replaceAll('{staging}', input.prefix).replaceAll('{version}', input.expectedVersion);
+}
+
+export async function checkOfflineCommands(input: RunInput, entries: Entries): Promise<Outcome> {
+  const checks: readonly CheckCommand[] = input.config.offlineChecks;
+  if (checks.length === 0) return { ok: true, detail: 'none configured' };
+  const cli = entries.cli;
+  if (!cli) return { ok: false, detail: 'no bin or service entry to run' };
+  const failures: string[] = [];
+  for (const c of checks) {
+    const r = await withIsolatedHome(input.tmpDir, input.runtimeNode, (home, env) =>
+      runCheckCommand(input.runtimeNode, cli.abs, c, {
+        env,
+        cwd: home,
+        defaultTimeoutMs: input.config.smokeTimeoutMs,
+        substitute: (a) => substitute(a, input),
+        maxOutput: CHILD_OUTPUT_CAP,
+      }),
+    );
+    if (!r.ok) failures.push(`${c.name} (${[cli.rel, ...c.args].join(' ')}): ${r.detail}`);
+  }
+  if (failures.length > 0) {
+    const more = failures.length > 1 ? ` (and ${failures.length - 1} more of ${checks.length})` : '';
+    return { ok: false, detail: `${failures[0]}${more}` };
+  }
+  return { ok: true, detail: `${plural(checks.length, 'check')} passed: ${checks.map((c) => c.name).join(', ')}` };
+}
