@@ -13,6 +13,9 @@
  *   snapshots/<txid>/        pre-upgrade snapshots (no secret values)
  *   logs/<txid>.jsonl        one line per stage transition
  *   service/                 process-backend pidfile/log, adopted originals
+ *   canary/<id>/             a canary's private copy of the OpenClaw state (deleted after it)
+ *   canary/<id>.json         the running canary's pid/pgid/port record (for sweepCanary)
+ *   compile-cache/<version>/ NODE_COMPILE_CACHE of a version's gateway (launcher + canary)
  *   lock                     proper-lockfile target
  */
 import os from 'node:os';
@@ -38,10 +41,17 @@ export interface Layout {
   serviceDir: string;
   lockTarget: string;
   tmpDir: string;
+  canaryDir: string;
   version(v: string): string;
   seal(v: string): string;
   snapshot(txid: string): string;
   log(txid: string): string;
+  /** A canary's private copy of the OpenClaw state dir. */
+  canary(id: string): string;
+  /** The record of a running canary ({pid, pgid, dir, port, startedAt}). */
+  canaryRecord(id: string): string;
+  /** NODE_COMPILE_CACHE directory for a version's gateway. */
+  compileCache(v: string): string;
 }
 
 const TXID_RE = /^[0-9A-Za-z_-]{1,80}$/;
@@ -84,9 +94,13 @@ export function makeLayout(home: string): Layout {
     serviceDir: j('service'),
     lockTarget: j('lock'),
     tmpDir: j('tmp'),
+    canaryDir: j('canary'),
     version: (v) => path.join(versionsDir, safeVersion(v)),
     seal: (v) => path.join(versionsDir, safeVersion(v), '.oc-seal.json'),
     snapshot: (t) => j('snapshots', safeTx(t)),
     log: (t) => j('logs', `${safeTx(t)}.jsonl`),
+    canary: (id) => j('canary', safeTx(id)),
+    canaryRecord: (id) => j('canary', `${safeTx(id)}.json`),
+    compileCache: (v) => j('compile-cache', safeVersion(v)),
   };
 }
