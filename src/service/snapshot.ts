@@ -101,12 +101,18 @@ async function redactEnv(
   return out;
 }
 
+/**
+ * A `key: "value"` pair in JSON/JSON5 text: quote, key, separator, value quote, raw value.
+ * Shared with the canary (src/openclaw/canary.ts), which swaps the same values for env references.
+ */
+export const CONFIG_PAIR_RE = /(["']?)([A-Za-z0-9_$-]+)\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g;
+
 /** Replace string values of secret-looking keys in JSON/JSON5 text with placeholders. */
 export function redactConfigText(text: string, pattern: string): { text: string; redacted: string[] } {
   const re = new RegExp(pattern, 'i');
   const counts = new Map<string, number>();
   const redacted: string[] = [];
-  const out = text.replace(/(["']?)([A-Za-z0-9_$-]+)\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g, (all, q: string, key: string, sep: string, vq: string) => {
+  const out = text.replace(CONFIG_PAIR_RE, (all, q: string, key: string, sep: string, vq: string) => {
     if (!re.test(key)) return all;
     const n = counts.get(key) ?? 0;
     counts.set(key, n + 1);
@@ -122,7 +128,7 @@ function configSecretValues(text: string, pattern: string): Map<string, string> 
   const re = new RegExp(pattern, 'i');
   const counts = new Map<string, number>();
   const values = new Map<string, string>();
-  for (const m of text.matchAll(/(["']?)([A-Za-z0-9_$-]+)\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g)) {
+  for (const m of text.matchAll(CONFIG_PAIR_RE)) {
     const key = m[2]!;
     if (!re.test(key)) continue;
     const n = counts.get(key) ?? 0;
@@ -139,7 +145,7 @@ function resolveStateDir(setup: SnapshotSetup, opts: SnapshotOptions, envAll: Re
   return home ? path.join(home, '.openclaw') : null;
 }
 
-async function listStateDatabases(stateDir: string): Promise<string[]> {
+export async function listStateDatabases(stateDir: string): Promise<string[]> {
   const found: string[] = [];
   const main = path.join('state', 'openclaw.sqlite');
   if (fs.existsSync(path.join(stateDir, main))) found.push(main);
@@ -171,7 +177,7 @@ async function loadSqlite(): Promise<SqliteModule | null> {
 }
 
 /** A consistent copy of one SQLite database (backup API, or a copy while stopped). */
-async function copyDatabase(src: string, dest: string, gatewayStopped: boolean): Promise<SnapshotFile['method']> {
+export async function copyDatabase(src: string, dest: string, gatewayStopped: boolean): Promise<SnapshotFile['method']> {
   await fsp.mkdir(path.dirname(dest), { recursive: true });
   const sqlite = await loadSqlite();
   if (sqlite?.backup) {
