@@ -5,8 +5,9 @@
  *                              env reference `${OC_CANARY_SECRET_<n>}`; the values stay in memory
  *                              (`secretEnv`) and reach the canary only through its environment
  *   <copy>/<rel>.sqlite        each state database as ONE consolidated file (SQLite online backup:
- *                              consistent while the live gateway writes, no -wal/-shm sidecars,
- *                              which `database preflight` would call `indeterminate`)
+ *                              consistent while the live gateway writes; then switched to rollback-
+ *                              journal mode, so no -wal/-shm sidecars appear, which `database
+ *                              preflight` would call `indeterminate`)
  *   <copy>/npm/projects, extensions, plugin-skills
  *                              the installed plugin payloads, symlinks kept as links; a link into a
  *                              version tree (versions/<v>/…, or through `current`) is re-pointed at the
@@ -124,6 +125,22 @@ async function relinkTree(root: string, copyState: string, layout: Layout, versi
   }
 }
 
+/**
+ * The backup keeps the source's WAL journal mode, and any later open of a WAL database -- even a
+ * read-only one, like `database preflight` -- leaves -wal/-shm beside it, which the next preflight
+ * calls `indeterminate`. In rollback-journal mode the copy stays one file until the canary gateway
+ * itself opens it (and may switch it back to WAL, as it does with its live state).
+ */
+async function leaveWalMode(file: string): Promise<void> {
+  const { DatabaseSync } = (await import('node:sqlite')) as unknown as { DatabaseSync: new (p: string) => { exec(sql: string): void; close(): void } };
+  const db = new DatabaseSync(file);
+  try {
+    db.exec('PRAGMA journal_mode=DELETE');
+  } finally {
+    db.close();
+  }
+}
+
 export interface CopyStateInput {
   layout: Layout;
   /** The target version (links into version trees are re-pointed at it). */
@@ -131,12 +148,13 @@ export interface CopyStateInput {
   liveStateDir: string;
   liveConfigPath: string | null;
   secretPattern: string;
-  /** Destination (created 0700 by the caller). */
+  /** Destination (created 0700). */
   copyDir: string;
 }
 
 export async function copyOpenClawState(input: CopyStateInput): Promise<StateCopy> {
   const { layout, version, liveStateDir, copyDir } = input;
+  await fsp.mkdir(copyDir, { recursive: true, mode: 0o700 });
   const out: StateCopy = { stateDir: copyDir, configPath: null, secretEnv: {}, dotenv: {}, databases: [], pluginDirs: [], relinked: [], dangling: [] };
 
   const liveConfig = input.liveConfigPath ?? path.join(liveStateDir, 'openclaw.json');
@@ -156,6 +174,7 @@ export async function copyOpenClawState(input: CopyStateInput): Promise<StateCop
     const copy = path.join(copyDir, rel);
     // gatewayStopped=false: without SQLite's backup API this refuses rather than copy a live WAL.
     await copyDatabase(path.join(liveStateDir, rel), copy, false);
+    await leaveWalMode(copy);
     const sidecars = ['-wal', '-shm', '-journal'].filter((s) => fs.existsSync(copy + s));
     if (sidecars.length > 0) throw new Error(`the copy of ${rel} has ${sidecars.join(', ')} beside it (not a consolidated copy)`);
     const agent = /^agents[\\/]([^\\/]+)[\\/]/.exec(rel);
