@@ -133,10 +133,14 @@ export function canaryAllowanceMs(c: Config['canary'], measuredStartMs: number |
   return c.defaultAllowanceMs;
 }
 
-/** The service's gateway args with the port replaced (or added) and the bind forced to loopback. */
+/**
+ * The service's gateway args with the port replaced (or added) and the bind forced to loopback
+ * (added when absent: the copied config may say `gateway.bind: "lan"`, and the flag wins over it).
+ */
 export function canaryArgs(args: readonly string[] | undefined, port: number): string[] {
   const out = [...(args && args.length > 0 ? args : ['gateway'])];
   let hasPort = false;
+  let hasBind = false;
   for (let i = 0; i < out.length; i++) {
     const a = out[i]!;
     if (a === '--port' && i + 1 < out.length) {
@@ -145,10 +149,16 @@ export function canaryArgs(args: readonly string[] | undefined, port: number): s
     } else if (a.startsWith('--port=')) {
       out[i] = `--port=${port}`;
       hasPort = true;
-    } else if (a === '--bind' && i + 1 < out.length) out[++i] = 'loopback';
-    else if (a.startsWith('--bind=')) out[i] = '--bind=loopback';
+    } else if (a === '--bind' && i + 1 < out.length) {
+      out[++i] = 'loopback';
+      hasBind = true;
+    } else if (a.startsWith('--bind=')) {
+      out[i] = '--bind=loopback';
+      hasBind = true;
+    }
   }
   if (!hasPort) out.push('--port', String(port));
+  if (!hasBind) out.push('--bind', 'loopback');
   return out;
 }
 
@@ -576,9 +586,12 @@ async function isOurCanary(layout: Layout, rec: CanaryRecord, pid: number, recor
   if (recordedStart !== null && start !== null && start !== recordedStart) return false;
   const environ = processEnviron(pid);
   if (environ) return environ.get(CANARY_ENV) === rec.id;
-  // No /proc environ (macOS): the argv must run a file of the versions tree.
+  // No /proc environ (macOS): the argv must run a file of the versions tree AND carry the canary's
+  // port -- the live gateway also runs from versions/, and must never be mistaken for a canary.
   const argv = await processArgvAnyOs(pid);
-  return !!argv?.some((a) => a.startsWith(layout.versionsDir + path.sep));
+  if (!argv || rec.port === null) return false;
+  const port = String(rec.port);
+  return argv.some((a) => a.startsWith(layout.versionsDir + path.sep)) && argv.some((a, i) => a === `--port=${port}` || (a === '--port' && argv[i + 1] === port));
 }
 
 export interface SweepReport {

@@ -162,10 +162,10 @@ afterAll(async () => {
 
 describe('pure parts', () => {
   it('canaryArgs replaces the port and forces a loopback bind; adds --port when absent', () => {
-    expect(canaryArgs(['gateway', '--port', '18789'], 18909)).toEqual(['gateway', '--port', '18909']);
+    expect(canaryArgs(['gateway', '--port', '18789'], 18909)).toEqual(['gateway', '--port', '18909', '--bind', 'loopback']);
     expect(canaryArgs(['gateway', 'run', '--port=1', '--bind=lan', '--verbose'], 2000)).toEqual(['gateway', 'run', '--port=2000', '--bind=loopback', '--verbose']);
     expect(canaryArgs(['gateway', '--bind', 'tailnet'], 3000)).toEqual(['gateway', '--bind', 'loopback', '--port', '3000']);
-    expect(canaryArgs(undefined, 4000)).toEqual(['gateway', '--port', '4000']);
+    expect(canaryArgs(undefined, 4000)).toEqual(['gateway', '--port', '4000', '--bind', 'loopback']);
   });
 
   it('the allowance follows the measured start time, floored, else the default', () => {
