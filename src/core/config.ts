@@ -42,6 +42,35 @@ export interface ServiceConfig {
   adopted?: boolean;
 }
 
+/** A command run with the target version's CLI on the canary's copy of the state. */
+export interface PreflightCommand {
+  name: string;
+  /** `{db}` (the copied database), `{agentId}`, `{stateDir}`, `{config}` and `{version}` are substituted. */
+  args: string[];
+  /** Run once per copied database: `all`, only the shared `state` one, or only `agent` ones. */
+  perDatabase?: 'all' | 'state' | 'agent';
+  timeoutMs?: number;
+  okExitCodes?: number[];
+}
+
+/** The canary: the new version started on a copy of the state before any downtime (docs/upgrade-and-rollback.md#canary). */
+export interface CanaryConfig {
+  enabled: boolean;
+  preflight: PreflightCommand[];
+  /** Allowance for /startupz + /readyz = measured start of the current version × this factor ... */
+  allowanceFactor: number;
+  /** ... but never less than this. */
+  minAllowanceMs: number;
+  /** Allowance when no start time was measured. */
+  defaultAllowanceMs: number;
+  /** Default timeout of each preflight command. */
+  timeoutMs: number;
+  /** SIGTERM → SIGKILL grace when the canary is stopped. */
+  stopGraceMs: number;
+  /** The canary's port is at least live port + this (OpenClaw uses base..base+110). */
+  portOffset: number;
+}
+
 export interface Config {
   layoutVersion: number;
   package: string;
@@ -59,6 +88,7 @@ export interface Config {
   openclawStateDir?: string;
   health: HealthConfig;
   service: ServiceConfig;
+  canary: CanaryConfig;
 }
 
 export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
@@ -91,6 +121,20 @@ export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
       ],
     },
     service: { drainMs: 20_000 },
+    canary: {
+      enabled: true,
+      preflight: [
+        { name: 'doctor lint', args: ['doctor', '--lint', '--json', '--severity-min', 'error'] },
+        { name: 'database preflight', args: ['database', 'preflight', '{db}', '--json'], perDatabase: 'state' },
+        { name: 'agent database preflight', args: ['database', 'preflight-agent', '{db}', '--agent-id', '{agentId}', '--json'], perDatabase: 'agent' },
+      ],
+      allowanceFactor: 3,
+      minAllowanceMs: 15_000,
+      defaultAllowanceMs: 60_000,
+      timeoutMs: 60_000,
+      stopGraceMs: 5_000,
+      portOffset: 120,
+    },
   };
 }
 
@@ -101,6 +145,7 @@ function mergeConfig(base: Config, stored: Partial<Config>): Config {
     ...stored,
     health: { ...base.health, ...(stored.health ?? {}) },
     service: { ...base.service, ...(stored.service ?? {}) },
+    canary: { ...base.canary, ...(stored.canary ?? {}) },
   };
 }
 

@@ -21,6 +21,9 @@
  *   logs/detached-<n>.log    output of an `upgrade --detach`
  *   tmp/                     scratch space of one command
  *   lock, lock-owner.json    proper-lockfile target and who holds it
+ *   canary/<id>/             a canary's private copy of the OpenClaw state (deleted after it)
+ *   canary/<id>.json         the running canary's pid/pgid/port record (for sweepCanary)
+ *   compile-cache/<version>/ NODE_COMPILE_CACHE of a version's gateway (launcher + canary)
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -55,10 +58,17 @@ export interface Layout {
   detachedLog(stamp: number): string;
   /** A directory in staging/ for one install of `version` (`tag` makes it unique). */
   staging(version: string, tag: string): string;
+  canaryDir: string;
   version(v: string): string;
   seal(v: string): string;
   snapshot(txid: string): string;
   log(txid: string): string;
+  /** A canary's private copy of the OpenClaw state dir. */
+  canary(id: string): string;
+  /** The record of a running canary ({pid, pgid, dir, port, startedAt}). */
+  canaryRecord(id: string): string;
+  /** NODE_COMPILE_CACHE directory for a version's gateway. */
+  compileCache(v: string): string;
 }
 
 const TXID_RE = /^[0-9A-Za-z_-]{1,80}$/;
@@ -110,9 +120,13 @@ export function makeLayout(home: string): Layout {
     recoveryAgentLog: j('logs', 'recover-agent.log'),
     detachedLog: (stamp) => j('logs', `detached-${Math.trunc(stamp)}.log`),
     staging: (v, tag) => j('staging', `${safeVersion(v)}.${tag.replace(/[^0-9A-Za-z.-]/g, '')}`),
+    canaryDir: j('canary'),
     version: (v) => path.join(versionsDir, safeVersion(v)),
     seal: (v) => path.join(versionsDir, safeVersion(v), '.oc-seal.json'),
     snapshot: (t) => j('snapshots', safeTx(t)),
     log: (t) => j('logs', `${safeTx(t)}.jsonl`),
+    canary: (id) => j('canary', safeTx(id)),
+    canaryRecord: (id) => j('canary', `${safeTx(id)}.json`),
+    compileCache: (v) => j('compile-cache', safeVersion(v)),
   };
 }

@@ -38,14 +38,18 @@ export async function listStateDatabases(stateDir: string): Promise<string[]> {
   return found;
 }
 
-const SECRET_ASSIGNMENT = /(["']?)([A-Za-z0-9_$-]+)\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g;
+/**
+ * A `key: "value"` pair in JSON/JSON5 text: quote, key, separator, value quote, raw value.
+ * Shared by the snapshot's redaction and the canary, which swaps the same values for env references.
+ */
+export const CONFIG_PAIR_RE = /(["']?)([A-Za-z0-9_$-]+)\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g;
 
 /** Replace string values of secret-looking keys in JSON/JSON5 text with placeholders. */
 export function redactConfigText(text: string, pattern: string): { text: string; redacted: string[] } {
   const re = new RegExp(pattern, 'i');
   const counts = new Map<string, number>();
   const redacted: string[] = [];
-  const out = text.replace(SECRET_ASSIGNMENT, (all, q: string, key: string, sep: string, vq: string) => {
+  const out = text.replace(CONFIG_PAIR_RE, (all, q: string, key: string, sep: string, vq: string) => {
     if (!re.test(key)) return all;
     const n = counts.get(key) ?? 0;
     counts.set(key, n + 1);
@@ -61,7 +65,7 @@ export function configSecretValues(text: string, pattern: string): Map<string, s
   const re = new RegExp(pattern, 'i');
   const counts = new Map<string, number>();
   const values = new Map<string, string>();
-  for (const m of text.matchAll(SECRET_ASSIGNMENT)) {
+  for (const m of text.matchAll(CONFIG_PAIR_RE)) {
     const key = m[2]!;
     if (!re.test(key)) continue;
     const n = counts.get(key) ?? 0;

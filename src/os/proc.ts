@@ -291,3 +291,69 @@ export async function processesUnder(root: string): Promise<Array<{ pid: number;
 export function onPath(bin: string, env: NodeJS.ProcessEnv): boolean {
   return (env['PATH'] ?? '').split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, bin)));
 }
+
+/** Whether any process of the group is alive. */
+export function isGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Pids whose environment has `key=value` (Linux /proc; empty elsewhere). Never this process. */
+export function pidsWithEnv(key: string, value: string): number[] {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const p of pids) {
+    const pid = Number(p);
+    if (pid === process.pid) continue;
+    if (processEnviron(pid)?.get(key) === value) found.push(pid);
+  }
+  return found;
+}
+
+export interface InMemoryChild {
+  pid: number;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+  exited: Promise<void>;
+  lines: string[];
+}
+
+/**
+ * Start a long-lived child in its own session/process group with its last output lines kept
+ * in memory only (never in a file: a gateway may print a secret). Used for canary gateways.
+ */
+export function spawnGroupInMemory(cmd: string, args: readonly string[], env: Record<string, string>, cwd: string, maxLines = 200): InMemoryChild {
+  const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+  const gw: InMemoryChild = { pid: child.pid, exit: null, exited: Promise.resolve(), lines: [] };
+  let partial = { out: '', err: '' };
+  const take = (which: 'out' | 'err') => (d: Buffer) => {
+    const text = partial[which] + d.toString('utf8');
+    const parts = text.split('\n');
+    partial = { ...partial, [which]: parts.pop() ?? '' };
+    gw.lines.push(...parts);
+    if (gw.lines.length > maxLines) gw.lines.splice(0, gw.lines.length - maxLines);
+  };
+  child.stdout.on('data', take('out'));
+  child.stderr.on('data', take('err'));
+  gw.exited = new Promise((resolve) => {
+    child.on('error', () => {
+      gw.exit ??= { code: null, signal: null };
+      resolve();
+    });
+    child.on('close', (code, signal) => {
+      for (const rest of [partial.out, partial.err]) if (rest) gw.lines.push(rest);
+      gw.exit = { code, signal };
+      resolve();
+    });
+  });
+  return gw;
+}

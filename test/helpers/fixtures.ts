@@ -66,6 +66,13 @@
  *   `/env?keys=A,B` → {keys:[sorted env names], values:{A:…|null,B:…|null}};
  *   `/info` → {pid, ppid, name, version, variant, argv1, realArgv1, argv, execPath, cwd, pkgRoot, uptimeMs};
  *   `/crash?code=N` → answers, then exits with N (default 1). Anything else → 404.
+ *   Before listening it logs (stdout, `openclaw fixture: …`; names and hashes, never secret values):
+ *   the state dir; `env flags OPENCLAW_SKIP_CHANNELS=… OPENCLAW_SKIP_CRON=… OPENCLAW_NO_AUTO_UPDATE=…
+ *   OPENCLAW_DISABLE_BONJOUR=… OPENCLAW_SUPERVISOR_MODE=…`; `compile cache <NODE_COMPILE_CACHE>`; the
+ *   names of secret-looking env keys; the config (`$OPENCLAW_CONFIG_PATH` or `<state>/openclaw.json`,
+ *   JSON; invalid → exit 78) with `${VAR}` references resolved from the environment as OpenClaw does
+ *   (count resolved, names unresolved) and `gateway.auth.token sha256:<12 hex>`; and
+ *   `plugin host link <project> -> openclaw@<version>` for each `<state>/npm/projects/<p>/node_modules/openclaw`.
  *   SIGTERM/SIGINT: stop accepting, exit 0 after `$FIXTURE_DRAIN_MS` (default 100) ms.
  * - `gateway status --json [--require-rpc] [--port N|--url ws://127.0.0.1:N] [--timeout ms]` →
  *   {gateway:{version}, rpc:{ok:true,server:{version}} | {ok:false,error}, port:{port}}; exit 1 only
@@ -74,7 +81,10 @@
  * - `config validate --json` → {valid:true} exit 0 (deep-check-fails: {valid:false,issues:[…]} exit 1);
  *   `channels status --probe --json` → {channels:[]}; `cron status` (alias automations) →
  *   {enabled:false,jobs:0}; `models status --json` → {models:[]}; `database preflight <file> --json`
- *   → {ok:true} (exit 1, {ok:false} if the file is missing); `doctor` → {ok:true,findings:[]};
+ *   (and `database preflight-agent <file> --agent-id <id> --json`) → exit 0
+ *   {schema:"openclaw.state-schema-preflight.v1",result:"exact"}; exit 1 with result "indeterminate"
+ *   when a -wal/-shm/-journal sidecar sits beside the file, exit 1 {ok:false} if it is missing;
+ *   `doctor [--lint --json --severity-min error]` → {ok:true,findings:[]};
  *   `gateway install|start|stop|restart|uninstall` → exit 1. Unknown command → exit 2.
  *
  * ## Variants
@@ -89,6 +99,13 @@
  *   "0.0.0-wrong"; `--version` is right), `liveness-503` (/healthz, /health 503 forever; the rest
  *   normal), `deep-check-fails`, `slow-start` (listens only after startDelayMs, default 3000),
  *   `no-lifecycle` (no postinstall, no marker, no scripts/ dir: a valid package).
+ * - `crash-on-state` (2026.6.1): starts on empty state, but exits 1 at start when
+ *   `<state>/state/openclaw.sqlite` has `PRAGMA user_version` > 18 ("state schema N is newer than this
+ *   build supports"): only a canary on *copied* state catches it.
+ * - `readyz-503` (2026.6.2): /healthz and /startupz 200, /readyz 503 {ready:false,failing:["channel:fixture"]}.
+ * - `preflight-fails` (2026.6.3): `database preflight <db> --json` exits 1 with result "incompatible".
+ * - `legacyCli` (an option, set for the good 2026.1.1): `database …` is an unknown command (exit 2) and
+ *   `doctor --lint` fails with "error: unknown option '--lint'" (exit 1), like releases before them.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -111,7 +128,10 @@ export type FixtureVariant =
   | 'liveness-503'
   | 'deep-check-fails'
   | 'slow-start'
-  | 'no-lifecycle';
+  | 'no-lifecycle'
+  | 'crash-on-state'
+  | 'readyz-503'
+  | 'preflight-fails';
 
 export type BadVariant = Exclude<FixtureVariant, 'good'>;
 
@@ -130,6 +150,8 @@ export interface FixtureOptions {
   sharedPadBytes?: number;
   /** Number of hashed chunk-<h>.js files; default 20, minimum 4. */
   chunkCount?: number;
+  /** An older release without `doctor --lint` and `database preflight` (they answer "unknown"). */
+  legacyCli?: boolean;
 }
 
 /** Short doc of the two inventory files (see the comment at the top of this file for details). */
@@ -155,7 +177,13 @@ export const VARIANT_VERSIONS: Record<BadVariant, string> = {
   'deep-check-fails': '2026.5.10',
   'slow-start': '2026.5.11',
   'no-lifecycle': '2026.5.12',
+  'crash-on-state': '2026.6.1',
+  'readyz-503': '2026.6.2',
+  'preflight-fails': '2026.6.3',
 };
+
+/** The good version that predates the supervisor commands (`legacyCli`): the canary reports them `unsupported`. */
+export const LEGACY_CLI_VERSION = '2026.1.1';
 
 /** Good versions of `openclaw` in the standard set, in OpenClaw order. */
 export const GOOD_VERSIONS = ['2026.1.1', '2026.2.1', '2026.3.1', '2026.3.1-2', '2026.4.1-beta.1', '2026.4.1'] as const;
@@ -173,6 +201,7 @@ export const STANDARD_FIXTURES: readonly FixtureOptions[] = [
   ...GOOD_VERSIONS.map((version): FixtureOptions => ({
     version,
     variant: 'good',
+    ...(version === LEGACY_CLI_VERSION ? { legacyCli: true } : {}),
     ...(version === LATEST_VERSION ? { tag: 'latest' } : version === '2026.4.1-beta.1' ? { tag: 'beta' } : {}),
   })),
   ...(Object.entries(VARIANT_VERSIONS) as [BadVariant, string][]).map(
@@ -282,7 +311,12 @@ export async function buildFixture(opts: FixtureOptions): Promise<string> {
   const startDelayMs = opts.startDelayMs ?? 3000;
   files.set('dist/fixture-variant.json', {
     content: `${JSON.stringify(
-      { variant, startDelayMs, reportedVersion: variant === 'wrong-version' ? '0.0.0-wrong' : version },
+      {
+        variant,
+        startDelayMs,
+        reportedVersion: variant === 'wrong-version' ? '0.0.0-wrong' : version,
+        ...(opts.legacyCli ? { supervisorCommands: false } : {}),
+      },
       null,
       2,
     )}\n`,

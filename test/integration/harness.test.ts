@@ -223,7 +223,8 @@ describe('fixture package', () => {
     expect(JSON.parse(cli(root, ['cron', 'status']).stdout)).toEqual({ enabled: false, jobs: 0 });
     expect(JSON.parse(cli(root, ['models', 'status', '--json']).stdout)).toEqual({ models: [] });
     expect(JSON.parse(cli(root, ['database', 'preflight', path.join(root, 'package.json'), '--json']).stdout)).toEqual({
-      ok: true,
+      schema: 'openclaw.state-schema-preflight.v1',
+      result: 'exact',
     });
     expect(cli(root, ['nope']).status).toBe(2);
     const port = await freePort();

@@ -1,0 +1,202 @@
+/**
+ * A private, runnable copy of the OpenClaw state for the canary (src/openclaw/canary.ts):
+ *
+ *   <copy>/openclaw.json       the config, every secret-looking string value replaced by an
+ *                              env reference `${OC_CANARY_SECRET_<n>}`; the values stay in memory
+ *                              (`secretEnv`) and reach the canary only through its environment
+ *   <copy>/<rel>.sqlite        each state database as ONE consolidated file (SQLite online backup:
+ *                              consistent while the live gateway writes; then switched to rollback-
+ *                              journal mode, so no -wal/-shm sidecars appear, which `database
+ *                              preflight` would call `indeterminate`)
+ *   <copy>/npm/projects, extensions, plugin-skills
+ *                              the installed plugin payloads, symlinks kept as links; a link into a
+ *                              version tree (versions/<v>/…, or through `current`) is re-pointed at the
+ *                              same path in the target version, and a link into the live state dir at
+ *                              the same path in the copy, so the canary never reads the old tree or
+ *                              writes the live state
+ *
+ * Why env references and not a redacted file: OpenClaw resolves `${VAR}` in any config string
+ * value at load time (docs: "Env var substitution in config"), so the canary runs with the real
+ * values while the file under the home holds none. Placeholders (like snapshots write) would start
+ * the canary with wrong credentials; a plaintext copy would break invariant 4.
+ *
+ * `<state>/.env` (provider keys) is not copied either: its values are parsed into memory and
+ * handed to the canary's environment (the gateway reads that file only for keys not already set).
+ * The live state is only read: databases through a read-only connection, the rest with lstat/read.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Layout } from '../core/layout.js';
+import { parseExactVersion } from '../core/versions.js';
+import { parseEnvFile } from '../service/definition.js';
+import { copyDatabase } from './sqlite.js';
+import { CONFIG_PAIR_RE, listStateDatabases } from './state.js';
+
+/** Plugin payload dirs under the state dir (OPENCLAW_FACTS.md §4, and the skill links of links.ts). */
+export const PLUGIN_DIRS = ['npm/projects', 'extensions', 'plugin-skills'] as const;
+
+export const SECRET_ENV_PREFIX = 'OC_CANARY_SECRET_';
+
+export interface StateCopy {
+  stateDir: string;
+  /** The copied config, or null when the live state has none. */
+  configPath: string | null;
+  /** Env references → values (memory only). */
+  secretEnv: Record<string, string>;
+  /** `<state>/.env` values (memory only). */
+  dotenv: Record<string, string>;
+  databases: Array<{ rel: string; copy: string; kind: 'state' | 'agent'; agentId: string | null }>;
+  pluginDirs: string[];
+  /** Link paths (relative to the copy) re-pointed at the target version or into the copy. */
+  relinked: string[];
+  /** Links into a version tree whose path does not exist in the target version. */
+  dangling: string[];
+}
+
+/** Decode the raw text of a quoted JSON/JSON5 string value. */
+function decodeString(raw: string, quote: string): string {
+  const body = quote === "'" ? raw.replace(/\\'/g, "'").replace(/(^|[^\\])"/g, '$1\\"') : raw;
+  try {
+    return JSON.parse(`"${body}"`) as string;
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Config text with each secret-looking string value replaced by `${OC_CANARY_SECRET_<n>}` (same
+ * key matching as snapshot redaction). Values that already are env references are left alone.
+ */
+export function envRefConfigText(text: string, pattern: string): { text: string; env: Record<string, string> } {
+  const re = new RegExp(pattern, 'i');
+  const env: Record<string, string> = {};
+  let n = 0;
+  const out = text.replace(CONFIG_PAIR_RE, (all, q: string, key: string, sep: string, vq: string, raw: string) => {
+    if (!re.test(key) || raw === '' || /^\$\{[A-Z_][A-Z0-9_]*\}$/.test(raw)) return all;
+    const name = `${SECRET_ENV_PREFIX}${n++}`;
+    env[name] = decodeString(raw, vq);
+    return `${q}${key}${q}${sep}${vq}\${${name}}${vq}`;
+  });
+  return { text: out, env };
+}
+
+function underDir(p: string, dir: string): string | null {
+  if (p === dir) return '';
+  return p.startsWith(dir + path.sep) ? p.slice(dir.length + 1) : null;
+}
+
+/** Where a link target should point in the copy, or null to leave it. */
+function relinkTarget(target: string, layout: Layout, version: string, liveState: string, copyState: string): string | null {
+  const viaCurrent = underDir(target, layout.current);
+  if (viaCurrent !== null) return path.join(layout.version(version), viaCurrent);
+  const inVersions = underDir(target, layout.versionsDir);
+  if (inVersions !== null) {
+    const [first, ...rest] = inVersions.split(path.sep);
+    if (first && parseExactVersion(first) === first && first !== version) return path.join(layout.version(version), ...rest);
+    return null;
+  }
+  const inState = underDir(target, liveState);
+  if (inState !== null) return path.join(copyState, inState);
+  return null;
+}
+
+async function relinkTree(root: string, copyState: string, layout: Layout, version: string, liveState: string, out: StateCopy): Promise<void> {
+  let ents: fs.Dirent[];
+  try {
+    ents = await fsp.readdir(root, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const ent of ents) {
+    const p = path.join(root, ent.name);
+    if (ent.isSymbolicLink()) {
+      const raw = await fsp.readlink(p);
+      // Relative links were copied with their tree; only absolute ones can leave it.
+      if (!path.isAbsolute(raw)) continue;
+      const next = relinkTarget(path.resolve(raw), layout, version, liveState, copyState);
+      if (next === null) continue;
+      await fsp.unlink(p);
+      await fsp.symlink(next, p);
+      out.relinked.push(path.relative(copyState, p));
+      if (!fs.existsSync(next)) out.dangling.push(path.relative(copyState, p));
+    } else if (ent.isDirectory()) {
+      await relinkTree(p, copyState, layout, version, liveState, out);
+    }
+  }
+}
+
+/**
+ * The backup keeps the source's WAL journal mode, and any later open of a WAL database -- even a
+ * read-only one, like `database preflight` -- leaves -wal/-shm beside it, which the next preflight
+ * calls `indeterminate`. In rollback-journal mode the copy stays one file until the canary gateway
+ * itself opens it (and may switch it back to WAL, as it does with its live state).
+ */
+async function leaveWalMode(file: string): Promise<void> {
+  const { DatabaseSync } = (await import('node:sqlite')) as unknown as { DatabaseSync: new (p: string) => { exec(sql: string): void; close(): void } };
+  const db = new DatabaseSync(file);
+  try {
+    db.exec('PRAGMA journal_mode=DELETE');
+  } finally {
+    db.close();
+  }
+}
+
+export interface CopyStateInput {
+  layout: Layout;
+  /** The target version (links into version trees are re-pointed at it). */
+  version: string;
+  liveStateDir: string;
+  liveConfigPath: string | null;
+  secretPattern: string;
+  /** Destination (created 0700). */
+  copyDir: string;
+}
+
+export async function copyOpenClawState(input: CopyStateInput): Promise<StateCopy> {
+  const { layout, version, liveStateDir, copyDir } = input;
+  await fsp.mkdir(copyDir, { recursive: true, mode: 0o700 });
+  const out: StateCopy = { stateDir: copyDir, configPath: null, secretEnv: {}, dotenv: {}, databases: [], pluginDirs: [], relinked: [], dangling: [] };
+
+  const liveConfig = input.liveConfigPath ?? path.join(liveStateDir, 'openclaw.json');
+  if (fs.existsSync(liveConfig)) {
+    const { text, env } = envRefConfigText(await fsp.readFile(liveConfig, 'utf8'), input.secretPattern);
+    out.configPath = path.join(copyDir, 'openclaw.json');
+    await fsp.writeFile(out.configPath, text, { mode: 0o600 });
+    out.secretEnv = env;
+  }
+  try {
+    out.dotenv = parseEnvFile(await fsp.readFile(path.join(liveStateDir, '.env'), 'utf8'));
+  } catch {
+    // no .env
+  }
+
+  for (const rel of await listStateDatabases(liveStateDir)) {
+    const copy = path.join(copyDir, rel);
+    // gatewayStopped=false: without SQLite's backup API this refuses rather than copy a live WAL.
+    await copyDatabase(path.join(liveStateDir, rel), copy, false);
+    await leaveWalMode(copy);
+    const sidecars = ['-wal', '-shm', '-journal'].filter((s) => fs.existsSync(copy + s));
+    if (sidecars.length > 0) throw new Error(`the copy of ${rel} has ${sidecars.join(', ')} beside it (not a consolidated copy)`);
+    const agent = /^agents[\\/]([^\\/]+)[\\/]/.exec(rel);
+    out.databases.push({ rel, copy, kind: agent ? 'agent' : 'state', agentId: agent ? agent[1]! : null });
+  }
+
+  for (const rel of PLUGIN_DIRS) {
+    const src = path.join(liveStateDir, rel);
+    let st: fs.Stats;
+    try {
+      st = await fsp.lstat(src);
+    } catch {
+      continue;
+    }
+    if (!st.isDirectory()) continue;
+    const dest = path.join(copyDir, rel);
+    await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
+    // Links stay links (verbatimSymlinks); file data may be cloned where the filesystem can.
+    await fsp.cp(src, dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, mode: fs.constants.COPYFILE_FICLONE });
+    out.pluginDirs.push(rel);
+    await relinkTree(dest, copyDir, layout, version, liveStateDir, out);
+  }
+  return out;
+}
