@@ -80,15 +80,18 @@ export function buildCli() {
     );
   cli
     .command('verify [version]', 'validate an installed version (default: current) as before sealing')
-    .action(async (v: string | undefined, o: Opts) => (await import('./commands/verify.js')).run(await ctxOf(o), v));
+    .option('--canary', 'instead: start it as a canary on a copy of the live state (a rehearsal of the upgrade; no restart)')
+    .action(async (v: string | undefined, o: Opts) => (await import('./commands/verify.js')).run(await ctxOf(o), v, { canary: Boolean(o.canary) }));
   cli
     .command('upgrade [spec]', 'supervised upgrade: stage, validate, flip, restart, health-gate, roll back on failure')
     .option('--no-restart', 'flip current only; the running gateway keeps its version until restarted')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--detach', 'continue outside the caller\'s process tree (e.g. when started from the gateway)')
     .option('--ignore-scripts', "do not run the package's lifecycle scripts")
+    .option('--no-canary', 'skip the canary on a copy of the live state (the new version then first meets it after the stop)')
     .action(async (spec: string | undefined, o: Opts) =>
       (await import('./commands/upgrade.js')).run(await ctxOf(o), spec, {
+        noCanary: o.canary === false,
         noRestart: o.restart === false,
         dryRun: Boolean(o.dryRun),
         detach: Boolean(o.detach),

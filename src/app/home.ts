@@ -13,6 +13,7 @@ import { readState, recordHistory, writeState, type State } from '../core/state.
 import { listInstalled, readCurrent, sweepDeadOwned, sweepStaging, sweepSwapTemps, swapCurrent } from '../core/store.js';
 import { parseSpec, maxSatisfying } from '../core/versions.js';
 import { installGatewayShim } from '../service/launcher.js';
+import { sweepCanary } from '../openclaw/canary.js';
 import type { CommandContext } from './context.js';
 
 /** Snapshots and shims being written: `<name>.tmp-<pid>[-<rand>]`. */
@@ -26,6 +27,8 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
     ...(await sweepAtomicTemps(layout.home, [layout.state, layout.config, layout.journal, layout.lockOwner].map((f) => path.basename(f)))),
     ...(await sweepDeadOwned(layout.snapshotsDir, DEAD_TEMP)),
     ...(await sweepDeadOwned(layout.binDir, DEAD_TEMP)),
+    // A canary whose runner died (upgrade or verify --canary killed): its group, copy and record.
+    ...(await sweepCanary(layout)).removed,
   ];
   if (removed.length > 0) ctx.out.progress(`removed leftovers of an interrupted operation: ${removed.join(', ')}`);
   return removed;

@@ -89,6 +89,13 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       if (!def) return {};
       return { ...memory, ...(await readEnvFiles(def)), ...def.env };
     },
+    async gatewayArgs() {
+      // The job runs `[wrapper…] <launcher> <args…>`: the args are what follows the launcher.
+      const def = await mgr.readDefinition().catch(() => null);
+      const at = def ? def.program.indexOf(ctx.layout.gatewayShim) : -1;
+      if (def && at >= 0) return def.program.slice(at + 1);
+      return ctx.config.service.gatewayArgs ?? ['gateway', 'run'];
+    },
     async port() {
       const def = await mgr.readDefinition().catch(() => null);
       const fromArgs = def ? portFromArgs(def.program) : null;

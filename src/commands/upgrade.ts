@@ -17,6 +17,17 @@ export interface UpgradeOptions {
   dryRun?: boolean;
   detach?: boolean;
   ignoreScripts?: boolean;
+  /** --no-canary: skip the canary on a copy of the live state. */
+  noCanary?: boolean;
+}
+
+/** Whether this upgrade runs the canary, warning about what is given up when it does not. */
+function canaryWanted(ctx: CommandContext, opts: UpgradeOptions): boolean {
+  const why = opts.noCanary ? '--no-canary' : !ctx.config.canary.enabled ? 'canary.enabled is false in config.json' : null;
+  if (why && ctx.config.service.manager && !opts.noRestart) {
+    ctx.out.warn(`${why}: the new version meets this host's state only after the old gateway has stopped; a version that cannot start on it costs an outage and a rollback`);
+  }
+  return why === null;
 }
 
 /** Re-launch this very command outside the caller's process tree (own session; systemd-run --scope where available). */
@@ -46,8 +57,9 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
   const resolved = await resolveForInstall(install, spec);
   if (opts.dryRun) {
     const from = await readCurrent(ctx.layout);
-    const plan = planTransition({ from, to: resolved.version, installed: resolved.installed, serviceInstalled: Boolean(ctx.config.service.manager), noRestart: Boolean(opts.noRestart), op: 'upgrade' });
-    ctx.out.result(plan.steps.map((s, i) => `${i + 1}. ${s}`).join('\n'), { dryRun: true, ...plan });
+    const plan = planTransition({ from, to: resolved.version, installed: resolved.installed, serviceInstalled: Boolean(ctx.config.service.manager), noRestart: Boolean(opts.noRestart), op: 'upgrade', canary: canaryWanted(ctx, opts) });
+    const { actions: _walked, ...shown } = plan;
+    ctx.out.result(plan.steps.map((s, i) => `${i + 1}. ${s}`).join('\n'), { dryRun: true, ...shown });
     return EXIT.OK;
   }
   return mutating(ctx, 'upgrade', async () => {
@@ -65,6 +77,7 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
         to: resolved.version,
         ...(resolved.installed ? {} : { resolved, install }),
         noRestart: Boolean(opts.noRestart),
+        canary: canaryWanted(ctx, opts),
       });
       return printTransition(ctx, r);
     } catch (e) {

@@ -26,6 +26,7 @@ export const PHASES = [
   'begin',
   'snapshot',
   'stage',
+  'canary',
   'flip',
   'definition',
   'restart',

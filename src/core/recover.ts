@@ -2,8 +2,9 @@
  * Recovery of an unfinished transaction (the updater died: SIGKILL, crash, reboot).
  * Runs under the lock, so any journal found is orphaned. Converges to a gateway on
  * the old or the new version and says which:
- *  - died before `flip` (begin/snapshot/stage): nothing live changed; the staged
- *    tree is swept, the gateway is started if it is not running → old;
+ *  - died before `flip` (begin/snapshot/stage/canary): nothing live changed; the staged
+ *    tree and any canary (process group, copied state) are swept, the gateway is
+ *    started if it is not running → old;
  *  - died at `commit` (every gate had passed): finish the commit → new;
  *  - died between `flip` and `commit`, or during a rollback: roll back (flip to
  *    the old version, restore the definition, restart, gate it) → old, or
@@ -16,6 +17,7 @@ import { OcError } from '../errors.js';
 import { clearJournal, JournalWriter, readJournal, type Journal } from './journal.js';
 import { readState, recordHistory, writeState } from './state.js';
 import { readCurrent, readSeal } from './store.js';
+import { sweepCanary } from '../openclaw/canary.js';
 import { rollback, transactionLog, type TransitionDeps, type TransitionResult } from './upgrade.js';
 import type { StageResult } from './health.js';
 
@@ -30,7 +32,7 @@ export interface RecoverResult {
   stages: StageResult[];
 }
 
-const BEFORE_FLIP = new Set(['begin', 'snapshot', 'stage']);
+const BEFORE_FLIP = new Set(['begin', 'snapshot', 'stage', 'canary']);
 
 export function isDegraded(j: Journal): boolean {
   return typeof j.reason === 'string' && j.reason.startsWith('degraded');
@@ -59,6 +61,8 @@ export async function recoverJournal(deps: TransitionDeps, opts: { explicit: boo
     // Nothing live changed. A gateway that was running before the transaction (prePid) and is
     // down now is started again; one the user had stopped stays stopped.
     let note = '';
+    const swept = await sweepCanary(deps.layout);
+    if (swept.killed.length) note += `; stopped the canary (pid ${swept.killed.join(', ')})`;
     if (svc && j.prePid !== null) {
       const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }));
       if (!st.running) {

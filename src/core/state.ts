@@ -17,13 +17,18 @@ export interface State {
   current: string | null;
   previous: string | null;
   history: HistoryEntry[];
+  /**
+   * Measured start of each version's gateway (restart → first healthy answer, ms), the
+   * latest gated start: the canary's allowance for the next upgrade derives from it.
+   */
+  startMs?: Record<string, number>;
 }
 
 const HISTORY_MAX = 200;
 
 export async function readState(layout: Layout): Promise<State> {
   const s = await readJson<Partial<State>>(layout.state);
-  return { current: s?.current ?? null, previous: s?.previous ?? null, history: s?.history ?? [] };
+  return { current: s?.current ?? null, previous: s?.previous ?? null, history: s?.history ?? [], ...(s?.startMs ? { startMs: s.startMs } : {}) };
 }
 
 export async function writeState(layout: Layout, state: State): Promise<void> {

@@ -266,4 +266,5 @@ export async function removeVersion(layout: Layout, version: string): Promise<vo
   }
   await fsyncDir(layout.versionsDir);
   await fsp.rm(trash, { recursive: true, force: true });
+  await fsp.rm(layout.compileCache(version), { recursive: true, force: true });
 }

@@ -19,6 +19,8 @@ import { appendLog, clearJournal, JournalWriter, newTxid, parseFault, type Journ
 import type { Layout } from './layout.js';
 import { readState, recordHistory, writeState } from './state.js';
 import { readSeal, swapCurrent } from './store.js';
+import { runCanary, type CanaryResult } from '../openclaw/canary.js';
+import { resolveConfigPath, resolveStateDir } from '../openclaw/state.js';
 import type { ResolvedPackage } from '../registry/index.js';
 
 export type Outcome = 'upgraded' | 'rolled-back' | 'degraded' | 'unchanged';
@@ -32,6 +34,8 @@ export interface TransitionResult {
   rollback?: { reason: string; stages: StageResult[] };
   downtimeMs?: number | null;
   restoredEnvKeys?: string[];
+  /** The canary run before the flip (null when it did not run: --no-canary, no service, use/rollback). */
+  canary?: CanaryResult | null;
   error?: { code: string; message: string };
   next?: string;
 }
@@ -57,6 +61,8 @@ export interface ServicePort {
    * migrated, or, with force, all of them (undoing an earlier restore of this transaction).
    */
   restoreState?(snapshotId: string, opts?: { force?: boolean }): Promise<string[]>;
+  /** The gateway's arguments (after the launcher), for the canary. */
+  gatewayArgs?(): Promise<string[]>;
   /** Replace every secret value the service carries with *** (text bound for logs, journal, output). */
   redact?(text: string): string;
 }
@@ -69,6 +75,8 @@ export interface TransitionRequest {
   resolved?: ResolvedPackage;
   install?: InstallOptions;
   noRestart: boolean;
+  /** Run the new version as a canary on a copy of the live state before the flip. */
+  canary?: boolean;
   /**
    * use/rollback back to an older version: the snapshot taken before the
    * transition that left it. Its state DBs are restored when the newer version
@@ -88,7 +96,7 @@ export interface TransitionDeps {
 }
 
 /** One step of a transition, in the order applyTransition walks them. */
-export type StepId = 'begin' | 'snapshot' | 'stage' | 'flip' | 'no-restart' | 'definition' | 'restart' | 'gate' | 'commit';
+export type StepId = 'begin' | 'snapshot' | 'stage' | 'canary' | 'flip' | 'no-restart' | 'definition' | 'restart' | 'gate' | 'commit';
 
 export interface PlanStep {
   id: StepId;
@@ -115,6 +123,8 @@ export interface PlanInput {
   serviceInstalled: boolean;
   noRestart: boolean;
   op: Journal['op'];
+  /** A canary was asked for (it runs only where a service will be restarted). */
+  canary?: boolean;
 }
 
 /** Pure: what an upgrade/use/rollback does, as the steps the apply walks. */
@@ -129,6 +139,9 @@ export function planTransition(input: PlanInput): UpgradePlan {
   step('begin', 'take the lock and open a journal');
   if (restart) step('snapshot', 'snapshot the service definition (secret values as references), env key names, state databases');
   if (!input.installed) step('stage', `stage ${input.to} in staging/, validate it, seal it (the old gateway keeps serving)`);
+  if (restart && input.canary) {
+    step('canary', `canary: run ${input.to}'s preflight and start it on a copy of the live state on a loopback port (/startupz, /readyz); the old gateway keeps serving`);
+  }
   step('flip', `flip current ${input.from ?? '(none)'} → ${input.to} (atomic rename)`);
   if (restart) {
     step('definition', 'check the service definition and env keys; restore any missing');
@@ -176,6 +189,35 @@ async function probePort(deps: TransitionDeps): Promise<number> {
   return p ?? deps.config.health.defaultPort;
 }
 
+/**
+ * The canary stage alone: `version` on a copy of the live state, while the gateway keeps
+ * serving `from`. null when there is no OpenClaw state dir to copy. Used by the upgrade's
+ * canary step and by `verify --canary`.
+ */
+export async function runCanaryStage(deps: TransitionDeps, version: string, from: string | null, id: string, progress: (m: string) => void): Promise<CanaryResult | null> {
+  const svc = deps.service;
+  const serviceEnv = svc ? await svc.env().catch(() => ({}) as Record<string, string>) : {};
+  const stateDir = resolveStateDir(deps.config.openclawStateDir, { ...deps.env, ...serviceEnv });
+  if (!stateDir) return null;
+  const state = await readState(deps.layout);
+  return runCanary(
+    {
+      layout: deps.layout,
+      config: deps.config,
+      version,
+      stateDir,
+      configPath: resolveConfigPath(stateDir, serviceEnv),
+      livePort: await probePort(deps),
+      gatewayArgs: svc?.gatewayArgs ? await svc.gatewayArgs() : (deps.config.service.gatewayArgs ?? ['gateway', 'run']),
+      serviceEnv,
+      measuredStartMs: from ? (state.startMs?.[from] ?? null) : null,
+      redact: redactorOf(svc),
+      id,
+    },
+    progress,
+  );
+}
+
 /** What the walk carries from step to step. */
 interface Walk {
   plan: UpgradePlan;
@@ -190,10 +232,15 @@ interface Walk {
   downtimeMs: number | null;
   /** Set when the gate failed: why (redacted). */
   gateFailure: string | null;
+  canary: CanaryResult | null;
+  /** When oc-versions asked the manager to restart onto the new version. */
+  restartAt: number | null;
+  /** Restart → first healthy answer of the new version. */
+  startMs: number | null;
 }
 
 export async function applyTransition(deps: TransitionDeps, req: TransitionRequest): Promise<TransitionResult> {
-  const plan = planTransition({ from: req.from, to: req.to, installed: !(req.resolved && req.install), serviceInstalled: Boolean(deps.service), noRestart: req.noRestart, op: req.op });
+  const plan = planTransition({ from: req.from, to: req.to, installed: !(req.resolved && req.install), serviceInstalled: Boolean(deps.service), noRestart: req.noRestart, op: req.op, canary: Boolean(req.canary) });
   if (plan.noop) throw new OcError('INTERNAL', `applyTransition called for a no-op (${req.to} is already current)`);
   const { layout } = deps;
   const txid = newTxid();
@@ -201,7 +248,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   const log = transactionLog(layout, txid, deps.service);
   const progress = (m: string) => deps.onProgress(red(m));
   const svc = plan.restart ? deps.service : null;
-  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
+  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
   const t0 = Date.now();
   let flipped = false;
 
@@ -230,8 +277,8 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
       continue;
     }
     if (action.id === 'commit') {
-      if (walk.gateFailure !== null) return rollback(deps, walk.journal, req, walk.stages, walk.gateFailure, walk.port, walk.restored);
-      return commit(deps, walk.journal, req, walk.stages, walk.downtimeMs, walk.restored);
+      if (walk.gateFailure !== null) return withCanary(await rollback(deps, walk.journal, req, walk.stages, walk.gateFailure, walk.port, walk.restored), walk);
+      return withCanary(await commit(deps, walk.journal, req, walk.stages, walk.downtimeMs, walk.restored, walk.startMs), walk);
     }
     if (walk.gateFailure !== null) continue;
     try {
@@ -244,10 +291,14 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
       // A failure inside the rollback itself is left to recovery: never roll back twice.
       if (walk.journal.journal.phase.startsWith('rollback')) throw e;
       walk.stages.push({ name: 'restarted+responsive', ok: false, ms: 0, detail: msg });
-      return rollback(deps, walk.journal, req, walk.stages, msg, walk.port, walk.restored);
+      return withCanary(await rollback(deps, walk.journal, req, walk.stages, msg, walk.port, walk.restored), walk);
     }
   }
   throw new OcError('INTERNAL', 'the transition plan has no commit step');
+}
+
+function withCanary(r: TransitionResult, w: Walk): TransitionResult {
+  return w.canary ? { ...r, canary: w.canary } : r;
 }
 
 interface StepTools {
@@ -295,6 +346,32 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
       }
       return;
     }
+    case 'canary': {
+      await w.journal.enter('canary');
+      t.progress(`canary: ${req.to} on a copy of the live state (the gateway keeps serving ${req.from ?? 'nothing'})`);
+      const r = await runCanaryStage(deps, req.to, req.from, t.txid, t.progress);
+      if (!r) {
+        t.progress('canary: skipped (no OpenClaw state dir: no HOME and none configured)');
+        return;
+      }
+      w.canary = r;
+      await t.log({ event: 'stage', name: 'canary', ok: r.ok, detail: r.detail, ms: r.ms, startMs: r.startMs });
+      if (r.ok) return;
+      // Refused before anything live changed: the transaction closes; the sealed version stays.
+      await clearJournal(layout);
+      const stages: StageResult[] = [
+        { name: 'canary', ok: false, ms: r.ms, detail: r.detail, ...(r.checks.length ? { checks: r.checks } : {}) },
+        skipped('installed+promoted', 'refused by the canary'),
+        skipped('restarted+responsive', 'refused by the canary'),
+        skipped('health-verified', 'refused by the canary'),
+      ];
+      throw Object.assign(
+        new OcError('VALIDATION_FAILED', `the canary of ${req.to} failed: ${r.detail}`, {
+          hint: `nothing changed: the gateway still serves ${req.from ?? 'what it served'}; ${req.to} stays installed (rehearse with oc-versions verify ${req.to} --canary)`,
+        }),
+        { transition: { outcome: 'unchanged', from: req.from, to: req.to, txid: t.txid, stages, canary: r } satisfies TransitionResult },
+      );
+    }
     case 'flip': {
       await w.journal.enter('flip');
       await swapCurrent(layout, req.to);
@@ -334,6 +411,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       await w.journal.enter('restart');
       progress(`restarting the gateway (${svc.manager} ${svc.label})`);
       w.watcher = w.prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, w.port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
+      w.restartAt = Date.now();
       await svc.restart(deps.config.service.drainMs);
       // Something may have rewritten the definition while the job restarted.
       const d = await svc.checkDefinition();
@@ -359,6 +437,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       }
       const firstNew = seen.firstNew !== null && gate.firstHealthyAt !== null ? Math.min(seen.firstNew, gate.firstHealthyAt) : (seen.firstNew ?? gate.firstHealthyAt);
       w.downtimeMs = seen.lastOld !== null && firstNew !== null ? firstNew - seen.lastOld : null;
+      w.startMs = w.restartAt !== null && gate.firstHealthyAt !== null ? gate.firstHealthyAt - w.restartAt : null;
       return;
     }
     default:
@@ -373,10 +452,12 @@ async function commit(
   stages: StageResult[],
   downtimeMs: number | null,
   restored: string[],
+  startMs: number | null = null,
 ): Promise<TransitionResult> {
   await journal.enter('commit');
   let state = await readState(deps.layout);
   state = recordHistory({ ...state, current: req.to, previous: req.from && req.from !== req.to ? req.from : state.previous }, { action: req.op, from: req.from, to: req.to, txid: journal.journal.txid });
+  if (startMs !== null) state = { ...state, startMs: { ...state.startMs, [req.to]: startMs } };
   await writeState(deps.layout, state);
   await appendLog(deps.layout, journal.journal.txid, { event: 'outcome', outcome: 'upgraded', from: req.from, to: req.to, downtimeMs });
   await clearJournal(deps.layout);
