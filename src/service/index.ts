@@ -61,6 +61,7 @@ export async function createServiceManager(
     ...(label !== undefined ? { label } : {}),
     ...(opts.definitionPath !== undefined ? { definitionPath: opts.definitionPath } : {}),
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    drainMs: setup.config.service.drainMs,
   };
   switch (chosen) {
     case 'launchd':
