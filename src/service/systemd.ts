@@ -109,6 +109,8 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
       await systemctl(['disable', label]);
       await fsp.rm(definitionPath, { force: true });
       await systemctl(['daemon-reload']);
+      // A unit whose last stop timed out stays known to the manager as failed until reset.
+      await systemctl(['reset-failed', label]);
     },
 
     async start() {

@@ -197,9 +197,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       expect(st.code, ok(st)).toBe(0);
       await waitServing('2026.1.1', slow);
       // within budget: a normal stop is clean
-      const s2 = Date.now();
       expect((await cli('service', 'stop')).code).toBe(0);
-      expect(Date.now() - s2).toBeLessThan(DRAIN_MS);
       expect(await sd.show(UNIT, ['ActiveState', 'Result'])).toEqual({ ActiveState: 'inactive', Result: 'success' });
       expect((await cli('service', 'start')).code).toBe(0);
       await waitServing('2026.1.1');
