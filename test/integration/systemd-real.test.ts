@@ -43,10 +43,21 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
   let sd: SystemdUser;
   let stopped = false;
   const t0 = Date.now();
+  // One oc-versions home for the file (the adopt lane reuses the versions the first lane installed:
+  // fewer installs keep the lane lean).
+  let ocHome: string;
+  let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     sd = await startSystemdUser();
     process.stdout.write(`[systemd-real] user manager pid ${sd.managerPid} as ${sd.user} (uid ${sd.uid}) ready in ${sd.startMs} ms\n`);
+    ocHome = path.join(await sd.makeUserDir('oc'), 'oc-home');
+    env = sd.userEnv({
+      OC_VERSIONS_HOME: ocHome,
+      npm_config_registry: inject('registryUrl'),
+      npm_config_update_notifier: 'false',
+      OC_VERSIONS_SECRET_STORE: 'none',
+    });
   }, 90_000);
 
   afterAll(async () => {
@@ -55,8 +66,6 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
 
   describe('service install → upgrade → crash rollbacks → use → kill -9 → drain (one oc-versions home)', () => {
     const UNIT = 'openclaw-gateway.service';
-    let env: NodeJS.ProcessEnv;
-    let ocHome: string;
     let port: number;
     const cli = (...args: string[]) => sd.runCli(args, env);
     const show = () => sd.show(UNIT, SHOW);
@@ -69,15 +78,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       }, 20_000, `the manager's MainPID to serve ${version}`);
 
     beforeAll(async () => {
-      const dir = await sd.makeUserDir('lane-a');
-      ocHome = path.join(dir, 'oc-home');
       port = await freePort();
-      env = sd.userEnv({
-        OC_VERSIONS_HOME: ocHome,
-        npm_config_registry: inject('registryUrl'),
-        npm_config_update_notifier: 'false',
-        OC_VERSIONS_SECRET_STORE: 'none',
-      });
     });
 
     it('service install --manager systemd: a user unit through the launcher, enabled and started; status reports the manager MainPID', async () => {
@@ -229,8 +230,6 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
     const UNIT = 'openclaw-gateway-work.service';
     const canary = `tok-canary-${Math.random().toString(36).slice(2)}`;
     const fileKey = `sk-file-${Math.random().toString(36).slice(2)}`;
-    let env: NodeJS.ProcessEnv;
-    let ocHome: string;
     let port: number;
     let unitPath: string;
     let original: string;
@@ -246,14 +245,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
 
     beforeAll(async () => {
       const dir = await sd.makeUserDir('lane-b');
-      ocHome = path.join(dir, 'oc-home');
       port = await freePort();
-      env = sd.userEnv({
-        OC_VERSIONS_HOME: ocHome,
-        npm_config_registry: inject('registryUrl'),
-        npm_config_update_notifier: 'false',
-        OC_VERSIONS_SECRET_STORE: 'none',
-      });
       // An "old global install" of OpenClaw outside the oc-versions home, as the user has it.
       const pkg = path.join(dir, 'global', 'lib', 'node_modules', 'openclaw');
       await sd.writeUserFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'openclaw', version: '2026.0.9', type: 'module' }));
@@ -293,9 +285,9 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       expect((await sd.systemctl('daemon-reload')).code).toBe(0);
       expect((await sd.systemctl('enable', '--now', UNIT)).code).toBe(0);
       await waitServing('2026.0.9');
-      const ins = await cli('install', '2026.1.1');
-      expect(ins.code, ok(ins)).toBe(0);
-      tuneConfig(ocHome, sd.uid, sd.gid);
+      // No service is configured any more (the first lane uninstalled it): `use` is a plain flip.
+      const use = await cli('use', '2026.1.1');
+      expect(use.code, ok(use)).toBe(0);
     });
 
     it('adopt: only ExecStart changes, every env key (inline and EnvironmentFile=) reaches the new MainPID', async () => {
