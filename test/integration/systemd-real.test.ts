@@ -217,6 +217,30 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       expect(fs.existsSync(path.join(ocHome, 'journal.json'))).toBe(false);
     });
 
+    it('the old gateway SIGKILLed while the upgrade stages: the gate judges the process that serves the new version, not a respawn', async () => {
+      const s0 = await show();
+      const oldPid = Number(s0['MainPID']);
+      const journalFile = path.join(ocHome, 'journal.json');
+      const upgrading = cli('upgrade', '2026.4.1', '--json');
+      // While the new version is being installed the old one serves; crash it there.
+      await waitFor(async () => {
+        try {
+          return (JSON.parse(fs.readFileSync(journalFile, 'utf8')) as { phase: string }).phase === 'stage';
+        } catch {
+          return false;
+        }
+      }, 30_000, 'the upgrade to reach the stage phase');
+      process.kill(oldPid, 'SIGKILL');
+      const r = await upgrading;
+      expect(r.code, ok(r)).toBe(0);
+      expect(r.json.outcome).toBe('upgraded');
+      const info = await waitServing('2026.4.1', oldPid);
+      const responsive = r.json.stages.find((x: { name: string }) => x.name === 'restarted+responsive');
+      // the pid the gate accepted is the one the manager reports now, running the new version's file
+      expect(responsive.detail).toContain(`pid ${info.pid} from ${fs.realpathSync(path.join(ocHome, 'versions', '2026.4.1'))}`);
+      expect(Number((await show())['MainPID'])).toBe(info.pid);
+    });
+
     it('service uninstall: the unit is gone from the manager', async () => {
       expect((await cli('service', 'stop')).code).toBe(0);
       const r = await cli('service', 'uninstall');
