@@ -63,6 +63,9 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
     },
     redact,
     async logTail() {
+      // A manager with its own log (the systemd journal) first.
+      const fromManager = mgr.logTail ? await mgr.logTail().catch(() => '') : '';
+      if (fromManager) return redact(fromManager).trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ').slice(0, 600);
       const def = await mgr.readDefinition().catch(() => null);
       const file = def?.stderrPath ?? backendOf(mgr.kind).gatewayLog?.(ctx.layout) ?? null;
       if (!file) return '';

@@ -71,6 +71,7 @@ export async function createServiceManager(
     ...(label !== undefined ? { label } : {}),
     ...(opts.definitionPath !== undefined ? { definitionPath: opts.definitionPath } : {}),
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    drainMs: setup.config.service.drainMs,
   };
   return BACKENDS[chosen].create(ctx, {
     secretPattern: setup.config.secretPattern,

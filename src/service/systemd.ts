@@ -3,13 +3,24 @@
  * (default `~/.config/systemd/user/`), driven with `systemctl --user`. A rewritten
  * unit takes effect after `daemon-reload` (reload()); restart() keeps the unit
  * enabled and loaded.
+ *
+ * Start budget: the unit's StartLimitBurst=/StartLimitIntervalSec= count every start, including
+ * oc-versions' own deliberate restarts (upgrade, rollback, use) and the Restart=always respawns of
+ * a crashing candidate; a few upgrades in a row would exhaust it and systemd would then refuse to
+ * start even the good version ("start of the service was attempted too often"). oc-versions owns
+ * that budget: `systemctl --user reset-failed <unit>` before each of its own starts/restarts, so
+ * the limit again counts only the respawns since oc-versions' last deliberate start: crash-loop
+ * protection in normal operation is unchanged.
+ *
+ * Stop budget: every unit oc-versions writes has `TimeoutStopSec=` = config.service.drainMs and
+ * `KillMode=mixed` (withStopBudget), so the manager SIGKILLs a gateway that outlives the drain.
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import { run, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
-import { parseUnit, renderUnit } from './unit.js';
+import { parseUnit, renderUnit, unitExtraOf, withStopBudget } from './unit.js';
 import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 export const DEFAULT_SYSTEMD_UNIT = 'openclaw-gateway.service';
@@ -48,6 +59,10 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
     if (r.error) throw new OcError('SERVICE_ERROR', `cannot run systemctl: ${r.error.message}`, { hint: 'use --manager process' });
     return r;
   };
+  /** Give oc-versions' own start a fresh start-limit budget (no-op for a unit that never failed). */
+  const resetStartBudget = async (): Promise<void> => {
+    await systemctl(['reset-failed', label]);
+  };
   const must = async (args: string[], timeoutMs?: number): Promise<void> => {
     const r = await systemctl(args, timeoutMs);
     if (r.code !== 0) {
@@ -73,7 +88,8 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
     },
 
     async writeDefinition(def) {
-      await writeFileAtomicKeepMode(definitionPath, renderUnit({ ...def, label }), 0o644);
+      const extra = ctx.drainMs === undefined ? unitExtraOf({ ...def, label }) : withStopBudget(unitExtraOf({ ...def, label }), ctx.drainMs);
+      await writeFileAtomicKeepMode(definitionPath, renderUnit({ ...def, label, extra }), 0o644);
     },
 
     async reload() {
@@ -84,6 +100,7 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
       await mgr.writeDefinition(def);
       await mgr.reload();
       await must(['enable', label]);
+      await resetStartBudget();
       await must(['restart', label]);
     },
 
@@ -92,10 +109,13 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
       await systemctl(['disable', label]);
       await fsp.rm(definitionPath, { force: true });
       await systemctl(['daemon-reload']);
+      // A unit whose last stop timed out stays known to the manager as failed until reset.
+      await systemctl(['reset-failed', label]);
     },
 
     async start() {
       await requireDefinition();
+      await resetStartBudget();
       await must(['start', label]);
     },
 
@@ -106,7 +126,31 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
 
     async restart(o: StopOptions = {}) {
       await requireDefinition();
+      await resetStartBudget();
       await must(['restart', label], (o.drainMs ?? 20_000) + 60_000);
+    },
+
+    async logTail() {
+      // The unit's own output (stdout/stderr of the gateway and the launcher), not the manager's
+      // lines about it; the caller redacts secret values before the text goes anywhere.
+      const r = await run('journalctl', ['--user', '-u', label, '-n', '200', '--no-pager', '-o', 'json', '--output-fields=MESSAGE,SYSLOG_IDENTIFIER,_PID'], {
+        env: ctx.env,
+        timeoutMs: 10_000,
+      });
+      if (r.error || r.code !== 0) return '';
+      const lines: string[] = [];
+      for (const l of r.stdout.split('\n')) {
+        if (!l.trim()) continue;
+        try {
+          const e = JSON.parse(l) as { MESSAGE?: unknown; SYSLOG_IDENTIFIER?: unknown };
+          if (e.SYSLOG_IDENTIFIER === 'systemd') continue;
+          const m = Array.isArray(e.MESSAGE) ? Buffer.from(e.MESSAGE as number[]).toString('utf8') : typeof e.MESSAGE === 'string' ? e.MESSAGE : '';
+          if (m.trim()) lines.push(m);
+        } catch {
+          // not a journal entry
+        }
+      }
+      return lines.slice(-20).join('\n');
     },
 
     async status(): Promise<ServiceStatus> {

@@ -72,6 +72,8 @@ export interface ServiceManager {
   writeDefinition(def: ServiceDefinition): Promise<void>;
   /** Make the manager pick up a rewritten definition (bootout+bootstrap / daemon-reload). */
   reload(): Promise<void>;
+  /** The job's recent output from the manager's log (systemd journal), unredacted; '' when none. */
+  logTail?(): Promise<string>;
 }
 
 export interface ServiceContext {
@@ -83,6 +85,8 @@ export interface ServiceContext {
   /** Explicit definition path (adopt --plist / --unit). */
   definitionPath?: string;
   uid?: number;
+  /** Drain budget (config.service.drainMs): the systemd unit's TimeoutStopSec follows it. */
+  drainMs?: number;
 }
 
 /** Options a backend's factory takes beyond the context. */

@@ -207,8 +207,51 @@ export function parseUnit(text: string, where: string, label: string): ServiceDe
   };
 }
 
+/** The unit document of a definition: its own lines, or OpenClaw's policy for a fresh install. */
+export function unitExtraOf(def: ServiceDefinition): UnitExtra {
+  return isUnitExtra(def.extra) ? def.extra : openclawUnitTemplate(`OpenClaw gateway (${def.label}, via oc-versions)`);
+}
+
+/** `TimeoutStopSec=` value for a drain budget: exact milliseconds, never 0 (0 means "no timeout"). */
+export function stopTimeoutValue(drainMs: number): string {
+  const ms = Math.max(1, Math.round(drainMs));
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * The unit's stop policy follows oc-versions' drain budget (config.service.drainMs): in [Service],
+ * `TimeoutStopSec=<drain>` and `KillMode=mixed` (SIGTERM to the gateway, which drains; when the
+ * budget is spent the manager SIGKILLs everything left in the unit's cgroup). Existing lines are
+ * replaced in place, missing ones are added after the environment; every other line is kept.
+ */
+export function withStopBudget(extra: UnitExtra, drainMs: number): UnitExtra {
+  const want: Record<string, string> = { TimeoutStopSec: stopTimeoutValue(drainMs), KillMode: 'mixed' };
+  const seen = new Set<string>();
+  const lines: UnitLine[] = [];
+  let section: string | null = null;
+  for (const l of extra.lines) {
+    if (l.kind === 'section') section = l.name;
+    if (l.kind === 'raw' && section === 'Service') {
+      const m = /^\s*(TimeoutStopSec|KillMode)\s*=/.exec(l.text);
+      if (m) {
+        const key = m[1]!;
+        if (!seen.has(key)) lines.push({ kind: 'raw', text: `${key}=${want[key]}` });
+        seen.add(key); // a repeated assignment would override ours: drop it
+        continue;
+      }
+    }
+    lines.push(l);
+  }
+  const missing = Object.keys(want).filter((k) => !seen.has(k));
+  if (missing.length > 0) {
+    const at = lines.findIndex((l) => l.kind === 'env-slot');
+    lines.splice(at + 1, 0, ...missing.map((k): UnitLine => ({ kind: 'raw', text: `${k}=${want[k]}` })));
+  }
+  return { ...extra, lines };
+}
+
 export function renderUnit(def: ServiceDefinition): string {
-  const extra = isUnitExtra(def.extra) ? def.extra : openclawUnitTemplate(`OpenClaw gateway (${def.label}, via oc-versions)`);
+  const extra = unitExtraOf(def);
   const out: string[] = [];
   for (const l of extra.lines) {
     switch (l.kind) {

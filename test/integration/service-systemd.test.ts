@@ -80,9 +80,12 @@ describe('systemd: adopt an OpenClaw unit (Environment= + EnvironmentFile=)', ()
     expect(ctx.out.results[0]).toMatchObject({ manager: 'systemd', label: UNIT, layout: 'inline', running: true });
     const text = await fsp.readFile(unitPath, 'utf8');
     expect(text).toContain(`ExecStart=${fake.layout.gatewayShim} gateway --port ${port}\n`);
-    for (const line of ['Restart=always', 'TimeoutStopSec=330', 'KillMode=mixed', 'RestartPreventExitStatus=78', 'WantedBy=default.target', 'EnvironmentFile=-']) {
+    for (const line of ['Restart=always', 'KillMode=mixed', 'RestartPreventExitStatus=78', 'WantedBy=default.target', 'EnvironmentFile=-', 'StartLimitBurst=10']) {
       expect(text).toContain(line);
     }
+    // The stop timeout follows oc-versions' drain budget (config.service.drainMs, default 20 s), in place.
+    expect(text).toContain('RestartPreventExitStatus=78\nTimeoutStopSec=20s\nSuccessExitStatus=0 143\n');
+    expect(text).not.toContain('TimeoutStopSec=330');
     expect(text).toContain('Environment=OPENCLAW_SUPERVISOR_MODE=external');
     expect(text).toContain('Environment="GREETING=hello world"');
     expect(text).toContain('Environment=PERCENT=50%%');

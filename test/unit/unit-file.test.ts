@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isOcError } from '../../src/errors.js';
 import { parseEnvFile } from '../../src/service/definition.js';
 import { redactProgram } from '../../src/secrets/redact.js';
-import { parseUnit, renderUnit, splitUnitWords } from '../../src/service/unit.js';
+import { parseUnit, renderUnit, splitUnitWords, stopTimeoutValue, unitExtraOf, withStopBudget } from '../../src/service/unit.js';
 import { redactConfigText } from '../../src/openclaw/state.js';
 
 const UNIT = `[Unit]
@@ -101,5 +101,36 @@ describe('env files, redaction', () => {
     const { text, redacted } = redactConfigText(`{ gateway: { auth: { mode: "token", token: "abc" } }, models: { "apiKey": 'k1' }, port: 1 }`, 'TOKEN|KEY|SECRET|PASSWORD');
     expect(text).toBe(`{ gateway: { auth: { mode: "token", token: "oc-secret:config/token#0" } }, models: { "apiKey": 'oc-secret:config/apiKey#0' }, port: 1 }`);
     expect(redacted).toEqual(['config/token#0', 'config/apiKey#0']);
+  });
+});
+
+describe('stop budget in the unit (TimeoutStopSec/KillMode follow config.service.drainMs)', () => {
+  it('formats the drain exactly and never as 0 (which systemd reads as "no timeout")', () => {
+    expect(stopTimeoutValue(20_000)).toBe('20s');
+    expect(stopTimeoutValue(2_500)).toBe('2500ms');
+    expect(stopTimeoutValue(0)).toBe('1ms');
+  });
+
+  it('replaces the lines in place, drops repeats, keeps every other line', () => {
+    const text = ['[Unit]', 'Description=x', '[Service]', 'ExecStart=/l gateway', 'TimeoutStopSec=330', 'KillMode=process', 'KillMode=none', 'Restart=always', '[Install]', 'WantedBy=default.target', ''].join('\n');
+    const def = parseUnit(text, 'u', 'x.service');
+    const out = renderUnit({ ...def, extra: withStopBudget(unitExtraOf(def), 3_000) });
+    expect(out).toBe(['[Unit]', 'Description=x', '[Service]', 'ExecStart=/l gateway', 'TimeoutStopSec=3s', 'KillMode=mixed', 'Restart=always', '[Install]', 'WantedBy=default.target', ''].join('\n'));
+  });
+
+  it('adds missing lines after the environment, only in [Service]', () => {
+    const text = ['[Unit]', 'KillMode=process', '[Service]', 'ExecStart=/l', 'Environment=A=1', 'Restart=always', ''].join('\n');
+    const def = parseUnit(text, 'u', 'x.service');
+    const out = renderUnit({ ...def, extra: withStopBudget(unitExtraOf(def), 1_500) });
+    expect(out).toBe(['[Unit]', 'KillMode=process', '[Service]', 'ExecStart=/l', 'Environment=A=1', 'TimeoutStopSec=1500ms', 'KillMode=mixed', 'Restart=always', ''].join('\n'));
+  });
+
+  it('applies to the fresh-install template (OpenClaw policy otherwise unchanged)', () => {
+    const def = { manager: 'systemd' as const, label: 'g.service', program: ['/l'], env: {}, envFiles: [], extra: null };
+    const out = renderUnit({ ...def, extra: withStopBudget(unitExtraOf(def), 20_000) });
+    expect(out).toContain('TimeoutStopSec=20s\n');
+    expect(out).not.toContain('TimeoutStopSec=330');
+    expect(out.match(/KillMode=/g)).toHaveLength(1);
+    expect(out).toContain('StartLimitBurst=10\nStartLimitIntervalSec=300\n');
   });
 });

@@ -1,5 +1,5 @@
 // systemctl double (--user only): daemon-reload, start, stop, restart, enable,
-// disable, is-active, show -p ..., show-environment. Units are read from
+// disable, reset-failed, is-active, show -p ..., show-environment. Units are read from
 // $XDG_CONFIG_HOME/systemd/user (or ~/.config/systemd/user). Like systemd, the
 // job runs from the unit as LOADED (at daemon-reload, or on first use); a unit
 // edited on disk without daemon-reload keeps its old definition and a warning
@@ -190,6 +190,12 @@ switch (cmd) {
     await stopJob(st, stopTimeout(st));
     st.pid = null;
     writeState('systemd', unit, st);
+    break;
+  }
+  case 'reset-failed': {
+    // The double has no start rate limit; like systemd, an unknown unit is an error.
+    const unit = norm(args[0] || '');
+    if (!readState('systemd', unit) && !loaded(unit)) die(1, `Failed to reset failed state of unit ${unit}: Unit ${unit} not loaded.`);
     break;
   }
   case 'is-active': {
