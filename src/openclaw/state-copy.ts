@@ -29,7 +29,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Layout } from '../core/layout.js';
 import { parseExactVersion } from '../core/versions.js';
-import { parseEnvFile } from '../service/definition.js';
+import { parseEnvFile } from './env-file.js';
 import { copyDatabase } from './sqlite.js';
 import { CONFIG_PAIR_RE, listStateDatabases } from './state.js';
 

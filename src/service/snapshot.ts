@@ -27,7 +27,8 @@ import { newTxid } from '../core/journal.js';
 import { configSecretValues, listStateDatabases, redactConfigText, resolveStateDir } from '../openclaw/state.js';
 import { copyDatabase, sqliteUserVersion } from '../openclaw/sqlite.js';
 import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore, type SecretStoreKind } from '../secrets/types.js';
-import { buildDefinitionRecord, envFilesOf, hashFile, parseEnvFile, readEnvFiles, saveDefinitionRecord } from './definition.js';
+import { buildDefinitionRecord, envFilesOf, hashFile, readEnvFiles, saveDefinitionRecord } from './definition.js';
+import { parseEnvFile } from '../openclaw/env-file.js';
 import { envToSecretRefs, redactProgram, type RedactedValue } from '../secrets/redact.js';
 import type { ServiceDefinition, ServiceManager } from './types.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isOcError } from '../../src/errors.js';
-import { parseEnvFile } from '../../src/service/definition.js';
+import { parseEnvFile } from '../../src/openclaw/env-file.js';
 import { redactProgram } from '../../src/secrets/redact.js';
 import { parseUnit, renderUnit, splitUnitWords, stopTimeoutValue, unitExtraOf, withStopBudget } from '../../src/service/unit.js';
 import { redactConfigText } from '../../src/openclaw/state.js';
