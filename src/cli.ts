@@ -102,6 +102,10 @@ export function buildCli() {
     .command('recover', 'finish or undo an interrupted upgrade')
     .option('--auto', 'unattended (the launchd recovery agent): report a degraded transaction instead of retrying it')
     .action(async (o: Opts) => (await import('./commands/recover.js')).recover(await ctxOf(o), { auto: Boolean(o.auto) }));
+  cli
+    .command('history', 'every upgrade, use, rollback, recovery and watch rollback, newest first (never waits for the lock)')
+    .option('--limit <n>', 'how many transitions', { default: 20 })
+    .action(async (o: Opts) => (await import('./commands/history.js')).run(await ctxOf(o), { limit: o.limit as string | number }));
   cli.command('status', 'current version, in-flight transaction, service and last outcome (never waits for the lock)').action(async (o: Opts) => (await import('./commands/recover.js')).status(await ctxOf(o)));
   cli
     .command('service <action> [...args]', 'install|adopt|restore|uninstall|start|stop|restart|status the gateway service (gateway args after --)')
@@ -137,7 +141,7 @@ export function buildCli() {
 }
 
 /** Options that take a value: a negative number after them is their value, not a flag (`--keep -1`). */
-const VALUE_OPTIONS = new Set(['--keep', '--drain-ms']);
+const VALUE_OPTIONS = new Set(['--keep', '--drain-ms', '--limit']);
 export function joinNegativeValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {

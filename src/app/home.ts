@@ -74,6 +74,7 @@ export async function switchTo(ctx: CommandContext, version: string, action: str
   await swapCurrent(ctx.layout, version);
   let state = await readState(ctx.layout);
   state = recordHistory({ ...state, current: version, previous: from !== version ? from : state.previous }, { action, from, to: version, ...(txid ? { txid } : {}) });
+  delete state.watch;
   await writeState(ctx.layout, state);
   return state;
 }

@@ -6,7 +6,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ServicePort } from '../core/upgrade.js';
-import { captureServiceEnv, checkAndRestoreDefinition, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
+import { captureServiceEnv, checkAndRestoreDefinition, loadedJobAgrees, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
 import { createSnapshot, migratedDatabases, restoreSnapshot } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 import { openService } from './service.js';
@@ -46,9 +46,10 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
     label: mgr.label,
     status: () => mgr.status(),
     restart: (drainMs) => mgr.restart({ drainMs }),
-    async checkDefinition() {
+    async checkDefinition(opts = {}) {
       const record = await readDefinitionRecord(ctx.layout);
       if (!record) return { restoredKeys: [], unrestorableKeys: [], rewritten: false };
+      const reload = opts.reload ?? true;
       const r = await checkAndRestoreDefinition({
         manager: mgr,
         record,
@@ -57,9 +58,14 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
         ...(store ? { store } : {}),
         secretPattern: ctx.config.secretPattern,
         launcher: ctx.layout.gatewayShim,
-        reload: true,
+        reload,
       });
-      return { restoredKeys: r.restoredKeys, unrestorableKeys: r.unrestorableKeys, rewritten: r.rewritten };
+      const loadedOk = r.rewritten && !reload ? await loadedJobAgrees(mgr, record) : undefined;
+      return { restoredKeys: r.restoredKeys, unrestorableKeys: r.unrestorableKeys, rewritten: r.rewritten, ...(loadedOk !== undefined ? { loadedOk } : {}) };
+    },
+    async reloadAndRestart(drainMs) {
+      await mgr.reload();
+      await mgr.restart({ drainMs });
     },
     redact,
     async logTail() {

@@ -8,11 +8,13 @@ import fsp from 'node:fs/promises';
 import type { CommandContext } from '../app/context.js';
 import { recoverNow } from '../app/recovery.js';
 import { mutating } from '../app/session.js';
+import { OUTCOME_EXIT } from '../app/transition.js';
 
 export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}): Promise<number> {
   // Nothing in flight: answer without the lock, so the launchd recovery agent's
   // periodic run never competes with the user's commands.
   if (!(await readJournal(ctx.layout).catch(() => undefined))) {
+    if ((await readState(ctx.layout)).watch) return watch(ctx);
     const version = await readCurrent(ctx.layout);
     ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, { recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [] });
     return EXIT.OK;
@@ -29,6 +31,36 @@ export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}
         : `nothing to recover; current is ${r.version ?? '(none)'}`;
       ctx.out.result(human, r);
       return r.outcome === 'degraded' ? EXIT.DEGRADED : EXIT.OK;
+    },
+    'none',
+  );
+}
+
+/** A tick of the stabilization watch (the recovery agent / timer runs `recover --auto`). */
+async function watch(ctx: CommandContext): Promise<number> {
+  return mutating(
+    ctx,
+    'recover (watch)',
+    async () => {
+      const { watchTick } = await import('../app/watch.js');
+      const t = await watchTick(ctx);
+      const version = await readCurrent(ctx.layout);
+      const doc = { recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [], watch: t };
+      if (!t) {
+        ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, doc);
+        return EXIT.OK;
+      }
+      const human =
+        t.verdict === 'rolled-back'
+          ? `watch: ${t.version} rolled back to ${version ?? '(none)'}: ${t.reason}`
+          : t.verdict === 'stable'
+            ? `watch: ${t.version} is stable (its watch window closed)`
+            : t.verdict === 'ended'
+              ? `watch of ${t.version} ended (current changed or no service)`
+              : `watch: ${t.version} ${t.reason ? `FAILING: ${t.reason}` : `healthy (${t.watch?.lastProbe?.detail ?? ''}), watched until ${t.watch?.until}`}`;
+      ctx.out.result(human, doc);
+      if (t.transition) return OUTCOME_EXIT[t.transition.outcome] === EXIT.DEGRADED ? EXIT.DEGRADED : EXIT.OK;
+      return EXIT.OK;
     },
     'none',
   );
@@ -68,7 +100,8 @@ export async function status(ctx: CommandContext): Promise<number> {
   const inFlight = journal
     ? { txid: journal.txid, op: journal.op, from: journal.from, to: journal.to, phase: journal.phase, pid: journal.pid, running: !isOrphaned(journal), degraded: isDegraded(journal), reason: journal.reason ?? null, startedAt: journal.startedAt }
     : null;
-  const doc = { current, previous: state.previous, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null };
+  const watch = state.watch ? { version: state.watch.version, from: state.watch.from, since: state.watch.since, until: state.watch.until, restarts: state.watch.restarts, lastProbe: state.watch.lastProbe } : null;
+  const doc = { current, previous: state.previous, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null, watch, history: 'oc-versions history' };
   const lines = [`current: ${current ?? '(none)'}${state.previous ? ` (previous ${state.previous})` : ''}`];
   if (inFlight) lines.push(`transaction ${inFlight.txid}: ${inFlight.op} ${inFlight.from ?? '(none)'} → ${inFlight.to}, phase ${inFlight.phase}${inFlight.running ? ' (running)' : inFlight.degraded ? ' (DEGRADED)' : ' (interrupted: next command or `oc-versions recover` finishes it)'}`);
   if (service && typeof service === 'object' && 'running' in service) {
@@ -78,6 +111,8 @@ export async function status(ctx: CommandContext): Promise<number> {
   if (secretStore && typeof secretStore === 'object' && 'note' in secretStore) lines.push(`secrets: ${(secretStore as { note: string }).note}`);
   const outcome = lastLog.findLast?.((l) => (l as { event?: string }).event === 'outcome') as { outcome?: string } | undefined;
   if (outcome?.outcome) lines.push(`last outcome: ${outcome.outcome}`);
+  if (watch) lines.push(`watch: ${watch.version} watched until ${watch.until} (${watch.restarts} restart(s)${watch.lastProbe ? `; last probe ${watch.lastProbe.ok ? 'ok' : 'FAILING'}: ${watch.lastProbe.detail}` : ''})`);
+  lines.push('every transition: oc-versions history');
   ctx.out.result(lines.join('\n'), doc);
   return EXIT.OK;
 }

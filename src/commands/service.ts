@@ -26,7 +26,7 @@ import {
   readDefinitionRecord,
   recordPath,
   saveDefinitionRecord,
-  SUPERVISOR_MODE_KEY,
+  EXTERNAL_SUPERVISOR_ENV,
   type DefinitionCheck,
 } from '../service/definition.js';
 import { backendOf, defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
@@ -143,7 +143,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   }
   const env: Record<string, string> = {
     ...(existing?.env ?? {}),
-    [SUPERVISOR_MODE_KEY]: 'external',
+    ...EXTERNAL_SUPERVISOR_ENV,
     OPENCLAW_SERVICE_MARKER: 'openclaw',
     OPENCLAW_SERVICE_KIND: 'gateway',
   };

@@ -29,6 +29,27 @@ export interface HealthConfig {
   probeIntervalMs: number;
   deepChecks: CheckCommand[];
   defaultPort: number;
+  /** After the gate: consecutive healthy observations spread over a window (docs/upgrade-and-rollback.md#settle). */
+  settle: SettleConfig;
+}
+
+export interface SettleConfig {
+  /** Observations, all of which must be healthy (0 turns the settle stage off). */
+  probes: number;
+  /** The window is at least this long, and at least the new version's measured canary start. */
+  minWindowMs: number;
+}
+
+/** The stabilization watch after a committed upgrade (docs/upgrade-and-rollback.md#watch). */
+export interface WatchConfig {
+  /** How long after the commit the version is watched; 0 turns the watch off. */
+  windowMs: number;
+  /** How often the service manager runs `recover --auto` (the recovery agent / timer), seconds. */
+  intervalS: number;
+  /** Restarts by the service manager within the window that count as a crash loop. */
+  crashRestarts: number;
+  /** How long /readyz may fail before the watch rolls back. */
+  readyGraceMs: number;
 }
 
 export interface ServiceConfig {
@@ -89,6 +110,7 @@ export interface Config {
   health: HealthConfig;
   service: ServiceConfig;
   canary: CanaryConfig;
+  watch: WatchConfig;
 }
 
 export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
@@ -119,7 +141,10 @@ export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
         { name: 'cron status', args: ['cron', 'status'], timeoutMs: 30_000 },
         { name: 'models status', args: ['models', 'status', '--json'], timeoutMs: 30_000 },
       ],
+      // OpenClaw's own updater settles on 12 probes.
+      settle: { probes: 12, minWindowMs: 10_000 },
     },
+    watch: { windowMs: 30 * 60_000, intervalS: 60, crashRestarts: 3, readyGraceMs: 120_000 },
     service: { drainMs: 20_000 },
     canary: {
       enabled: true,
@@ -143,7 +168,8 @@ function mergeConfig(base: Config, stored: Partial<Config>): Config {
   return {
     ...base,
     ...stored,
-    health: { ...base.health, ...(stored.health ?? {}) },
+    health: { ...base.health, ...(stored.health ?? {}), settle: { ...base.health.settle, ...(stored.health?.settle ?? {}) } },
+    watch: { ...base.watch, ...(stored.watch ?? {}) },
     service: { ...base.service, ...(stored.service ?? {}) },
     canary: { ...base.canary, ...(stored.canary ?? {}) },
   };

@@ -192,9 +192,12 @@ export interface GateOutcome {
   stages: StageResult[];
   firstHealthyAt: number | null;
   reason: string;
+  /** The pid the gate accepted (null when it never was responsive). */
+  pid: number | null;
 }
 
-export async function runGate(deps: GateDeps, version: string, prePid: number | null, port: number, enter: (phase: 'version' | 'deep') => Promise<void> = async () => {}): Promise<GateOutcome> {
+/** The gate's view of one version on one port: probes, deep-check environment, state dir. */
+export async function gateTarget(deps: GateDeps, version: string, prePid: number | null, port: number): Promise<GateTarget> {
   const svc = deps.service!;
   const serviceEnv = await svc.env().catch(() => ({}));
   const bin = resolveEntry(deps.layout, version, 'bin');
@@ -205,7 +208,7 @@ export async function runGate(deps: GateDeps, version: string, prePid: number | 
     OPENCLAW_GATEWAY_PORT: String(port),
     OPENCLAW_NO_AUTO_UPDATE: '1',
   };
-  const target = {
+  return {
     layout: deps.layout,
     version,
     prePid,
@@ -217,25 +220,29 @@ export async function runGate(deps: GateDeps, version: string, prePid: number | 
     stateDir: resolveStateDir(deps.config.openclawStateDir, { ...deps.env, ...serviceEnv }),
     service: svc,
   };
+}
+
+export async function runGate(deps: GateDeps, version: string, prePid: number | null, port: number, enter: (phase: 'version' | 'deep') => Promise<void> = async () => {}): Promise<GateOutcome> {
+  const target = await gateTarget(deps, version, prePid, port);
   const stages: StageResult[] = [];
   const r1 = await gateResponsive(target);
   stages.push({ name: r1.name, ok: r1.ok, ms: r1.ms, detail: r1.detail });
   if (!r1.ok || r1.pid === null) {
     stages.push({ name: 'health-verified', ok: false, ms: 0, detail: 'not run: the gateway is not responsive' });
-    return { ok: false, stages, firstHealthyAt: null, reason: `restarted+responsive: ${r1.detail}` };
+    return { ok: false, stages, firstHealthyAt: null, reason: `restarted+responsive: ${r1.detail}`, pid: null };
   }
   await enter('version');
   const r2 = await gateVersion(target, r1.pid);
   const checks: NonNullable<StageResult['checks']> = [{ name: 'version', ok: r2.ok, ms: r2.ms, detail: r2.detail }];
   if (!r2.ok) {
     stages.push({ name: 'health-verified', ok: false, ms: r2.ms, detail: `version: ${r2.detail}`, checks });
-    return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}` };
+    return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}`, pid: r1.pid };
   }
   await enter('deep');
   const r3 = await gateDeep(target);
   checks.push(...r3.checks);
   stages.push({ name: 'health-verified', ok: r3.ok, ms: r2.ms + r3.ms, detail: r3.ok ? `${r2.detail}; ${r3.detail}` : `deep checks: ${r3.detail}`, checks });
-  return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}` };
+  return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}`, pid: r1.pid };
 }
 
 /**
@@ -266,4 +273,56 @@ export function watchDowntime(url: string, maxMs: number): { stop(): Promise<{ l
       return { lastOld, firstNew };
     },
   };
+}
+
+/**
+ * The settle stage: `probes` consecutive healthy observations spread over `windowMs`,
+ * each one the same pid the gate accepted, still running from the target version's tree,
+ * `/startupz` started with the target version, and `/readyz` 200. One bad observation
+ * fails the stage at once (a crash a few seconds after start, a readiness that degrades:
+ * alphaclaw's "safe mode", OpenClaw's readyz-unhealthy).
+ */
+export async function settleGateway(t: GateTarget, pid: number, windowMs: number, probes: number): Promise<StageResult> {
+  const now = t.now ?? Date.now;
+  const start = now();
+  const n = Math.max(1, probes);
+  const gap = Math.max(50, Math.round(windowMs / n));
+  const versionDir = t.layout.version(t.version);
+  const versionUrl = fillUrl(t.health.versionUrl, t.port);
+  const readyUrl = t.health.readinessUrl ? fillUrl(t.health.readinessUrl, t.port) : null;
+  const fail = async (i: number, why: string, withLog = false): Promise<StageResult> => {
+    const tail = withLog && t.service.logTail ? await t.service.logTail().catch(() => '') : '';
+    return { name: 'settle', ok: false, ms: now() - start, detail: `observation ${i}/${n}: ${why}${tail ? `; its log ends: ${tail}` : ''}` };
+  };
+  for (let i = 1; i <= n; i++) {
+    await sleep(gap);
+    const st = await t.service.status().catch(() => ({ running: false, pid: null, entry: null }));
+    if (!st.running || !st.pid) return fail(i, `the gateway (pid ${pid}) exited`, true);
+    if (st.pid !== pid) return fail(i, `the gateway restarted (pid ${pid} → ${st.pid})`, true);
+    if (!under(st.entry, versionDir)) return fail(i, `pid ${pid} runs ${st.entry ?? 'an unknown entry'}, not a file of ${versionDir}`);
+    const v = await httpGet(versionUrl, 2_000);
+    let body: Record<string, unknown> = {};
+    try {
+      body = v ? (JSON.parse(v.body) as Record<string, unknown>) : {};
+    } catch {
+      body = {};
+    }
+    if (!v || v.status !== 200) return fail(i, `${versionUrl} ${v ? `answered ${v.status}` : 'did not answer'}`);
+    if (body['status'] !== undefined && body['status'] !== 'started') return fail(i, `${versionUrl} says ${JSON.stringify(body['status'])}, not "started"`);
+    if (body[t.health.versionField] !== t.version) return fail(i, `${versionUrl} reports ${JSON.stringify(body[t.health.versionField])}, expected ${t.version}`);
+    if (readyUrl) {
+      const r = await httpGet(readyUrl, 2_000);
+      if (!r || r.status !== 200) {
+        let failing: unknown = undefined;
+        try {
+          failing = r ? (JSON.parse(r.body) as Record<string, unknown>)['failing'] : undefined;
+        } catch {
+          failing = undefined;
+        }
+        const list = Array.isArray(failing) && failing.length ? `; failing: ${failing.map(String).join(', ')}` : '';
+        return fail(i, `${readyUrl} ${r ? `answered ${r.status}` : 'did not answer'}${list}`);
+      }
+    }
+  }
+  return { name: 'settle', ok: true, ms: now() - start, detail: `${n} consecutive healthy observations over ${now() - start} ms: pid ${pid} from ${versionDir}, started ${t.version}${readyUrl ? ', ready' : ''}` };
 }

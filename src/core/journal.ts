@@ -33,6 +33,7 @@ export const PHASES = [
   'gate-responsive',
   'gate-version',
   'gate-deep',
+  'settle',
   'commit',
   'rollback-flip',
   'rollback-definition',

@@ -13,7 +13,7 @@
  */
 import { OcError } from '../errors.js';
 import type { Config } from './config.js';
-import { fillUrl, runGate, watchDowntime, type StageResult } from './health.js';
+import { fillUrl, gateTarget, runGate, settleGateway, watchDowntime, type StageResult } from './health.js';
 import { stageVersion, type InstallOptions } from './install.js';
 import { appendLog, clearJournal, JournalWriter, newTxid, parseFault, type Journal } from './journal.js';
 import type { Layout } from './layout.js';
@@ -44,10 +44,16 @@ export interface TransitionResult {
 export interface ServicePort {
   manager: string;
   label: string;
-  status(): Promise<{ running: boolean; pid: number | null; entry: string | null }>;
+  status(): Promise<{ running: boolean; pid: number | null; entry: string | null; restarts?: number }>;
   restart(drainMs: number): Promise<void>;
-  /** Check the definition against the record; restore missing env keys / program. Returns restored key names. */
-  checkDefinition(): Promise<{ restoredKeys: string[]; unrestorableKeys: string[]; rewritten: boolean }>;
+  /**
+   * Check the definition against the record; restore missing env keys / program. With
+   * `reload: false` only the file is restored, and `loadedOk` says whether the job the
+   * manager runs still agrees with the record (null: the OS cannot tell).
+   */
+  checkDefinition(opts?: { reload?: boolean }): Promise<{ restoredKeys: string[]; unrestorableKeys: string[]; rewritten: boolean; loadedOk?: boolean | null }>;
+  /** Load the definition on disk into the manager and restart the job from it. */
+  reloadAndRestart?(drainMs: number): Promise<void>;
   /** Last lines of the gateway's own log, secret values redacted. */
   logTail?(): Promise<string>;
   /** The service's environment (inline + env files), in memory only, for deep checks. */
@@ -77,6 +83,8 @@ export interface TransitionRequest {
   noRestart: boolean;
   /** Run the new version as a canary on a copy of the live state before the flip. */
   canary?: boolean;
+  /** Why this transition runs when no person asked for it (the stabilization watch), for history. */
+  cause?: string;
   /**
    * use/rollback back to an older version: the snapshot taken before the
    * transition that left it. Its state DBs are restored when the newer version
@@ -96,7 +104,7 @@ export interface TransitionDeps {
 }
 
 /** One step of a transition, in the order applyTransition walks them. */
-export type StepId = 'begin' | 'snapshot' | 'stage' | 'canary' | 'flip' | 'no-restart' | 'definition' | 'restart' | 'gate' | 'commit';
+export type StepId = 'begin' | 'snapshot' | 'stage' | 'canary' | 'flip' | 'no-restart' | 'definition' | 'restart' | 'gate' | 'settle' | 'commit';
 
 export interface PlanStep {
   id: StepId;
@@ -125,6 +133,8 @@ export interface PlanInput {
   op: Journal['op'];
   /** A canary was asked for (it runs only where a service will be restarted). */
   canary?: boolean;
+  /** Settle observations after the gate (0 or absent: no settle step). */
+  settleProbes?: number;
 }
 
 /** Pure: what an upgrade/use/rollback does, as the steps the apply walks. */
@@ -153,6 +163,9 @@ export function planTransition(input: PlanInput): UpgradePlan {
       'gate: deep checks with the new CLI, state-dir links',
       `on any failure: flip back to ${input.from ?? '(none)'}, restore definition + env, restart, gate the old version`,
     );
+    if (input.settleProbes) {
+      step('settle', `settle: ${input.settleProbes} healthy observations over the settle window (same pid, /startupz started ${input.to}, /readyz 200), then the service definition on disk is checked again`);
+    }
   } else {
     step('no-restart', input.serviceInstalled ? 'no restart (--no-restart): the running gateway keeps its version until restarted' : 'no service installed: nothing to restart');
   }
@@ -237,10 +250,22 @@ interface Walk {
   restartAt: number | null;
   /** Restart → first healthy answer of the new version. */
   startMs: number | null;
+  /** The pid the gate accepted. */
+  gatePid: number | null;
 }
 
 export async function applyTransition(deps: TransitionDeps, req: TransitionRequest): Promise<TransitionResult> {
-  const plan = planTransition({ from: req.from, to: req.to, installed: !(req.resolved && req.install), serviceInstalled: Boolean(deps.service), noRestart: req.noRestart, op: req.op, canary: Boolean(req.canary) });
+  const plan = planTransition({
+    from: req.from,
+    to: req.to,
+    installed: !(req.resolved && req.install),
+    serviceInstalled: Boolean(deps.service),
+    noRestart: req.noRestart,
+    op: req.op,
+    canary: Boolean(req.canary),
+    // A rollback returns to a version that ran here before: speed over a second settle.
+    settleProbes: req.op === 'rollback' ? 0 : deps.config.health.settle.probes,
+  });
   if (plan.noop) throw new OcError('INTERNAL', `applyTransition called for a no-op (${req.to} is already current)`);
   const { layout } = deps;
   const txid = newTxid();
@@ -248,7 +273,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   const log = transactionLog(layout, txid, deps.service);
   const progress = (m: string) => deps.onProgress(red(m));
   const svc = plan.restart ? deps.service : null;
-  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
+  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null, gatePid: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
   const t0 = Date.now();
   let flipped = false;
 
@@ -261,7 +286,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
         parseFault(deps.fault),
         log,
       );
-      await log({ event: 'begin', op: req.op, from: req.from, to: req.to });
+      await log({ event: 'begin', op: req.op, from: req.from, to: req.to, ...(req.cause ? { cause: req.cause } : {}) });
       continue;
     }
     const walk = w as Walk;
@@ -278,7 +303,8 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
     }
     if (action.id === 'commit') {
       if (walk.gateFailure !== null) return withCanary(await rollback(deps, walk.journal, req, walk.stages, walk.gateFailure, walk.port, walk.restored), walk);
-      return withCanary(await commit(deps, walk.journal, req, walk.stages, walk.downtimeMs, walk.restored, walk.startMs), walk);
+      const budgetMs = Math.max(deps.config.health.settle.minWindowMs, walk.canary?.startMs ?? 0, walk.startMs ?? 0);
+      return withCanary(await commit(deps, walk.journal, req, walk.stages, walk.downtimeMs, walk.restored, walk.startMs, walk.svc ? { pid: walk.gatePid, budgetMs } : null), walk);
     }
     if (walk.gateFailure !== null) continue;
     try {
@@ -431,6 +457,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       gate.stages = gate.stages.map((st) => ({ ...st, detail: red(st.detail), ...(st.checks ? { checks: st.checks.map((c) => ({ ...c, detail: red(c.detail) })) } : {}) }));
       for (const s of gate.stages) await log({ event: 'stage', name: s.name, ok: s.ok, detail: s.detail, ms: s.ms });
       w.stages.push(...gate.stages);
+      w.gatePid = gate.pid;
       if (!gate.ok) {
         w.gateFailure = red(gate.reason);
         return;
@@ -438,6 +465,42 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       const firstNew = seen.firstNew !== null && gate.firstHealthyAt !== null ? Math.min(seen.firstNew, gate.firstHealthyAt) : (seen.firstNew ?? gate.firstHealthyAt);
       w.downtimeMs = seen.lastOld !== null && firstNew !== null ? firstNew - seen.lastOld : null;
       w.startMs = w.restartAt !== null && gate.firstHealthyAt !== null ? gate.firstHealthyAt - w.restartAt : null;
+      return;
+    }
+    case 'settle': {
+      await w.journal.enter('settle');
+      const target = await gateTarget(deps, req.to, w.prePid, w.port);
+      // At least the configured window, and at least as long as the new version took to start
+      // in the canary: a crash "a few seconds after start" must fall inside it.
+      const windowMs = Math.max(deps.config.health.settle.minWindowMs, w.canary?.startMs ?? 0);
+      progress(`settling ${req.to}: ${deps.config.health.settle.probes} observations over ${windowMs} ms`);
+      const r = await settleGateway(target, w.gatePid!, windowMs, deps.config.health.settle.probes);
+      let detail = red(r.detail);
+      if (r.ok) {
+        // A version may rewrite its service definition while it starts (OpenClaw's Doctor, an
+        // auto-update): after the settle the file must again say what the loaded job runs.
+        const d = await svc.checkDefinition({ reload: false });
+        if (d.rewritten) {
+          w.restored = [...new Set([...w.restored, ...d.restoredKeys])];
+          if (d.loadedOk === false && svc.reloadAndRestart) {
+            progress(`the service definition was rewritten and the running job lacks ${d.restoredKeys.join(', ') || 'the launcher'}; reloading it`);
+            await svc.reloadAndRestart(deps.config.service.drainMs);
+            const again = await runGate(deps, req.to, w.gatePid, w.port);
+            if (!again.ok) {
+              w.stages.push({ name: 'settle', ok: false, ms: r.ms, detail: `${detail}; definition rewritten during the start; after reloading it: ${red(again.reason)}` });
+              w.gateFailure = red(`settle: ${again.reason}`);
+              return;
+            }
+            detail += `; definition rewritten during the start: restored ${d.restoredKeys.join(', ') || 'the program'} and reloaded the job`;
+          } else {
+            detail += `; definition rewritten during the start: restored ${d.restoredKeys.join(', ') || 'the program'} in the file (the loaded job ${d.loadedOk === null ? 'could not be inspected' : 'already had them'}: not reloaded)`;
+          }
+        }
+      }
+      const stage: StageResult = { name: 'settle', ok: r.ok, ms: r.ms, detail };
+      await log({ event: 'stage', name: stage.name, ok: stage.ok, detail: stage.detail, ms: stage.ms });
+      w.stages.push(stage);
+      if (!r.ok) w.gateFailure = `settle: ${detail}`;
       return;
     }
     default:
@@ -453,11 +516,32 @@ async function commit(
   downtimeMs: number | null,
   restored: string[],
   startMs: number | null = null,
+  watch: { pid: number | null; budgetMs: number } | null = null,
 ): Promise<TransitionResult> {
   await journal.enter('commit');
   let state = await readState(deps.layout);
   state = recordHistory({ ...state, current: req.to, previous: req.from && req.from !== req.to ? req.from : state.previous }, { action: req.op, from: req.from, to: req.to, txid: journal.journal.txid });
   if (startMs !== null) state = { ...state, startMs: { ...state.startMs, [req.to]: startMs } };
+  // Any earlier watch ends with this transition; an upgrade opens a new one.
+  delete state.watch;
+  if (watch && req.op === 'upgrade' && deps.service && deps.config.watch.windowMs > 0) {
+    const st = await deps.service.status().catch(() => null);
+    const now = Date.now();
+    state.watch = {
+      txid: journal.journal.txid,
+      version: req.to,
+      from: req.from,
+      since: new Date(now).toISOString(),
+      until: new Date(now + deps.config.watch.windowMs).toISOString(),
+      budgetMs: watch.budgetMs,
+      lastPid: st?.pid ?? watch.pid,
+      baselineRestarts: typeof st?.restarts === 'number' ? st.restarts : null,
+      restarts: 0,
+      downSince: null,
+      readyFailingSince: null,
+      lastProbe: null,
+    };
+  }
   await writeState(deps.layout, state);
   await appendLog(deps.layout, journal.journal.txid, { event: 'outcome', outcome: 'upgraded', from: req.from, to: req.to, downtimeMs });
   await clearJournal(deps.layout);
@@ -518,6 +602,7 @@ export async function rollback(
     if (gate.ok) {
       let state = await readState(deps.layout);
       state = recordHistory({ ...state, current: req.from }, { action: `${req.op} to ${req.to} failed; rolled back`, from: req.from, to: req.from, txid });
+      delete state.watch;
       await writeState(deps.layout, state);
       await log({ event: 'outcome', outcome: 'rolled-back', version: req.from });
       await clearJournal(deps.layout);

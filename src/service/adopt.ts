@@ -5,7 +5,8 @@
  * `<home>/bin/openclaw-gateway` (node + entry are replaced by the launcher; the
  * gateway args are kept; an env-wrapper + env file in front stay in front so the
  * env file is still sourced), moves node flags into NODE_OPTIONS, and sets
- * OPENCLAW_SUPERVISOR_MODE=external. Every other key and every env key is kept.
+ * OPENCLAW_SUPERVISOR_MODE=external and OPENCLAW_SERVICE_REPAIR_POLICY=external. Every other key
+ * and every env key is kept.
  *
  * The original is kept for `service restore` BESIDE the original definition
  * (`<definition>.oc-versions-orig`, mode 0600), never under the oc-versions home:
@@ -17,7 +18,7 @@ import { OcError, fromFsError } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from '../core/layout.js';
 import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
-import { envWrapperOf, hashFile, SUPERVISOR_MODE_KEY } from './definition.js';
+import { envWrapperOf, EXTERNAL_SUPERVISOR_ENV, hashFile } from './definition.js';
 import type { ServiceDefinition } from './types.js';
 
 export type AdoptLayout = 'inline' | 'env-wrapper';
@@ -74,7 +75,7 @@ export function planAdoption(def: ServiceDefinition, launcher: string): Adoption
       env['NODE_OPTIONS'] = [current, ...add].filter((s) => s !== '').join(' ');
     }
   }
-  env[SUPERVISOR_MODE_KEY] = 'external';
+  Object.assign(env, EXTERNAL_SUPERVISOR_ENV);
   return { layout, before: [...def.program], definition: { ...def, program, env }, alreadyAdopted, movedNodeFlags };
 }
 

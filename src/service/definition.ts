@@ -18,6 +18,10 @@ import { isSecretKey, secretName, type SecretStore } from '../secrets/types.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from './types.js';
 
 export const SUPERVISOR_MODE_KEY = 'OPENCLAW_SUPERVISOR_MODE';
+/** OpenClaw's Doctor leaves the service definition alone (a policy separate from the supervisor mode). */
+export const REPAIR_POLICY_KEY = 'OPENCLAW_SERVICE_REPAIR_POLICY';
+/** What an external supervisor sets in every definition it writes (OPENCLAW_FACTS §7). */
+export const EXTERNAL_SUPERVISOR_ENV: Readonly<Record<string, string>> = { [SUPERVISOR_MODE_KEY]: 'external', [REPAIR_POLICY_KEY]: 'external' };
 
 export interface DefinitionRecord {
   manager: ManagerKind;
@@ -203,7 +207,7 @@ export async function checkAndRestoreDefinition(opts: CheckOptions): Promise<Def
     if (value === undefined && opts.store && isSecretKey(key, opts.secretPattern)) {
       value = await opts.store.get(secretName(record.label, key)).catch(() => undefined);
     }
-    if (value === undefined && key === SUPERVISOR_MODE_KEY) value = 'external';
+    if (value === undefined) value = EXTERNAL_SUPERVISOR_ENV[key];
     if (value === undefined) {
       result.unrestorableKeys.push(key);
       continue;
@@ -232,4 +236,18 @@ export async function checkAndRestoreDefinition(opts: CheckOptions): Promise<Def
     await saveDefinitionRecord(opts.layout, next);
   }
   return result;
+}
+
+/**
+ * Whether the job the manager has running agrees with the record: its process runs
+ * from the versions tree (so it came through the launcher) and its environment has
+ * every recorded key. null where the OS cannot tell (no /proc environ).
+ */
+export async function loadedJobAgrees(mgr: ServiceManager, record: DefinitionRecord): Promise<boolean | null> {
+  const st = await mgr.status().catch(() => null);
+  if (!st?.running || !st.pid) return false;
+  if (st.version === null) return false;
+  const env = processEnviron(st.pid);
+  if (!env) return null;
+  return [...record.envKeys, ...record.envFileKeys].every((k) => env.has(k));
 }

@@ -3,8 +3,9 @@
  * at load (login/boot) and every few minutes, so a Mac that rebooted in the middle
  * of an upgrade heals without a person. `recover` with no journal is a cheap no-op,
  * and a held lock (an upgrade in flight) just makes it exit 4 until next time.
- * systemd and the process backend need no agent: recovery runs before every
- * mutating command, and systemd's own Restart= keeps the unit up.
+ * It is also the tick of the stabilization watch after an upgrade (src/app/watch.ts),
+ * so it runs every `watch.intervalS` seconds (config.json). systemd has the same job
+ * as a user timer (src/service/systemd-timer.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +17,6 @@ import type { ServiceContext, ServiceDefinition, ServiceManager } from './types.
 export type AgentManagerFactory = (ctx: ServiceContext) => ServiceManager;
 
 export const RECOVERY_LABEL = 'ai.openclaw.oc-versions-recover';
-export const RECOVERY_INTERVAL_S = 300;
 
 export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath: string, userPath?: string, home?: string): ServiceDefinition {
   const log = layout.recoveryAgentLog;
@@ -29,7 +29,7 @@ export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath:
     envFiles: [],
     stdoutPath: log,
     stderrPath: log,
-    extra: { RunAtLoad: true, StartInterval: RECOVERY_INTERVAL_S, ProcessType: 'Background', StandardInPath: '/dev/null' },
+    extra: { RunAtLoad: true, StartInterval: Math.max(1, Math.round(config.watch.intervalS)), ProcessType: 'Background', StandardInPath: '/dev/null' },
   };
 }
 

@@ -20,18 +20,13 @@ import path from 'node:path';
 import { OcError } from '../errors.js';
 import { run, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
-import { parseUnit, renderUnit, unitExtraOf, withStopBudget } from './unit.js';
+import { parseUnit, renderUnit, unitExtraOf, userUnitDir, withStopBudget } from './unit.js';
+import { installRecoveryTimer, uninstallRecoveryTimer } from './systemd-timer.js';
+
+export { userUnitDir };
 import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 export const DEFAULT_SYSTEMD_UNIT = 'openclaw-gateway.service';
-
-export function userUnitDir(env: NodeJS.ProcessEnv): string {
-  const xdg = env['XDG_CONFIG_HOME'];
-  if (xdg) return path.join(xdg, 'systemd', 'user');
-  const home = env['HOME'];
-  if (!home) throw new OcError('ENVIRONMENT', 'HOME is not set; cannot locate ~/.config/systemd/user');
-  return path.join(home, '.config', 'systemd', 'user');
-}
 
 export function unitName(label: string | undefined): string {
   const name = label ?? DEFAULT_SYSTEMD_UNIT;
@@ -186,4 +181,8 @@ export const systemdBackend: Backend = {
   // daemon-reload alone leaves the running process as it was.
   restartAfterReload: true,
   adopt: { labelOf: async (definitionPath) => path.basename(definitionPath) },
+  recoveryAgent: {
+    install: installRecoveryTimer,
+    uninstall: uninstallRecoveryTimer,
+  },
 };

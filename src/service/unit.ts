@@ -8,6 +8,7 @@
  * `%` (specifiers), and in ExecStart `$$` is a literal `$`.
  */
 import { OcError } from '../errors.js';
+import path from 'node:path';
 import type { ServiceDefinition } from './types.js';
 
 export type UnitLine =
@@ -274,4 +275,13 @@ export function renderUnit(def: ServiceDefinition): string {
 
 function isUnitExtra(v: unknown): v is UnitExtra {
   return v !== null && typeof v === 'object' && Array.isArray((v as UnitExtra).lines);
+}
+
+/** `$XDG_CONFIG_HOME/systemd/user`, else `~/.config/systemd/user`. */
+export function userUnitDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env['XDG_CONFIG_HOME'];
+  if (xdg) return path.join(xdg, 'systemd', 'user');
+  const home = env['HOME'];
+  if (!home) throw new OcError('ENVIRONMENT', 'HOME is not set; cannot locate ~/.config/systemd/user');
+  return path.join(home, '.config', 'systemd', 'user');
 }

@@ -55,7 +55,8 @@ describe('faults in the new version → automatic rollback', () => {
   for (const [name, to] of cells) {
     it(`${name} (${to}): rolled-back, exit 6, old version serving`, async () => {
       const g = await host();
-      const r = await g.cli('upgrade', to, '--json');
+      // Past the canary (which refuses these before the flip): this matrix is the post-flip gate's.
+      const r = await g.cli('upgrade', to, '--no-canary', '--json');
       expect(r.code, r.stderr).toBe(6);
       expect(r.json.outcome).toBe('rolled-back');
       expect(r.json.from).toBe('2026.1.1');
@@ -136,7 +137,7 @@ describe('the updater killed (SIGKILL) at every phase → recover converges', ()
   for (const phase of ['rollback-flip', 'rollback-definition', 'rollback-restart', 'rollback-gate']) {
     it(`killed during rollback at ${phase}: the next command recovers to the old version`, async () => {
       const g = await host();
-      const killed = await runCli(['upgrade', VARIANT_VERSIONS['crash-at-start'], '--json'], { ...g.t.env, OC_VERSIONS_FAULT: `${phase}:kill` });
+      const killed = await runCli(['upgrade', VARIANT_VERSIONS['crash-at-start'], '--no-canary', '--json'], { ...g.t.env, OC_VERSIONS_FAULT: `${phase}:kill` });
       expect(killed.signal).toBe('SIGKILL');
       // any mutating command recovers first
       const r = await g.cli('install', '2026.1.1', '--json');
@@ -152,7 +153,7 @@ describe('degraded: the old version fails its gate too', () => {
     // The "old" version serves HTTP but fails a deep check, so its own gate fails on rollback.
     const g = await host(VARIANT_VERSIONS['deep-check-fails']);
     expect((await g.cli('install', '2026.1.1')).code).toBe(0);
-    const r = await g.cli('upgrade', VARIANT_VERSIONS['crash-at-start'], '--json');
+    const r = await g.cli('upgrade', VARIANT_VERSIONS['crash-at-start'], '--no-canary', '--json');
     expect(r.code, r.stderr).toBe(7);
     expect(r.json.outcome).toBe('degraded');
     expect(r.json.next).toMatch(/recover/);
@@ -162,7 +163,7 @@ describe('degraded: the old version fails its gate too', () => {
     expect(pidBefore).toBeGreaterThan(0);
     // other mutating commands refuse instead of retrying the rollback (no flapping)
     expect((await g.cli('install', '2026.2.1')).code).toBe(7);
-    expect((await g.cli('upgrade', '2026.2.1')).code).toBe(7);
+    expect((await g.cli('upgrade', '2026.2.1', '--no-canary')).code).toBe(7);
     // the unattended recovery agent's run reports it and does nothing either
     const auto = await g.cli('recover', '--auto', '--json');
     expect(auto.code).toBe(7);

@@ -13,35 +13,11 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { buildFixture, VARIANT_VERSIONS } from '../helpers/fixtures.js';
 import { publish, startRegistry } from '../helpers/registry.js';
 import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
-import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { doublesHost, freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
-import { isAlive, killGroup } from '../../src/os/proc.js';
 
-/**
- * A temp host whose PATH starts with the launchctl/systemctl doubles (they really run the
- * job); cleanup uninstalls the service and kills only the process groups the doubles recorded.
- */
-async function doublesTestEnv(registryUrl: string): Promise<TestEnv> {
-  const t = await makeTestEnv(registryUrl, {
-    PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
-    OC_VERSIONS_SECRET_STORE: 'none',
-  });
-  const stateDir = path.join(t.home, '.double-state');
-  t.env['OC_DOUBLE_STATE'] = stateDir;
-  cleanups.push(async () => {
-    await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
-    for (const n of fs.existsSync(stateDir) ? fs.readdirSync(stateDir) : []) {
-      try {
-        const st = JSON.parse(fs.readFileSync(path.join(stateDir, n), 'utf8'));
-        if (st.pid && isAlive(st.pid)) killGroup(st.pid, 'SIGKILL');
-      } catch {
-        // not a job record
-      }
-    }
-    await t.cleanup();
-  });
-  return t;
-}
+/** A temp host whose PATH starts with the launchctl/systemctl doubles; cleaned up after each test. */
+const doublesTestEnv = (registryUrl: string): Promise<TestEnv> => doublesHost(registryUrl, cleanups);
 
 let h: GatewayHost | undefined;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -52,7 +28,7 @@ afterEach(async () => {
 });
 
 describe('upgrade (process backend, real fixture gateways)', () => {
-  it('upgrades a running gateway, reports three stages, the log and the downtime', async () => {
+  it('upgrades a running gateway, reports its stages (three gate stages and the settle), the log and the downtime', async () => {
     h = await gatewayHost(inject('registryUrl'), '2026.1.1');
     expect(await h.version()).toBe('2026.1.1');
     const oldPid = (await getJson(`http://127.0.0.1:${h.port}/info`))?.body.pid;
@@ -67,6 +43,7 @@ describe('upgrade (process backend, real fixture gateways)', () => {
       ['installed+promoted', true],
       ['restarted+responsive', true],
       ['health-verified', true],
+      ['settle', true],
     ]);
     expect(typeof r.json.downtimeMs).toBe('number');
     expect(await h.version()).toBe('2026.2.1');
@@ -282,7 +259,7 @@ describe('a definition rewritten during the upgrade (launchd via the launchctl d
     expect((await cli('install', '2026.1.1')).code).toBe(0);
     const cfgPath = path.join(t.ocHome, 'config.json');
     const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
-    cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000 };
+    cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, settle: { probes: 4, minWindowMs: 800 } };
     fs.writeFileSync(cfgPath, JSON.stringify(cfg));
     const port = await freePort();
     // OpenClaw's own LaunchAgent (older inline-env layout) running the installed version directly.
@@ -367,7 +344,7 @@ describe('systemd backend through the systemctl double', () => {
     expect(up.code, up.stderr).toBe(0);
     expect(up.json.outcome).toBe('upgraded');
     expect((await getJson(`http://127.0.0.1:${port}/startupz`))?.body.version).toBe('2026.2.1');
-    const bad = await cli('upgrade', VARIANT_VERSIONS['wrong-version'], '--json');
+    const bad = await cli('upgrade', VARIANT_VERSIONS['wrong-version'], '--no-canary', '--json');
     expect(bad.code).toBe(6);
     expect((await getJson(`http://127.0.0.1:${port}/startupz`))?.body.version).toBe('2026.2.1');
     const st = await cli('service', 'status', '--json');

@@ -104,6 +104,12 @@
  *   build supports"): only a canary on *copied* state catches it.
  * - `readyz-503` (2026.6.2): /healthz and /startupz 200, /readyz 503 {ready:false,failing:["channel:fixture"]}.
  * - `preflight-fails` (2026.6.3): `database preflight <db> --json` exits 1 with result "incompatible".
+ * - `crash-after-start` (2026.8.1): serves healthy, then exits 1 three seconds after every start.
+ * - `rewrites-definition` (2026.8.2): at every start, rewrites its own LaunchAgent plist / systemd unit
+ *   (named by OPENCLAW_LAUNCHD_LABEL / OPENCLAW_SYSTEMD_UNIT) the way a regenerating updater does:
+ *   no EnvironmentVariables / Environment= lines, the program pointed at itself.
+ * - `crash-later` (2026.8.3): serves healthy, then exits 1 fifteen seconds after every start (for the
+ *   stabilization watch: it passes the gate and the settle, then dies).
  * - `legacyCli` (an option, set for the good 2026.1.1): `database …` is an unknown command (exit 2) and
  *   `doctor --lint` fails with "error: unknown option '--lint'" (exit 1), like releases before them.
  */
@@ -131,7 +137,10 @@ export type FixtureVariant =
   | 'no-lifecycle'
   | 'crash-on-state'
   | 'readyz-503'
-  | 'preflight-fails';
+  | 'preflight-fails'
+  | 'crash-after-start'
+  | 'rewrites-definition'
+  | 'crash-later';
 
 export type BadVariant = Exclude<FixtureVariant, 'good'>;
 
@@ -180,6 +189,9 @@ export const VARIANT_VERSIONS: Record<BadVariant, string> = {
   'crash-on-state': '2026.6.1',
   'readyz-503': '2026.6.2',
   'preflight-fails': '2026.6.3',
+  'crash-after-start': '2026.8.1',
+  'rewrites-definition': '2026.8.2',
+  'crash-later': '2026.8.3',
 };
 
 /** The good version that predates the supervisor commands (`legacyCli`): the canary reports them `unsupported`. */
@@ -315,6 +327,7 @@ export async function buildFixture(opts: FixtureOptions): Promise<string> {
         variant,
         startDelayMs,
         reportedVersion: variant === 'wrong-version' ? '0.0.0-wrong' : version,
+        ...(variant === 'crash-after-start' ? { crashAfterMs: 3_000 } : variant === 'crash-later' ? { crashAfterMs: 15_000 } : {}),
         ...(opts.legacyCli ? { supervisorCommands: false } : {}),
       },
       null,

@@ -1,7 +1,11 @@
 /** Helpers for tests that run a real fixture gateway under a service backend. */
 import net from 'node:net';
 import { expect } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
 import { makeTestEnv, runCli, type CliResult, type TestEnv } from './cli.js';
+import { DOUBLES_DIR } from './fake-home.js';
+import { isAlive, killGroup } from '../../src/os/proc.js';
 
 /**
  * A free loopback port below the kernel's ephemeral range (32768+), so that neither another
@@ -69,7 +73,7 @@ export async function gatewayHost(registryUrl: string, from: string, opts: { man
   const path = await import('node:path');
   const cfgPath = path.join(t.ocHome, 'config.json');
   const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
-  cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100 };
+  cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100, settle: { probes: 4, minWindowMs: 800 } };
   cfg.service = { ...cfg.service, drainMs: 3_000 };
   fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
   const svc = await cli('service', 'install', '--manager', opts.manager ?? 'process', '--', 'gateway', 'run', '--port', String(port), '--bind', 'loopback');
@@ -89,4 +93,31 @@ export async function gatewayHost(registryUrl: string, from: string, opts: { man
       await t.cleanup();
     },
   };
+}
+
+/**
+ * A temp host whose PATH starts with the launchctl/systemctl doubles (they really run the
+ * job). Its cleanup, pushed onto `cleanups`, uninstalls the service and kills only the
+ * process groups the doubles recorded.
+ */
+export async function doublesHost(registryUrl: string, cleanups: Array<() => Promise<void> | void>): Promise<TestEnv> {
+  const t = await makeTestEnv(registryUrl, {
+    PATH: `${DOUBLES_DIR}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH']}`,
+    OC_VERSIONS_SECRET_STORE: 'none',
+  });
+  const stateDir = path.join(t.home, '.double-state');
+  t.env['OC_DOUBLE_STATE'] = stateDir;
+  cleanups.push(async () => {
+    await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
+    for (const n of fs.existsSync(stateDir) ? fs.readdirSync(stateDir) : []) {
+      try {
+        const st = JSON.parse(fs.readFileSync(path.join(stateDir, n), 'utf8'));
+        for (const pid of [st.pid, st.ticker?.pid]) if (pid && isAlive(pid)) killGroup(pid, 'SIGKILL');
+      } catch {
+        // not a job record
+      }
+    }
+    await t.cleanup();
+  });
+  return t;
 }

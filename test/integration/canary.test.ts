@@ -117,7 +117,7 @@ beforeAll(async () => {
   }
   layout = makeLayout(t.ocHome);
   config = await loadConfig(layout, process.execPath);
-  config.canary = { ...config.canary, defaultAllowanceMs: 15_000, minAllowanceMs: 4_000, timeoutMs: 20_000, stopGraceMs: 3_000 };
+  config.canary = { ...config.canary, defaultAllowanceMs: 15_000, minAllowanceMs: 10_000, timeoutMs: 20_000, stopGraceMs: 3_000 };
 
   // The live state.
   stateDir = t.env['OPENCLAW_STATE_DIR']!;
@@ -204,7 +204,7 @@ describe('runCanary on copied state', () => {
     expect(r.name).toBe('canary');
     expect(r.startMs).toBeGreaterThan(0);
     expect(r.startMs!).toBeLessThan(r.allowanceMs);
-    expect(r.allowanceMs).toBe(4_000); // max(minAllowanceMs, 1000 × 3)
+    expect(r.allowanceMs).toBe(10_000); // max(minAllowanceMs, 1000 × 3)
     expect(r.port).toBeGreaterThanOrEqual(livePort + 120);
     expect(r.checks.map((c) => [c.name, c.status])).toEqual([
       ['copy state', 'ok'],
@@ -279,12 +279,12 @@ describe('runCanary on copied state', () => {
     const t0 = Date.now();
     const r = await runCanary(input(VARIANT_VERSIONS['readyz-503'], { id, measuredStartMs: 500 }));
     expect(r.ok).toBe(false);
-    expect(r.allowanceMs).toBe(4_000);
+    expect(r.allowanceMs).toBe(10_000);
     expect(check(r, 'startupz')!.status).toBe('ok');
     expect(check(r, 'readyz')!.status).toBe('failed');
-    expect(r.detail).toContain('not ready within the 4000 ms allowance');
+    expect(r.detail).toContain('not ready within the 10000 ms allowance');
     expect(r.detail).toContain('failing: channel:fixture');
-    expect(Date.now() - t0).toBeLessThan(4_000 + 10_000);
+    expect(Date.now() - t0).toBeLessThan(10_000 + 10_000);
     expect(check(r, 'stop')!.ok).toBe(true);
     await assertNothingLeft(id, r);
   });

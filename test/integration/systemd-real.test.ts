@@ -31,7 +31,7 @@ function uidOf(pid: number): number {
 function tuneConfig(ocHome: string, uid: number, gid: number): void {
   const file = path.join(ocHome, 'config.json');
   const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-  cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100 };
+  cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100, settle: { probes: 4, minWindowMs: 800 } };
   cfg.service = { ...cfg.service, drainMs: DRAIN_MS };
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   fs.chownSync(file, uid, gid);
@@ -130,7 +130,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       const st = await cli('service', 'status', '--json');
       expect(st.json).toMatchObject({ running: true, pid: info.pid, version: '2026.2.1' });
 
-      const r = await cli('upgrade', CRASH, '--json');
+      const r = await cli('upgrade', CRASH, '--no-canary', '--json');
       expect(r.code, ok(r)).toBe(6);
       expect(r.json.outcome).toBe('rolled-back');
       const failed = r.json.stages.find((s: { ok: boolean }) => !s.ok);
@@ -143,7 +143,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
     });
 
     it('a second crashing upgrade, four use switches, then kill -9: every switch is gated, systemd still restarts the gateway (the start limit never trips)', async () => {
-      const r = await cli('upgrade', CRASH, '--json');
+      const r = await cli('upgrade', CRASH, '--no-canary', '--json');
       expect(r.code, ok(r)).toBe(6);
       expect(r.json.outcome).toBe('rolled-back');
       // By now the unit has been started ~7 times within StartLimitIntervalSec=300 (StartLimitBurst=10);
@@ -340,7 +340,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
     });
 
     it('upgrade to a crashing version: rolled-back; the journal lines in the detail have the secret redacted; no secret under the home', async () => {
-      const r = await cli('upgrade', CRASH, '--json');
+      const r = await cli('upgrade', CRASH, '--no-canary', '--json');
       expect(r.code, ok(r)).toBe(6);
       expect(r.json.outcome).toBe('rolled-back');
       const failed = r.json.stages.find((s: { ok: boolean }) => !s.ok);

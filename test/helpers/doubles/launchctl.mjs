@@ -75,6 +75,12 @@ switch (cmd) {
     if (existing) die(5, 'Bootstrap failed: 5: Input/output error');
     let job = { label: doc.Label, path: file, plist: doc, pid: null, runs: 0 };
     if (doc.RunAtLoad || doc.KeepAlive) job = launch(job);
+    if (typeof doc.StartInterval === 'number' && doc.StartInterval > 0) {
+      // launchd runs the job every StartInterval seconds while it is loaded.
+      const uid = domain.split('/')[1];
+      const ticker = spawnJob([process.execPath, new URL('./launchd-interval.mjs', import.meta.url).pathname, uid, doc.Label, String(doc.StartInterval)], process.env, {});
+      job.ticker = ticker;
+    }
     writeState('launchd', doc.Label, job);
     break;
   }
@@ -83,6 +89,7 @@ switch (cmd) {
     const job = readState('launchd', t.label);
     if (!job) die(113, 'Boot-out failed: 113: Could not find specified service');
     await stopJob(job, exitTimeoutMs(job));
+    if (job.ticker) await stopJob(job.ticker, 1000);
     removeState('launchd', t.label);
     break;
   }
@@ -95,6 +102,9 @@ switch (cmd) {
     if (alive(job)) await stopJob(job, exitTimeoutMs(job));
     if (process.env.OC_DOUBLE_KICKSTART_FROM_DISK === '1') job.plist = readPlist(job.path) || job.plist;
     job = launch(job);
+    // Keep what a concurrent kickstart of the ticker may not know: re-read the ticker record.
+    const latest = readState('launchd', t.label);
+    if (latest?.ticker) job.ticker = latest.ticker;
     writeState('launchd', t.label, job);
     process.stdout.write(`service spawned with pid: ${job.pid}\n`);
     break;

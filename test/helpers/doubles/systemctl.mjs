@@ -20,7 +20,7 @@ const [cmd, ...args] = rest;
 
 const unitDir = path.join(process.env.XDG_CONFIG_HOME || path.join(process.env.HOME || os.homedir(), '.config'), 'systemd', 'user');
 const unitFile = (u) => path.join(unitDir, u);
-const norm = (u) => (u.endsWith('.service') ? u : `${u}.service`);
+const norm = (u) => (u.endsWith('.service') || u.endsWith('.timer') ? u : `${u}.service`);
 
 function words(value) {
   const out = [];
@@ -163,7 +163,15 @@ switch (cmd) {
   }
   case 'enable':
   case 'disable': {
-    const unit = norm(args[0] || '');
+    const now = args.includes('--now');
+    const unit = norm(args.filter((a) => !a.startsWith('--'))[0] || '');
+    if (unit.endsWith('.timer')) {
+      // Timers are recorded (enabled, active) but not run by the double: tests that need the
+      // tick run the timer's service themselves, or use the real user manager.
+      if (!fs.existsSync(unitFile(unit))) die(1, `Failed to ${cmd} unit: Unit file ${unit} does not exist.`);
+      writeState('systemd', unit, { unit, enabled: cmd === 'enable', active: cmd === 'enable' && now, pid: null, nrestarts: 0 });
+      break;
+    }
     const st = loaded(unit);
     if (!st) die(1, `Failed to ${cmd} unit: Unit file ${unit} does not exist.`);
     st.enabled = cmd === 'enable';

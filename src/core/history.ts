@@ -1,0 +1,115 @@
+/**
+ * The transition history, newest first, read from what is already written: one
+ * `logs/<txid>.jsonl` per transaction (upgrade, use, rollback, their recovery, a
+ * watch rollback, a refusal before the flip) and the plain switches state.json
+ * records without a transaction. Read-only; never takes the lock.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Layout } from './layout.js';
+import { readState } from './state.js';
+
+export interface HistoryStage {
+  name: string;
+  ok: boolean;
+  ms: number | null;
+  detail: string;
+}
+
+export interface HistoryItem {
+  txid: string | null;
+  /** When it started. */
+  at: string;
+  /** upgrade, use, rollback, install, … */
+  op: string;
+  from: string | null;
+  to: string | null;
+  /**
+   * upgraded (committed), rolled-back, degraded, refused (before the flip: staging,
+   * validation, canary), recovered-old / recovered-new, in-flight (no outcome yet),
+   * switched (a plain flip with no service to gate).
+   */
+  outcome: string;
+  /** Why it ran when no person asked (the stabilization watch). */
+  cause: string | null;
+  stages: HistoryStage[];
+  rollback: { reason: string; stages: HistoryStage[] } | null;
+  /** First to last logged event. */
+  ms: number | null;
+}
+
+type LogLine = Record<string, unknown> & { event?: string; at?: string };
+
+function parseLines(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const l of text.split('\n')) {
+    if (!l.trim()) continue;
+    try {
+      out.push(JSON.parse(l) as LogLine);
+    } catch {
+      // a torn last line of a killed writer
+    }
+  }
+  return out;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+export function itemFromLog(txid: string, lines: readonly LogLine[]): HistoryItem {
+  const begin = lines.find((l) => l.event === 'begin');
+  const times = lines.map((l) => (typeof l.at === 'string' ? Date.parse(l.at) : NaN)).filter((n) => !Number.isNaN(n));
+  const stage = (l: LogLine): HistoryStage => ({ name: String(l['name']), ok: Boolean(l['ok']), ms: typeof l['ms'] === 'number' ? l['ms'] : null, detail: str(l['detail']) ?? '' });
+  const stages = lines.filter((l) => l.event === 'stage').map(stage);
+  const rb = lines.find((l) => l.event === 'rollback');
+  const outcomeLine = [...lines].reverse().find((l) => l.event === 'outcome');
+  const recovered = [...lines].reverse().find((l) => l.event === 'recovered');
+  let outcome = str(outcomeLine?.['outcome']) ?? 'in-flight';
+  if (!outcomeLine && recovered) outcome = `recovered-${str(recovered['outcome']) ?? 'old'}`;
+  else if (!outcomeLine && (lines.some((l) => l.event === 'stage-failed' || l.event === 'snapshot-failed') || stages.some((s) => s.name === 'canary' && !s.ok))) outcome = 'refused';
+  return {
+    txid,
+    at: times.length ? new Date(Math.min(...times)).toISOString() : txidTime(txid),
+    op: str(begin?.['op']) ?? 'unknown',
+    from: str(begin?.['from']),
+    to: str(begin?.['to']),
+    outcome,
+    cause: str(begin?.['cause']),
+    stages,
+    rollback: rb ? { reason: str(rb['reason']) ?? '', stages: lines.filter((l) => l.event === 'rollback-stage').map(stage) } : null,
+    ms: times.length > 1 ? Math.max(...times) - Math.min(...times) : null,
+  };
+}
+
+/** `20261201T044250Z-abc123` → its ISO time (for logs without timestamps). */
+function txidTime(txid: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(txid);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.000Z` : new Date(0).toISOString();
+}
+
+export async function readHistory(layout: Layout, limit = 50): Promise<HistoryItem[]> {
+  const items: HistoryItem[] = [];
+  let names: string[] = [];
+  try {
+    names = (await fsp.readdir(layout.logsDir)).filter((n) => n.endsWith('.jsonl'));
+  } catch {
+    names = [];
+  }
+  for (const n of names) {
+    const txid = n.slice(0, -'.jsonl'.length);
+    let text: string;
+    try {
+      text = await fsp.readFile(path.join(layout.logsDir, n), 'utf8');
+    } catch {
+      continue;
+    }
+    const lines = parseLines(text);
+    if (lines.some((l) => l.event === 'begin' || l.event === 'recover')) items.push(itemFromLog(txid, lines));
+  }
+  // Switches with no transaction (no service to restart): state.json is their only record.
+  const state = await readState(layout);
+  for (const h of state.history) {
+    if (h.txid) continue;
+    items.push({ txid: null, at: h.at, op: h.action, from: h.from, to: h.to, outcome: 'switched', cause: null, stages: [], rollback: null, ms: null });
+  }
+  return items.sort((a, b) => b.at.localeCompare(a.at)).slice(0, Math.max(0, limit));
+}
