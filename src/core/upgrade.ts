@@ -20,6 +20,7 @@ import type { Layout } from './layout.js';
 import { readState, recordHistory, writeState } from './state.js';
 import { readSeal, swapCurrent } from './store.js';
 import { runCanary, type CanaryResult } from '../openclaw/canary.js';
+import { consumeHandoff, probeHandoff, type HandoffProbe } from './handoff.js';
 import { resolveConfigPath, resolveStateDir } from '../openclaw/state.js';
 import type { ResolvedPackage } from '../registry/index.js';
 
@@ -252,6 +253,8 @@ interface Walk {
   startMs: number | null;
   /** The pid the gate accepted. */
   gatePid: number | null;
+  /** Whether the target speaks OpenClaw's restart handoff (probed before the restart). */
+  handoff: HandoffProbe | null;
 }
 
 export async function applyTransition(deps: TransitionDeps, req: TransitionRequest): Promise<TransitionResult> {
@@ -273,7 +276,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   const log = transactionLog(layout, txid, deps.service);
   const progress = (m: string) => deps.onProgress(red(m));
   const svc = plan.restart ? deps.service : null;
-  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null, gatePid: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
+  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null, gatePid: null, handoff: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
   const t0 = Date.now();
   let flipped = false;
 
@@ -435,6 +438,9 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
     }
     case 'restart': {
       await w.journal.enter('restart');
+      // Asked of the exact runtime, before anything stops (it is not downtime).
+      const target = await gateTarget(deps, req.to, w.prePid, w.port);
+      w.handoff = await probeHandoff(target.runtimeNode, target.bin, target.env, deps.config.health.responsiveDeadlineMs);
       progress(`restarting the gateway (${svc.manager} ${svc.label})`);
       w.watcher = w.prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, w.port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
       w.restartAt = Date.now();
@@ -454,6 +460,17 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       const gate = await runGate(deps, req.to, w.prePid, w.port, (p) => w.journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'));
       const seen = w.watcher ? await w.watcher.stop() : { lastOld: null, firstNew: null };
       w.watcher = null;
+      if (w.handoff && gate.pid !== null) {
+        // The new gateway owns its listener: hand it the old one's sessions (protocol 1), or say why not.
+        let note = `restart handoff: ${w.handoff.detail}; plain stop/start`;
+        if (w.handoff.supported) {
+          const target = await gateTarget(deps, req.to, w.prePid, w.port);
+          const c = await consumeHandoff(target.runtimeNode, target.bin, target.env, gate.pid, deps.config.health.versionDeadlineMs);
+          note = `restart handoff (${w.handoff.detail}): ${c.detail}`;
+        }
+        const first = gate.stages.find((s) => s.name === 'restarted+responsive');
+        if (first) first.detail = `${first.detail}; ${note}`;
+      }
       gate.stages = gate.stages.map((st) => ({ ...st, detail: red(st.detail), ...(st.checks ? { checks: st.checks.map((c) => ({ ...c, detail: red(c.detail) })) } : {}) }));
       for (const s of gate.stages) await log({ event: 'stage', name: s.name, ok: s.ok, detail: s.detail, ms: s.ms });
       w.stages.push(...gate.stages);

@@ -15,7 +15,7 @@ import * as plist from 'plist';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { grepTree, runCli, type TestEnv } from '../helpers/cli.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
-import { LATEST_VERSION, VARIANT_VERSIONS } from '../helpers/fixtures.js';
+import { LATEST_VERSION, LEGACY_CLI_VERSION, VARIANT_VERSIONS } from '../helpers/fixtures.js';
 import { doublesHost, freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 
 const registryUrl = inject('registryUrl');
@@ -183,7 +183,11 @@ describe('the stabilization watch (launchd recovery agent run by the double)', (
 describe('history', () => {
   it('lists every transition newest first with its outcome and stages; --limit; bad --limit is exit 2', async () => {
     h = await gatewayHost(registryUrl, FROM);
-    expect((await h.cli('upgrade', LATEST_VERSION, '--json')).code).toBe(0);
+    const up = await h.cli('upgrade', LATEST_VERSION, '--json');
+    expect(up.code, up.stderr).toBe(0);
+    // The target speaks OpenClaw's restart handoff (protocol 1): the new gateway consumed it.
+    const pid = (await getJson(`http://127.0.0.1:${h.port}/info`))!.body.pid;
+    expect(up.json.stages[1].detail).toContain(`restart handoff (protocol 1): consumed by pid ${pid}`);
     expect((await h.cli('rollback', '--json')).code).toBe(0);
     const r = await h.cli('history', '--json');
     expect(r.code, r.stderr).toBe(0);
@@ -199,6 +203,11 @@ describe('history', () => {
     const bad = await h.cli('history', '--limit', '0');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--limit/);
+    // A release without the handoff command: the plain stop/start, and the detail says so.
+    expect((await h.cli('install', LEGACY_CLI_VERSION)).code).toBe(0);
+    const legacy = await h.cli('use', LEGACY_CLI_VERSION, '--json');
+    expect(legacy.code, legacy.stderr).toBe(0);
+    expect(legacy.json.stages[1].detail).toMatch(/restart handoff: the target has no restart-handoff command; plain stop\/start/);
     const human = await h.cli('history');
     expect(human.stdout).toMatch(new RegExp(`upgrade ${FROM.replace(/\./g, '\\.')} → ${LATEST_VERSION.replace(/\./g, '\\.')}: upgraded`));
   });
