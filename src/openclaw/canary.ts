@@ -121,6 +121,8 @@ const NOT_INHERITED = [
 ];
 const UNKNOWN_COMMAND_RE = /unknown (command|option|subcommand)|unrecognized (command|option|arguments?)/i;
 const FAILED_PREFLIGHT_RESULTS = new Set(['incompatible', 'indeterminate']);
+/** Verdicts that say the target can open the copy (a migration at its start is what upgrades do). */
+const PASSING_PREFLIGHT_RESULTS = new Set(['exact', 'startup-repairable', 'migration-required']);
 
 function newCanaryId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -226,6 +228,8 @@ function judgePreflight(
   const reason = typeof json?.['reason'] === 'string' ? `: ${json['reason'] as string}` : '';
   const findings = Array.isArray(json?.['findings']) ? (json['findings'] as unknown[]) : [];
   const okCodes = cmd.okExitCodes ?? [0];
+  // The verdict, not the exit code, decides (a release may exit non-zero on "migration-required").
+  if (result && PASSING_PREFLIGHT_RESULTS.has(result)) return { status: 'ok', detail: `result ${result}${r.code ? ` (exit ${r.code})` : ''}` };
   if (r.code !== null && okCodes.includes(r.code)) {
     if (result && FAILED_PREFLIGHT_RESULTS.has(result)) return { status: 'failed', detail: `result ${result}${reason}` };
     if (json?.['ok'] === false) return { status: 'failed', detail: `ok: false${findings.length ? ` (${findings.length} finding(s))` : ''}` };

@@ -210,8 +210,11 @@ describe.skipIf(!REAL)('real openclaw from the public registry', () => {
     record('upgrade', up.json ?? { code: up.code, stderr: lastLine(up.stderr) });
     expect(up.code, show(up)).toBe(0);
     expect(up.json.outcome, show(up)).toBe('upgraded');
-    expect(up.json.stages.map((s: { name: string }) => s.name)).toEqual(['installed+promoted', 'restarted+responsive', 'health-verified']);
+    expect(up.json.stages.map((s: { name: string }) => s.name)).toEqual(['installed+promoted', 'restarted+responsive', 'health-verified', 'settle']);
     for (const s of up.json.stages) expect(s.ok, JSON.stringify(s)).toBe(true);
+    // The canary ran the new version on a copy of the 2026.9.5 state before the flip.
+    expect(up.json.canary?.ok, JSON.stringify(up.json.canary)).toBe(true);
+    record('canary', { ms: up.json.canary.ms, startMs: up.json.canary.startMs, checks: up.json.canary.checks.map((c: { name: string; status: string; ms: number }) => [c.name, c.status, c.ms]) });
     expect(await startupz()).toBe(to);
     record('upgradeDowntimeMs', up.json.downtimeMs);
     record('upgradeStagesMs', Object.fromEntries(up.json.stages.map((s: { name: string; ms: number }) => [s.name, s.ms])));
