@@ -26,6 +26,8 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
     ...(await sweepStaging(layout)),
     ...(await sweepSwapTemps(layout)),
     ...(await sweepAtomicTemps(layout.home, ['state.json', 'config.json', 'journal.json', 'lock-owner.json'])),
+    // the process backend's pidfile and definition (a SIGKILL mid-write leaves `<file>.<n>`)
+    ...(await sweepAtomicTemps(layout.serviceDir, ['gateway.pid.json', 'process.json'])),
     ...(await sweepDeadOwned(layout.snapshotsDir, DEAD_TEMP)),
     ...(await sweepDeadOwned(layout.binDir, DEAD_TEMP)),
   ];
