@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { CheckCommand, HealthConfig } from './config.js';
 import type { Layout } from './layout.js';
 import { scanStateLinks } from './links.js';
-import { run, sleep } from './proc.js';
+import { isAlive, isZombie, run, sleep } from './proc.js';
 
 export interface StageResult {
   name: string;
@@ -177,6 +177,16 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
   return { name: 'restarted+responsive', ok: false, ms: now() - start, detail: `not responsive within ${t.health.responsiveDeadlineMs} ms: ${why}`, pid: lastPid, firstHealthyAt: null };
 }
 
+/**
+ * Null while `pid` (the process the responsive stage accepted) still runs; once it has exited,
+ * why, with the end of its log: no later stage can pass for a process that is gone, so they fail at once.
+ */
+async function exitedDetail(t: GateTarget, pid: number): Promise<string | null> {
+  if (isAlive(pid) && !isZombie(pid)) return null;
+  const tail = t.service.logTail ? await t.service.logTail().catch(() => '') : '';
+  return `the gateway (pid ${pid}) exited${tail ? `; its log ends: ${tail}` : ''}`;
+}
+
 export async function gateVersion(t: GateTarget, pid: number): Promise<{ ok: boolean; ms: number; detail: string }> {
   const now = t.now ?? Date.now;
   const start = now();
@@ -184,6 +194,8 @@ export async function gateVersion(t: GateTarget, pid: number): Promise<{ ok: boo
   const url = fillUrl(t.health.versionUrl, t.port);
   let why = 'not checked';
   while (now() < deadline) {
+    const gone = await exitedDetail(t, pid);
+    if (gone) return { ok: false, ms: now() - start, detail: gone };
     const own = ownsListener(pid, t.port);
     if (own.ok === false) why = `pid ${pid} no longer owns the listener on port ${t.port}`;
     else {
@@ -224,29 +236,39 @@ async function runCheck(t: GateTarget, c: CheckCommand): Promise<{ name: string;
   return { name: c.name, ok, ms: r.ms, detail };
 }
 
-export async function gateDeep(t: GateTarget): Promise<{ ok: boolean; ms: number; detail: string; checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> }> {
+export async function gateDeep(t: GateTarget, pid: number | null = null): Promise<{ ok: boolean; ms: number; detail: string; checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> }> {
   const now = t.now ?? Date.now;
   const start = now();
   const checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> = [];
+  // The gateway must outlive every check: one that exits meanwhile fails the stage at once.
+  let gone = false;
+  const exited = async (): Promise<boolean> => {
+    const why = pid === null ? null : await exitedDetail(t, pid);
+    if (why) checks.push({ name: 'gateway running', ok: false, ms: now() - start, detail: why });
+    return (gone = why !== null);
+  };
   for (const c of t.health.deepChecks) {
+    if (await exited()) break;
     checks.push(await runCheck(t, c));
     if (now() - start > t.health.deepDeadlineMs) {
       checks.push({ name: 'deadline', ok: false, ms: now() - start, detail: `deep checks exceeded ${t.health.deepDeadlineMs} ms` });
       break;
     }
   }
-  // Links from the OpenClaw state dir into version trees must be live and point at the serving version.
-  const t0 = now();
-  const links = await scanStateLinks(t.layout, t.stateDir);
-  const bad = links.filter((l) => l.dangling || (l.version !== null && l.version !== t.version));
-  checks.push({
-    name: 'state links',
-    ok: bad.length === 0,
-    ms: now() - t0,
-    detail: bad.length === 0
-      ? `${links.length} link(s) checked`
-      : bad.slice(0, 3).map((l) => `${l.link} -> ${l.target}${l.dangling ? ' (dangling)' : ` (into ${l.version})`}`).join('; '),
-  });
+  if (!gone && !(await exited())) {
+    // Links from the OpenClaw state dir into version trees must be live and point at the serving version.
+    const t0 = now();
+    const links = await scanStateLinks(t.layout, t.stateDir);
+    const bad = links.filter((l) => l.dangling || (l.version !== null && l.version !== t.version));
+    checks.push({
+      name: 'state links',
+      ok: bad.length === 0,
+      ms: now() - t0,
+      detail: bad.length === 0
+        ? `${links.length} link(s) checked`
+        : bad.slice(0, 3).map((l) => `${l.link} -> ${l.target}${l.dangling ? ' (dangling)' : ` (into ${l.version})`}`).join('; '),
+    });
+  }
   const failed = checks.filter((c) => !c.ok);
   return {
     ok: failed.length === 0,

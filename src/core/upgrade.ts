@@ -195,7 +195,7 @@ async function runGate(deps: TransitionDeps, version: string, prePid: number | n
     return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}` };
   }
   await enter('deep');
-  const r3 = await gateDeep(target);
+  const r3 = await gateDeep(target, r1.pid);
   checks.push(...r3.checks);
   stages.push({ name: 'health-verified', ok: r3.ok, ms: r2.ms + r3.ms, detail: r3.ok ? `${r2.detail}; ${r3.detail}` : `deep checks: ${r3.detail}`, checks });
   return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}` };

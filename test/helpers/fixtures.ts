@@ -88,7 +88,9 @@
  * - `version-exits-1`, `crash-at-start`, `wrong-version` (/startupz and gateway status report
  *   "0.0.0-wrong"; `--version` is right), `liveness-503` (/healthz, /health 503 forever; the rest
  *   normal), `deep-check-fails`, `slow-start` (listens only after startDelayMs, default 3000),
- *   `no-lifecycle` (no postinstall, no marker, no scripts/ dir: a valid package).
+ *   `no-lifecycle` (no postinstall, no marker, no scripts/ dir: a valid package),
+ *   `dies-after-liveness` (/healthz 200, /startupz 503 "starting"; the gateway exits 3 about
+ *   2 s after its first liveness answer: it passes the responsive gate stage, then dies).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -111,7 +113,8 @@ export type FixtureVariant =
   | 'liveness-503'
   | 'deep-check-fails'
   | 'slow-start'
-  | 'no-lifecycle';
+  | 'no-lifecycle'
+  | 'dies-after-liveness';
 
 export type BadVariant = Exclude<FixtureVariant, 'good'>;
 
@@ -155,6 +158,7 @@ export const VARIANT_VERSIONS: Record<BadVariant, string> = {
   'deep-check-fails': '2026.5.10',
   'slow-start': '2026.5.11',
   'no-lifecycle': '2026.5.12',
+  'dies-after-liveness': '2026.5.13',
 };
 
 /** Good versions of `openclaw` in the standard set, in OpenClaw order. */
