@@ -5,6 +5,8 @@ import { recoverJournal, isDegraded } from '../core/recover.js';
 import { readState } from '../core/state.js';
 import { readCurrent } from '../core/store.js';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
+import { isAlive } from '../core/proc.js';
 import type { CommandContext } from './context.js';
 import { mutating } from './common.js';
 import { openServicePort } from './service-port.js';
@@ -37,8 +39,10 @@ export async function autoRecover(ctx: CommandContext, command: string): Promise
 
 export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}): Promise<number> {
   // Nothing in flight: answer without the lock, so the launchd recovery agent's
-  // periodic run never competes with the user's commands.
-  if (!(await readJournal(ctx.layout).catch(() => undefined))) {
+  // periodic run never competes with the user's commands. Unless a mutating command died
+  // holding the lock (SIGKILLed before its journal began): then take the lock over and sweep
+  // what it left, as its next command would; an explicit recover also waits out an unnamed lock.
+  if (!(await readJournal(ctx.layout).catch(() => undefined)) && !(await diedHoldingLock(ctx, Boolean(opts.auto)))) {
     const version = await readCurrent(ctx.layout);
     ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, { recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [] });
     return EXIT.OK;
@@ -63,6 +67,13 @@ export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}
     },
     { recover: false },
   );
+}
+
+/** The lock is held by a dead process of this host (or, unless auto, by no named owner at all). */
+async function diedHoldingLock(ctx: CommandContext, auto: boolean): Promise<boolean> {
+  const holder = await readLockOwner(ctx.layout);
+  if (holder) return holder.host === os.hostname() && !isAlive(holder.pid);
+  return !auto && (await fsp.stat(ctx.layout.lockTarget).then(() => true, () => false));
 }
 
 /** Read-only: never takes or waits for the lock. */
