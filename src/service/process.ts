@@ -15,6 +15,7 @@
  * as references and resolved at start from the secret store, else from the
  * environment of the command that starts the job.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
@@ -47,6 +48,14 @@ export interface ProcessBackendOptions {
   startGraceMs?: number;
 }
 
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
 export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
   const label = ctx.label ?? 'ai.openclaw.gateway';
   const definitionPath = ctx.definitionPath ?? path.join(ctx.serviceDir, 'process.json');
@@ -56,10 +65,12 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   const store = opts.secretStore;
 
   const marker = gatewayMarker(label, ctx.home);
+  // The launcher's argv names the home as configured; after its exec, node's names the real path.
+  const homeNames = [...new Set([ctx.home, realpathOr(ctx.home)])].map((h) => h + path.sep);
 
   /** Gateways of this home and label that the pidfile does not name (the updater died before writing it). */
   async function untracked(except: number | null): Promise<number[]> {
-    return (await findMarkedLeaders(GATEWAY_MARKER_KEY, marker)).map((p) => p.pid).filter((p) => p !== except);
+    return (await findMarkedLeaders(GATEWAY_MARKER_KEY, marker, homeNames)).map((p) => p.pid).filter((p) => p !== except);
   }
 
   async function writePidFile(pid: number): Promise<void> {

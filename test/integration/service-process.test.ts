@@ -80,7 +80,10 @@ describe('process backend', () => {
     await fsp.writeFile(pidFile, JSON.stringify({ ...real, pid: process.pid }));
     const ctx = await makeContext(fake, env());
     await service(ctx, 'status', [], {});
-    expect(ctx.out.results[0]).toMatchObject({ running: false, pid: null });
+    // Not the reused pid: the gateway that really runs, found by the mark it was started with
+    // (the pidfile no longer names it, as after an updater killed before writing the pidfile).
+    expect(ctx.out.results[0]).toMatchObject({ running: true, pid: real.pid });
+    expect((ctx.out.results[0] as { pid: number }).pid).not.toBe(process.pid);
     await fsp.writeFile(pidFile, JSON.stringify(real));
   });
 
