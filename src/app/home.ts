@@ -25,6 +25,8 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
     ...(await sweepStaging(layout)),
     ...(await sweepSwapTemps(layout)),
     ...(await sweepAtomicTemps(layout.home, [layout.state, layout.config, layout.journal, layout.lockOwner].map((f) => path.basename(f)))),
+    // the process backend's pidfile and definition (a SIGKILL mid-write leaves `<file>.<n>`)
+    ...(await sweepAtomicTemps(layout.serviceDir, [layout.gatewayPid, layout.processDefinition].map((f) => path.basename(f)))),
     ...(await sweepDeadOwned(layout.snapshotsDir, DEAD_TEMP)),
     ...(await sweepDeadOwned(layout.binDir, DEAD_TEMP)),
     // A canary whose runner died (upgrade or verify --canary killed): its group, copy and record.

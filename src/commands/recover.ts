@@ -5,6 +5,8 @@ import { isDegraded } from '../core/recover.js';
 import { readState } from '../core/state.js';
 import { readCurrent } from '../core/store.js';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
+import { isAlive } from '../os/proc.js';
 import type { CommandContext } from '../app/context.js';
 import { recoverNow } from '../app/recovery.js';
 import { mutating } from '../app/session.js';
@@ -13,7 +15,10 @@ import { OUTCOME_EXIT } from '../app/transition.js';
 export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}): Promise<number> {
   // Nothing in flight: answer without the lock, so the launchd recovery agent's
   // periodic run never competes with the user's commands.
-  if (!(await readJournal(ctx.layout).catch(() => undefined))) {
+  // Unless a mutating command died holding the lock (SIGKILLed before its journal began): then
+  // take the lock over and sweep what it left, as its next command would; an explicit recover
+  // also waits out an unnamed lock.
+  if (!(await readJournal(ctx.layout).catch(() => undefined)) && !(await diedHoldingLock(ctx, Boolean(opts.auto)))) {
     if ((await readState(ctx.layout)).watch) return watch(ctx);
     const version = await readCurrent(ctx.layout);
     ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, { recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [] });
@@ -34,6 +39,13 @@ export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}
     },
     'none',
   );
+}
+
+/** The lock is held by a dead process of this host (or, unless auto, by no named owner at all). */
+async function diedHoldingLock(ctx: CommandContext, auto: boolean): Promise<boolean> {
+  const holder = await readLockOwner(ctx.layout);
+  if (holder) return holder.host === os.hostname() && !isAlive(holder.pid);
+  return !auto && (await fsp.stat(ctx.layout.lockTarget).then(() => true, () => false));
 }
 
 /** A tick of the stabilization watch (the recovery agent / timer runs `recover --auto`). */

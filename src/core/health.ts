@@ -16,7 +16,7 @@ import { resolveEntry } from './store.js';
 import type { Layout } from './layout.js';
 import { scanStateLinks } from '../openclaw/links.js';
 import { httpGet } from '../os/http.js';
-import { listeningInodes, ownsListener, sleep } from '../os/proc.js';
+import { isAlive, isZombie, listeningInodes, ownsListener, sleep } from '../os/proc.js';
 import { runCheckCommand } from './checks/command.js';
 
 export interface StageResult {
@@ -106,6 +106,16 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
   return { name: 'restarted+responsive', ok: false, ms: now() - start, detail: `not responsive within ${t.health.responsiveDeadlineMs} ms: ${why}`, pid: lastPid, firstHealthyAt: null };
 }
 
+/**
+ * Null while `pid` (the process the responsive stage accepted) still runs; once it has exited,
+ * why, with the end of its log: no later stage can pass for a process that is gone, so they fail at once.
+ */
+async function exitedDetail(t: GateTarget, pid: number): Promise<string | null> {
+  if (isAlive(pid) && !isZombie(pid)) return null;
+  const tail = t.service.logTail ? await t.service.logTail().catch(() => '') : '';
+  return `the gateway (pid ${pid}) exited${tail ? `; its log ends: ${tail}` : ''}`;
+}
+
 export async function gateVersion(t: GateTarget, pid: number): Promise<{ ok: boolean; ms: number; detail: string }> {
   const now = t.now ?? Date.now;
   const start = now();
@@ -113,6 +123,8 @@ export async function gateVersion(t: GateTarget, pid: number): Promise<{ ok: boo
   const url = fillUrl(t.health.versionUrl, t.port);
   let why = 'not checked';
   while (now() < deadline) {
+    const gone = await exitedDetail(t, pid);
+    if (gone) return { ok: false, ms: now() - start, detail: gone };
     const own = ownsListener(pid, t.port);
     if (own.ok === false) why = `pid ${pid} no longer owns the listener on port ${t.port}`;
     else {
@@ -137,11 +149,19 @@ export async function gateVersion(t: GateTarget, pid: number): Promise<{ ok: boo
   return { ok: false, ms: now() - start, detail: why };
 }
 
-export async function gateDeep(t: GateTarget): Promise<{ ok: boolean; ms: number; detail: string; checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> }> {
+export async function gateDeep(t: GateTarget, pid: number | null = null): Promise<{ ok: boolean; ms: number; detail: string; checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> }> {
   const now = t.now ?? Date.now;
   const start = now();
   const checks: Array<{ name: string; ok: boolean; ms: number; detail: string }> = [];
+  // The gateway must outlive every check: one that exits meanwhile fails the stage at once.
+  let gone = false;
+  const exited = async (): Promise<boolean> => {
+    const why = pid === null ? null : await exitedDetail(t, pid);
+    if (why) checks.push({ name: 'gateway running', ok: false, ms: now() - start, detail: why });
+    return (gone = why !== null);
+  };
   for (const c of t.health.deepChecks) {
+    if (await exited()) break;
     checks.push(
       await runCheckCommand(t.runtimeNode, t.bin, c, {
         env: t.env,
@@ -154,18 +174,20 @@ export async function gateDeep(t: GateTarget): Promise<{ ok: boolean; ms: number
       break;
     }
   }
-  // Links from the OpenClaw state dir into version trees must be live and point at the serving version.
-  const t0 = now();
-  const links = await scanStateLinks(t.layout, t.stateDir);
-  const bad = links.filter((l) => l.dangling || (l.version !== null && l.version !== t.version));
-  checks.push({
-    name: 'state links',
-    ok: bad.length === 0,
-    ms: now() - t0,
-    detail: bad.length === 0
-      ? `${links.length} link(s) checked`
-      : bad.slice(0, 3).map((l) => `${l.link} -> ${l.target}${l.dangling ? ' (dangling)' : ` (into ${l.version})`}`).join('; '),
-  });
+  if (!gone && !(await exited())) {
+    // Links from the OpenClaw state dir into version trees must be live and point at the serving version.
+    const t0 = now();
+    const links = await scanStateLinks(t.layout, t.stateDir);
+    const bad = links.filter((l) => l.dangling || (l.version !== null && l.version !== t.version));
+    checks.push({
+      name: 'state links',
+      ok: bad.length === 0,
+      ms: now() - t0,
+      detail: bad.length === 0
+        ? `${links.length} link(s) checked`
+        : bad.slice(0, 3).map((l) => `${l.link} -> ${l.target}${l.dangling ? ' (dangling)' : ` (into ${l.version})`}`).join('; '),
+    });
+  }
   const failed = checks.filter((c) => !c.ok);
   return {
     ok: failed.length === 0,
@@ -239,7 +261,7 @@ export async function runGate(deps: GateDeps, version: string, prePid: number | 
     return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}`, pid: r1.pid };
   }
   await enter('deep');
-  const r3 = await gateDeep(target);
+  const r3 = await gateDeep(target, r1.pid);
   checks.push(...r3.checks);
   stages.push({ name: 'health-verified', ok: r3.ok, ms: r2.ms + r3.ms, detail: r3.ok ? `${r2.detail}; ${r3.detail}` : `deep checks: ${r3.detail}`, checks });
   return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}`, pid: r1.pid };

@@ -12,15 +12,18 @@
  * `use`/`rollback` with a service skip stage (the version is already sealed).
  *
  * Fault points for tests: OC_VERSIONS_FAULT=<phase>:<kill|throw> makes the
- * updater SIGKILL itself or throw right after recording <phase>. Unset, it does nothing.
+ * updater SIGKILL itself or throw right after recording <phase>; <phase>/<step>
+ * fires at a step inside a phase (src/core/faults.ts). Unset, it does nothing.
  */
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
-import { OcError } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from './layout.js';
+import { armFault, fireFault, parseFault, setFaultPhase, STEP_FAULT_POINTS, type FaultSpec } from './faults.js';
 import { isAlive, processStartTime } from '../os/proc.js';
+
+export { parseFault, type FaultSpec };
 
 export const PHASES = [
   'begin',
@@ -41,6 +44,9 @@ export const PHASES = [
   'rollback-gate',
 ] as const;
 export type Phase = (typeof PHASES)[number];
+
+/** Every point OC_VERSIONS_FAULT can name: each phase, and the steps inside phases. */
+export const FAULT_POINTS: readonly string[] = [...PHASES, ...STEP_FAULT_POINTS];
 
 export interface Journal {
   txid: string;
@@ -82,17 +88,6 @@ export function isOrphaned(j: Journal): boolean {
   return j.pidStart != null && now !== null && now !== j.pidStart;
 }
 
-export interface FaultSpec {
-  phase: string;
-  action: 'kill' | 'throw';
-}
-
-export function parseFault(value: string | undefined): FaultSpec | null {
-  if (!value) return null;
-  const m = /^([a-z-]+):(kill|throw)$/.exec(value.trim());
-  return m ? { phase: m[1]!, action: m[2] as 'kill' | 'throw' } : null;
-}
-
 export class JournalWriter {
   constructor(
     private readonly layout: Layout,
@@ -109,6 +104,7 @@ export class JournalWriter {
   ): Promise<JournalWriter> {
     const now = new Date().toISOString();
     const journal: Journal = { ...init, pid: process.pid, pidStart: processStartTime(process.pid), host: os.hostname(), startedAt: now, phase: 'begin', phases: [] };
+    armFault(fault);
     const w = new JournalWriter(layout, journal, fault, onLog);
     await w.enter('begin');
     return w;
@@ -120,10 +116,8 @@ export class JournalWriter {
     this.journal = { ...this.journal, ...extra, phase, phases: [...this.journal.phases, { phase, at }] };
     await writeJsonAtomic(this.layout.journal, this.journal, 0o644);
     await this.onLog({ event: 'phase', phase, at });
-    if (this.fault && this.fault.phase === phase) {
-      if (this.fault.action === 'kill') process.kill(process.pid, 'SIGKILL');
-      throw new OcError('INTERNAL', `injected fault at phase ${phase} (OC_VERSIONS_FAULT)`);
-    }
+    setFaultPhase(phase);
+    fireFault(phase, this.fault);
   }
 
   async update(extra: Partial<Journal>): Promise<void> {

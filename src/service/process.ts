@@ -5,10 +5,17 @@
  * records the pid *and its start time* (/proc/<pid>/stat) so a pid reused by an
  * unrelated process is never mistaken for the gateway.
  *
+ * What it starts is marked before it starts: the spawn carries
+ * OC_VERSIONS_GATEWAY=<label>@<home> in the gateway's environment, so a gateway whose
+ * pidfile was never written (the updater SIGKILLed between spawn and pidfile) is still
+ * found (src/service/process-scan.ts): status reports it, stop stops it, start adopts it,
+ * and recovery's restart replaces it instead of racing it for the port.
+ *
  * Secret env values are never written to process.json: secret keys are stored
  * as references and resolved at start from the secret store, else from the
  * environment of the command that starts the job.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
@@ -16,7 +23,9 @@ import { readJson, writeJsonAtomic } from '../os/fs.js';
 import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../os/proc.js';
 import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
+import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
+import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
@@ -38,6 +47,14 @@ export interface ProcessBackendOptions extends BackendOptions {
   startGraceMs?: number;
 }
 
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
 export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
   const label = ctx.label ?? 'ai.openclaw.gateway';
   const definitionPath = ctx.definitionPath ?? ctx.layout.processDefinition;
@@ -46,7 +63,26 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   const pattern = opts.secretPattern ?? 'TOKEN|KEY|SECRET|PASSWORD';
   const store = opts.secretStore;
 
+  const marker = gatewayMarker(label, ctx.layout.home);
+  // The launcher's argv names the home as configured; after its exec, node's names the real path.
+  const homeNames = [...new Set([ctx.layout.home, realpathOr(ctx.layout.home)])].map((h) => h + path.sep);
+
+  /** Gateways of this home and label that the pidfile does not name (the updater died before writing it). */
+  async function untracked(except: number | null): Promise<number[]> {
+    return (await findMarkedLeaders(GATEWAY_MARKER_KEY, marker, homeNames)).map((p) => p.pid).filter((p) => p !== except);
+  }
+
+  async function writePidFile(pid: number): Promise<void> {
+    const rec: PidFile = { pid, startTime: processStartTime(pid), startedAt: new Date().toISOString() };
+    await writeJsonAtomic(pidPath, rec, 0o644);
+  }
+
+  /** The pidfile's gateway, else the oldest untracked one of this home (so status and stop see it). */
   async function runningPid(): Promise<number | null> {
+    return (await trackedPid()) ?? (await untracked(null))[0] ?? null;
+  }
+
+  async function trackedPid(): Promise<number | null> {
     const rec = await readJson<PidFile>(pidPath).catch(() => undefined);
     if (!rec || !isAlive(rec.pid) || isZombie(rec.pid)) return null;
     const now = processStartTime(rec.pid);
@@ -138,7 +174,14 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async start() {
-      if (await runningPid()) return;
+      if (await trackedPid()) return;
+      const strays = await untracked(null);
+      if (strays.length === 1) {
+        // Started by an updater that died before writing the pidfile: track it, do not start a second one.
+        await writePidFile(strays[0]!);
+        return;
+      }
+      if (strays.length > 1) await mgr.stop({});
       const doc = await readDoc();
       if (!doc) {
         throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
@@ -154,12 +197,12 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
       const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
       const pid = spawnDetached(cmd, args, {
-        env: await resolveEnv(doc),
+        env: { ...(await resolveEnv(doc)), [GATEWAY_MARKER_KEY]: marker },
         logFile: logPath,
         ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
       });
-      const rec: PidFile = { pid, startTime: processStartTime(pid), startedAt: new Date().toISOString() };
-      await writeJsonAtomic(pidPath, rec, 0o644);
+      faultStep('spawned'); // tests: the updater dies (or throws) between the spawn and the pidfile
+      await writePidFile(pid);
       // A launcher that cannot find `current` exits at once (127): report it now.
       const grace = opts.startGraceMs ?? 300;
       for (let waited = 0; waited < grace; waited += 50) {
@@ -175,16 +218,19 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async stop(o: StopOptions = {}) {
-      const pid = await runningPid();
-      if (pid) {
+      // The tracked gateway and any untracked one of this home: all of them drain, then go.
+      const tracked = await trackedPid();
+      const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+      const up = (p: number) => isAlive(p) && !isZombie(p);
+      if (pids.length > 0) {
         const drainMs = o.drainMs ?? 20_000;
-        killGroup(pid, 'SIGTERM');
+        for (const p of pids) killGroup(p, 'SIGTERM');
         const deadline = Date.now() + drainMs;
-        while (Date.now() < deadline && isAlive(pid) && !isZombie(pid)) await sleep(50);
-        if (isAlive(pid) && !isZombie(pid)) {
-          killGroup(pid, 'SIGKILL');
+        while (Date.now() < deadline && pids.some(up)) await sleep(50);
+        if (pids.some(up)) {
+          for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
           const hard = Date.now() + 5_000;
-          while (Date.now() < hard && isAlive(pid) && !isZombie(pid)) await sleep(50);
+          while (Date.now() < hard && pids.some(up)) await sleep(50);
         }
       }
       await fsp.rm(pidPath, { force: true });

@@ -3,14 +3,16 @@
  * (a real detached process group), a real registry, real SIGKILLs of the
  * updater. Every cell ends with the same invariants checked.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FAULT_POINTS } from '../../src/core/journal.js';
 import { VARIANT_VERSIONS } from '../helpers/fixtures.js';
-import { CLI, grepTree, runCli } from '../helpers/cli.js';
+import { grepTree, runCli } from '../helpers/cli.js';
+import { filesContaining } from '../helpers/fake-home.js';
 import { gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { gatewaysOf, tempFiles, trackedPid } from '../helpers/gateways.js';
 
 const CANARY = `canary-${process.pid}-${Date.now()}-s3cr3t`;
 let h: GatewayHost | undefined;
@@ -37,7 +39,8 @@ async function assertInvariants(g: GatewayHost, allowed: string[]): Promise<stri
   expect((await getJson(`http://127.0.0.1:${g.port}/healthz`))?.status).toBe(200);
   // no leftovers
   expect(fs.readdirSync(path.join(home, 'staging'))).toEqual([]);
-  expect(fs.readdirSync(home).filter((f) => f.includes('.tmp-') || f === 'journal.json')).toEqual([]);
+  expect(fs.existsSync(path.join(home, 'journal.json'))).toBe(false);
+  expect(tempFiles(home)).toEqual([]);
   // lock free
   expect(fs.existsSync(path.join(home, 'lock'))).toBe(false);
   // no secret value anywhere under the home (logs, snapshots, state, service files)
@@ -55,7 +58,7 @@ describe('faults in the new version → automatic rollback', () => {
   for (const [name, to] of cells) {
     it(`${name} (${to}): rolled-back, exit 6, old version serving`, async () => {
       const g = await host();
-      // Past the canary (which refuses these before the flip): this matrix is the post-flip gate's.
+      // Past the canary (which refuses these before the flip): these cells are the post-flip gate's.
       const r = await g.cli('upgrade', to, '--no-canary', '--json');
       expect(r.code, r.stderr).toBe(6);
       expect(r.json.outcome).toBe('rolled-back');
@@ -72,6 +75,24 @@ describe('faults in the new version → automatic rollback', () => {
       expect(st.json.transaction).toBeNull();
     });
   }
+
+  it('a candidate that exits after passing the responsive stage fails the version stage at once, with its log', async () => {
+    const g = await host();
+    // A version deadline far beyond the test's timeout: only noticing the exit can end the stage in time.
+    const cfgPath = path.join(g.t.ocHome, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+    cfg.health.versionDeadlineMs = 900_000;
+    fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
+    const to = VARIANT_VERSIONS['dies-after-liveness'];
+    const r = await g.cli('upgrade', to, '--no-canary', '--json');
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.json.outcome).toBe('rolled-back');
+    expect(r.json.stages.find((s: { name: string }) => s.name === 'restarted+responsive')).toMatchObject({ ok: true });
+    const verified = r.json.stages.find((s: { name: string }) => s.name === 'health-verified');
+    expect(verified.ok).toBe(false);
+    expect(verified.detail).toMatch(/^version: the gateway \(pid \d+\) exited; its log ends: .*dies-after-liveness: fatal error after startup/);
+    expect(await assertInvariants(g, ['2026.1.1'])).toBe('2026.1.1');
+  });
 
   it('slow start inside the deadline succeeds', async () => {
     const g = await host();
@@ -106,47 +127,137 @@ describe('faults in the new version → automatic rollback', () => {
   });
 });
 
-describe('the updater killed (SIGKILL) at every phase → recover converges', () => {
-  const phases: Array<[string, string[]]> = [
-    ['snapshot', ['2026.1.1']],
-    ['stage', ['2026.1.1']],
-    ['flip', ['2026.1.1']],
-    ['definition', ['2026.1.1']],
-    ['restart', ['2026.1.1']],
-    ['gate-responsive', ['2026.1.1']],
-    ['gate-version', ['2026.1.1']],
-    ['gate-deep', ['2026.1.1']],
-    ['commit', ['2026.2.1']],
-  ];
-  for (const [phase, allowed] of phases) {
-    it(`killed at ${phase}: recover → ${allowed.join('|')}`, async () => {
-      const g = await host();
-      const killed = await runCli(['upgrade', '2026.2.1', '--json'], { ...g.t.env, OC_VERSIONS_FAULT: `${phase}:kill` });
-      expect(killed.signal).toBe('SIGKILL');
-      const st = await g.cli('status', '--json');
-      expect(st.json.transaction).toMatchObject({ phase, running: false });
-      const r = await g.cli('recover', '--json');
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.json.recovered).toBe(true);
-      expect(r.json.outcome).toBe(allowed[0] === '2026.1.1' ? 'old' : 'new');
-      expect(r.json.version).toBe(allowed[0]);
-      await assertInvariants(g, allowed);
-    });
-  }
+/**
+ * Every fault point (src/core/journal.ts FAULT_POINTS: each journal phase, and the steps inside
+ * phases) × both forms (`kill`: the updater SIGKILLs itself; `throw`: it throws from that spot),
+ * end to end: the upgrade, then `recover`, then the invariants. The rollback points need an upgrade
+ * that fails its gate, so their cells upgrade to the crash-at-start variant. One host per form,
+ * reset between cells (current back on OLD, NEW uninstalled so that the upgrade stages it again).
+ */
+const OLD = '2026.1.1';
+const NEW = '2026.2.1';
+const CRASH = VARIANT_VERSIONS['crash-at-start'];
+/** [point, upgrade target, version recover converges to, what a `throw` there ends in] */
+const MATRIX: Array<[string, string, string, 'error' | 'rolled-back']> = [
+  ['begin', NEW, OLD, 'error'],
+  ['snapshot', NEW, OLD, 'error'],
+  ['stage', NEW, OLD, 'error'],
+  ['canary', NEW, OLD, 'error'],
+  ['flip', NEW, OLD, 'error'],
+  ['definition', NEW, OLD, 'rolled-back'],
+  ['restart', NEW, OLD, 'rolled-back'],
+  ['restart/spawned', NEW, OLD, 'rolled-back'],
+  ['gate-responsive', NEW, OLD, 'rolled-back'],
+  ['gate-version', NEW, OLD, 'rolled-back'],
+  ['gate-deep', NEW, OLD, 'rolled-back'],
+  ['settle', NEW, OLD, 'rolled-back'],
+  ['commit', NEW, NEW, 'error'],
+  ['rollback-flip', CRASH, OLD, 'error'],
+  ['rollback-definition', CRASH, OLD, 'error'],
+  ['rollback-restart', CRASH, OLD, 'error'],
+  ['rollback-restart/spawned', CRASH, OLD, 'error'],
+  ['rollback-gate', CRASH, OLD, 'error'],
+];
 
-  for (const phase of ['rollback-flip', 'rollback-definition', 'rollback-restart', 'rollback-gate']) {
-    it(`killed during rollback at ${phase}: the next command recovers to the old version`, async () => {
-      const g = await host();
-      const killed = await runCli(['upgrade', VARIANT_VERSIONS['crash-at-start'], '--no-canary', '--json'], { ...g.t.env, OC_VERSIONS_FAULT: `${phase}:kill` });
-      expect(killed.signal).toBe('SIGKILL');
-      // any mutating command recovers first
-      const r = await g.cli('install', '2026.1.1', '--json');
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/recovered/);
-      await assertInvariants(g, ['2026.1.1']);
-    });
-  }
+it('the matrix has one row per fault point the updater knows', () => {
+  expect(MATRIX.map(([p]) => p).sort()).toEqual([...FAULT_POINTS].sort());
 });
+
+/** Exactly one gateway of this home runs, it is the one the pidfile tracks, and `status` reports it. */
+async function assertOneTrackedGateway(g: GatewayHost, version: string): Promise<void> {
+  const tracked = trackedPid(g.t.ocHome);
+  expect(tracked, 'service/gateway.pid.json names the gateway').not.toBeNull();
+  expect(gatewaysOf(g.t.ocHome)).toEqual([tracked]);
+  expect((await getJson(`http://127.0.0.1:${g.port}/info`))?.body).toMatchObject({ pid: tracked, version });
+  const st = await g.cli('status', '--json');
+  expect(st.json.service).toMatchObject({ running: true, pid: tracked, version });
+}
+
+for (const form of ['kill', 'throw'] as const) {
+  describe(`fault matrix, ${form} form: the updater ${form === 'kill' ? 'SIGKILLed' : 'throwing'} at each fault point → recover converges`, () => {
+    let g: GatewayHost;
+    beforeAll(async () => {
+      g = await gatewayHost(inject('registryUrl'), OLD, { env: { OPENCLAW_GATEWAY_TOKEN: CANARY, OC_VERSIONS_SECRET_STORE: 'none' } });
+    });
+    afterAll(async () => {
+      await g?.cleanup();
+    });
+
+    /** Back to the state every cell starts from: OLD current and serving, NEW not installed. */
+    async function reset(): Promise<void> {
+      if (path.basename(fs.readlinkSync(path.join(g.t.ocHome, 'current'))) !== OLD) {
+        const u = await g.cli('use', OLD, '--json');
+        expect(u.code, u.stderr).toBe(0);
+      }
+      if (fs.existsSync(path.join(g.t.ocHome, 'versions', NEW))) {
+        const u = await g.cli('uninstall', NEW, '--force');
+        expect(u.code, u.stderr).toBe(0);
+      }
+    }
+
+    for (const [point, to, converges, thrown] of MATRIX) {
+      it(`${point}:${form} (upgrade to ${to}) → recover → ${converges}`, async () => {
+        await reset();
+        const home = g.t.ocHome;
+        // The rollback points need a version that fails the post-flip gate: past the canary for it.
+        const args = ['upgrade', to, ...(to === CRASH ? ['--no-canary'] : []), '--json'];
+        const r = await runCli(args, { ...g.t.env, OC_VERSIONS_FAULT: `${point}:${form}` });
+        const journalFile = path.join(home, 'journal.json');
+        const journal = fs.existsSync(journalFile) ? JSON.parse(fs.readFileSync(journalFile, 'utf8')) : null;
+        if (form === 'kill') {
+          expect(r.signal, r.stderr).toBe('SIGKILL');
+          // the journal names the phase the fault point belongs to: the kill landed where the table says
+          expect(journal?.phase).toBe(point.split('/')[0]);
+        } else {
+          expect(r.signal).toBeNull();
+          expect(r.stdout + r.stderr).toContain(`injected fault at ${point.includes('/') ? 'step' : 'phase'} ${point}`);
+          if (thrown === 'rolled-back') {
+            expect(r.code, r.stderr).toBe(6);
+            expect(r.json.outcome).toBe('rolled-back');
+            expect(journal).toBeNull();
+          } else {
+            expect(r.code).not.toBe(0);
+            expect(journal?.phase).toBe(point.split('/')[0]);
+          }
+        }
+        if (point.endsWith('/spawned') && form === 'kill') {
+          // The updater died between spawning the gateway and recording it: the pidfile does not name
+          // the gateway that runs, yet status sees it (the backend finds its own gateways by their mark).
+          const running = gatewaysOf(home);
+          expect(running).toHaveLength(1);
+          expect(trackedPid(home)).not.toBe(running[0]);
+          const st = await g.cli('status', '--json');
+          expect(st.json.service).toMatchObject({ running: true, pid: running[0] });
+          // what a SIGKILL in the middle of the pidfile write leaves: recover must sweep it
+          fs.writeFileSync(path.join(home, 'service', 'gateway.pid.json.2718281828'), '{"pid": 4');
+        }
+        const rec = await g.cli('recover', '--json');
+        expect(rec.code, rec.stderr).toBe(0);
+        expect(rec.json.recovered).toBe(journal !== null);
+        expect(rec.json.version).toBe(converges);
+        if (journal !== null) expect(rec.json.outcome).toBe(converges === OLD ? 'old' : 'new');
+        await assertInvariants(g, [converges]);
+        await assertOneTrackedGateway(g, converges);
+      });
+    }
+
+    it('the canary search finds a planted canary anywhere under the home (so its empty answers mean something)', async () => {
+      const home = g.t.ocHome;
+      const planted = [path.join(home, 'service', 'planted.log'), path.join(home, 'snapshots', 'planted', 'deep', 'x.bin')];
+      fs.mkdirSync(path.dirname(planted[1]!), { recursive: true });
+      fs.writeFileSync(planted[0]!, `line one\nOPENCLAW_GATEWAY_TOKEN=${CANARY}\n`);
+      fs.writeFileSync(planted[1]!, Buffer.concat([Buffer.from([0, 1, 2, 255]), Buffer.from(CANARY), Buffer.from([0])]));
+      try {
+        expect(grepTree(home, CANARY).sort()).toEqual([...planted].sort());
+        expect((await filesContaining(home, CANARY)).sort()).toEqual([...planted].sort());
+      } finally {
+        fs.rmSync(planted[0]!);
+        fs.rmSync(path.join(home, 'snapshots', 'planted'), { recursive: true });
+      }
+      expect(grepTree(home, CANARY)).toEqual([]);
+    });
+  });
+}
 
 describe('degraded: the old version fails its gate too', () => {
   it('stops with degraded (exit 7), keeps the journal, never flaps; use heals explicitly', async () => {

@@ -256,29 +256,95 @@ describe('bad input changes nothing and exits with the documented code', () => {
 });
 
 describe('crash safety', () => {
-  it('install killed at any moment leaves no half version and current untouched; the next command sweeps staging', async () => {
-    await cli('install', '2026.1.1');
-    const delays = [30, 120, 250, 400, 600, 900];
-    for (const d of delays) {
-      const child = spawn(process.execPath, [CLI, 'install', '2026.2.1', '--use'], { env: t.env, stdio: 'ignore' });
-      const closed = new Promise((r) => child.on('close', r));
-      await new Promise((r) => setTimeout(r, d));
-      child.kill('SIGKILL');
-      await closed;
-      for (const name of fs.readdirSync(path.join(t.ocHome, 'versions'))) {
-        expect(fs.existsSync(path.join(t.ocHome, 'versions', name, '.oc-seal.json')), `versions/${name} after kill at ${d} ms`).toBe(true);
-      }
-      const cur = fs.readlinkSync(path.join(t.ocHome, 'current'));
-      expect(['versions/2026.1.1', 'versions/2026.2.1']).toContain(cur);
-      // the next (mutating) command sweeps what the dead install left in staging
-      const r = await cli('install', '2026.1.1');
-      expect(r.code, r.stderr).toBe(0);
-      expect(fs.readdirSync(path.join(t.ocHome, 'staging'))).toEqual([]);
-      if (fs.existsSync(path.join(t.ocHome, 'versions', '2026.2.1'))) {
-        await cli('use', '2026.1.1');
-        await cli('uninstall', '2026.2.1', '--force');
+  /**
+   * Kills land at instants taken from the install's own progress, not from a clock: the test watches
+   * the home (staging dir created, seal written, tree renamed into versions/, `current` flipped) or the
+   * install's stderr, and SIGKILLs the moment it sees the step. After each kill it reads which step the
+   * install had reached; a kill that overshot (the install ran on a few ms before the signal landed) is
+   * retried, and every step must have been hit at least once.
+   */
+  const V = '2026.2.1';
+  type Step = 'in staging, unsealed' | 'sealed in staging' | 'promoted, not current' | 'flipped, not recorded' | 'done' | 'before staging';
+
+  /** Which step of `install V --use` the home shows. */
+  function stepReached(): Step {
+    const h = t.ocHome;
+    const cur = fs.readlinkSync(path.join(h, 'current'));
+    if (cur === path.join('versions', V)) {
+      const state = JSON.parse(fs.readFileSync(path.join(h, 'state.json'), 'utf8'));
+      return state.current === V ? 'done' : 'flipped, not recorded';
+    }
+    if (fs.existsSync(path.join(h, 'versions', V, '.oc-seal.json'))) return 'promoted, not current';
+    const staged = fs.readdirSync(path.join(h, 'staging')).filter((n) => n.startsWith(`${V}.`));
+    if (staged.some((n) => fs.existsSync(path.join(h, 'staging', n, '.oc-seal.json')))) return 'sealed in staging';
+    return staged.length > 0 ? 'in staging, unsealed' : 'before staging';
+  }
+
+  const stagedDir = (): string | null => {
+    const n = fs.readdirSync(path.join(t.ocHome, 'staging')).find((x) => x.startsWith(`${V}.`));
+    return n ? path.join(t.ocHome, 'staging', n) : null;
+  };
+  /** Triggers: a synchronous probe of the home (polled in a tight loop), or a stderr line. */
+  const targets: Array<{ name: string; expect: Step; probe?: () => boolean; stderr?: RegExp }> = [
+    { name: 'staging dir created', expect: 'in staging, unsealed', probe: () => stagedDir() !== null },
+    { name: 'validation started (stderr)', expect: 'in staging, unsealed', stderr: new RegExp(`validating ${V.replace(/\./g, '\\.')}`) },
+    { name: 'seal written', expect: 'sealed in staging', probe: () => { const d = stagedDir(); return d !== null && fs.existsSync(path.join(d, '.oc-seal.json')); } },
+    { name: 'renamed into versions/', expect: 'promoted, not current', probe: () => fs.existsSync(path.join(t.ocHome, 'versions', V)) },
+    { name: 'current flipped', expect: 'flipped, not recorded', probe: () => fs.readlinkSync(path.join(t.ocHome, 'current')) === path.join('versions', V) },
+  ];
+
+  /** Start `install V --use`, SIGKILL it the moment the trigger fires; resolves once it is dead. */
+  async function killAt(target: (typeof targets)[number]): Promise<boolean> {
+    const child = spawn(process.execPath, [CLI, 'install', V, '--use'], { env: t.env, stdio: ['ignore', 'ignore', target.stderr ? 'pipe' : 'ignore'] });
+    const closed = new Promise((r) => child.on('close', r));
+    let fired = false;
+    if (target.stderr) {
+      let buf = '';
+      child.stderr!.on('data', (d) => {
+        buf += d;
+        if (!fired && target.stderr!.test(buf)) fired = child.kill('SIGKILL');
+      });
+    } else {
+      // Busy-poll (no event loop turn between probe and kill); stop if the child is gone.
+      const until = Date.now() + 60_000;
+      while (!fired && Date.now() < until) {
+        if (target.probe!()) fired = child.kill('SIGKILL');
+        else if (child.pid && !fs.existsSync(`/proc/${child.pid}`)) break;
+        else if (child.pid && /\) Z /.test(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))) break;
       }
     }
+    await closed;
+    return fired;
+  }
+
+  it('install killed at each of its steps leaves no half version and a sealed current; the next command sweeps staging', async () => {
+    expect((await cli('install', '2026.1.1')).code).toBe(0);
+    const seen: string[] = [];
+    for (const target of targets) {
+      let hit = false;
+      for (let attempt = 1; attempt <= 8 && !hit; attempt++) {
+        expect(await killAt(target), `the trigger "${target.name}" fired`).toBe(true);
+        const step = stepReached();
+        seen.push(`${target.name} #${attempt}: ${step}`);
+        hit = step === target.expect;
+        // never a half version, and current names a sealed one
+        for (const name of fs.readdirSync(path.join(t.ocHome, 'versions'))) {
+          expect(fs.existsSync(path.join(t.ocHome, 'versions', name, '.oc-seal.json')), `versions/${name} after a kill at "${target.name}"`).toBe(true);
+        }
+        const cur = path.basename(fs.readlinkSync(path.join(t.ocHome, 'current')));
+        expect(fs.existsSync(path.join(t.ocHome, 'versions', cur, '.oc-seal.json'))).toBe(true);
+        // the next (mutating) command sweeps what the dead install left in staging
+        const r = await cli('install', '2026.1.1');
+        expect(r.code, r.stderr).toBe(0);
+        expect(fs.readdirSync(path.join(t.ocHome, 'staging'))).toEqual([]);
+        if (fs.existsSync(path.join(t.ocHome, 'versions', V))) {
+          expect((await cli('use', '2026.1.1')).code).toBe(0);
+          expect((await cli('uninstall', V, '--force')).code).toBe(0);
+        }
+      }
+      expect(hit, `a kill at "${target.name}" left the install at "${target.expect}" (attempts: ${seen.join('; ')})`).toBe(true);
+    }
+    console.log(`[install kills] ${seen.join('\n[install kills] ')}`);
   });
 });
 

@@ -98,7 +98,9 @@
  * - `version-exits-1`, `crash-at-start`, `wrong-version` (/startupz and gateway status report
  *   "0.0.0-wrong"; `--version` is right), `liveness-503` (/healthz, /health 503 forever; the rest
  *   normal), `deep-check-fails`, `slow-start` (listens only after startDelayMs, default 3000),
- *   `no-lifecycle` (no postinstall, no marker, no scripts/ dir: a valid package).
+ *   `no-lifecycle` (no postinstall, no marker, no scripts/ dir: a valid package),
+ *   `dies-after-liveness` (2026.5.13: /healthz 200, /startupz 503 "starting"; the gateway exits 3 about
+ *   2 s after its first liveness answer: it passes the responsive gate stage, then dies).
  * - `crash-on-state` (2026.6.1): starts on empty state, but exits 1 at start when
  *   `<state>/state/openclaw.sqlite` has `PRAGMA user_version` > 18 ("state schema N is newer than this
  *   build supports"): only a canary on *copied* state catches it.
@@ -135,6 +137,7 @@ export type FixtureVariant =
   | 'deep-check-fails'
   | 'slow-start'
   | 'no-lifecycle'
+  | 'dies-after-liveness'
   | 'crash-on-state'
   | 'readyz-503'
   | 'preflight-fails'
@@ -186,6 +189,7 @@ export const VARIANT_VERSIONS: Record<BadVariant, string> = {
   'deep-check-fails': '2026.5.10',
   'slow-start': '2026.5.11',
   'no-lifecycle': '2026.5.12',
+  'dies-after-liveness': '2026.5.13',
   'crash-on-state': '2026.6.1',
   'readyz-503': '2026.6.2',
   'preflight-fails': '2026.6.3',

@@ -240,17 +240,15 @@ describe('fixture package', () => {
 });
 
 describe('fixture gateway', () => {
-  it('answers probes fast, links skills, reports info/env, status --require-rpc works, SIGTERM drains', async () => {
+  it('answers probes, links skills, reports info/env, status --require-rpc works, SIGTERM drains', async () => {
     const root = await installed('2026.3.1');
-    const t0 = Date.now();
     const gw = await startGateway(path.join(root, 'dist/index.js'), {
       env: { OC_SECRET_PROBE: 's3cret', FIXTURE_DRAIN_MS: '300' },
     });
+    // How fast it starts is measured in bench/ (cold start), not asserted here.
     const health = await waitHttp(`${gw.url}/healthz`);
-    const startMs = Date.now() - t0;
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true, status: 'live' });
-    expect(startMs).toBeLessThan(3000); // typically ~150 ms; generous for loaded CI
 
     const startup = await getJson(`${gw.url}/startupz`);
     expect(startup).toMatchObject({ status: 200, body: { ok: true, status: 'started', version: '2026.3.1' } });

@@ -80,8 +80,25 @@ describe('process backend', () => {
     await fsp.writeFile(pidFile, JSON.stringify({ ...real, pid: process.pid }));
     const ctx = await makeContext(fake, env());
     await service(ctx, 'status', [], {});
-    expect(ctx.out.results[0]).toMatchObject({ running: false, pid: null });
+    // Not the reused pid: the gateway that really runs, found by the mark it was started with
+    // (the pidfile no longer names it, as after an updater killed before writing the pidfile).
+    expect(ctx.out.results[0]).toMatchObject({ running: true, pid: real.pid });
+    expect((ctx.out.results[0] as { pid: number }).pid).not.toBe(process.pid);
     await fsp.writeFile(pidFile, JSON.stringify(real));
+  });
+
+  it('a gateway its pidfile does not name (updater killed before writing it): status sees it, start adopts it', async () => {
+    const pidFile = path.join(fake.layout.serviceDir, 'gateway.pid.json');
+    const real = JSON.parse(await fsp.readFile(pidFile, 'utf8')) as { pid: number; startTime: string };
+    await fsp.rm(pidFile);
+    const st = await makeContext(fake, env());
+    await service(st, 'status', [], {});
+    expect(st.out.results[0]).toMatchObject({ running: true, pid: real.pid });
+    const ctx = await makeContext(fake, env());
+    await service(ctx, 'start', [], {});
+    // adopted, not duplicated: the pidfile names the same process again, and it still serves
+    expect(JSON.parse(await fsp.readFile(pidFile, 'utf8'))).toMatchObject({ pid: real.pid, startTime: real.startTime });
+    expect((await getJson(`http://127.0.0.1:${port}/healthz`))?.status).toBe(200);
   });
 
   it('snapshot holds no secret value; the canary appears in no file under the home', async () => {

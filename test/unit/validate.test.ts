@@ -307,11 +307,9 @@ describe('validateTree', () => {
       '',
     ].join('\n');
     const tmpDir = path.join(root, `tmp-hang-${counter}`);
-    const t0 = Date.now();
     const r = await validateTree(
       input(buildTree({ files }), { tmpDir, config: { ...input(buildTree()).config, smokeTimeoutMs: 1500 } }),
     );
-    expect(Date.now() - t0).toBeLessThan(15_000);
     expect(expectRefusedBy(r, 'smoke')).toBe('node openclaw.mjs --version: timed out after 1500 ms');
     const grandchild = Number(fs.readFileSync(pidFile, 'utf8'));
     await new Promise((res) => setTimeout(res, 200));

@@ -1,0 +1,48 @@
+/**
+ * Fault points for tests (OC_VERSIONS_FAULT=<point>:<kill|throw>). Unset, nothing here does anything.
+ *
+ * A point is a journal phase (fired by JournalWriter.enter right after the phase is recorded) or
+ * `<phase>/<step>`: a step inside a phase that is not a phase of its own, fired by the code that
+ * performs it while the journal is at <phase>. Steps:
+ *   spawned — the process backend has spawned the gateway and not yet written its pidfile.
+ * `kill` SIGKILLs the updater itself (nothing runs after it: no finally, no exit hook);
+ * `throw` throws an INTERNAL error from that spot.
+ */
+import { OcError } from '../errors.js';
+
+export interface FaultSpec {
+  phase: string;
+  action: 'kill' | 'throw';
+}
+
+/** The step fault points (the phases are the other points: see PHASES in journal.ts). */
+export const STEP_FAULT_POINTS = ['restart/spawned', 'rollback-restart/spawned'] as const;
+
+export function parseFault(value: string | undefined): FaultSpec | null {
+  if (!value) return null;
+  const m = /^([a-z-]+(?:\/[a-z-]+)?):(kill|throw)$/.exec(value.trim());
+  return m ? { phase: m[1]!, action: m[2] as 'kill' | 'throw' } : null;
+}
+
+let armed: FaultSpec | null = null;
+let phase: string | null = null;
+
+/** Called by the journal: the fault of this transaction, and each phase as it is entered. */
+export function armFault(spec: FaultSpec | null): void {
+  armed = spec;
+}
+export function setFaultPhase(p: string): void {
+  phase = p;
+}
+
+/** Fire the armed fault if it names `point` exactly. */
+export function fireFault(point: string, spec: FaultSpec | null = armed): void {
+  if (!spec || spec.phase !== point) return;
+  if (spec.action === 'kill') process.kill(process.pid, 'SIGKILL');
+  throw new OcError('INTERNAL', `injected fault at ${point.includes('/') ? 'step' : 'phase'} ${point} (OC_VERSIONS_FAULT)`);
+}
+
+/** A step inside the current phase (e.g. `spawned`): fires `<phase>/<step>` when armed. */
+export function faultStep(step: string): void {
+  if (armed && phase !== null) fireFault(`${phase}/${step}`);
+}

@@ -1,0 +1,69 @@
+/**
+ * What a test can see of the gateways of an oc-versions home without asking oc-versions:
+ * process-group leaders whose command line names the home (the launcher `sh <home>/bin/openclaw-gateway`
+ * or, after its exec, `node <home>/versions/<v>/…/dist/index.js`), the process backend's pidfile, and
+ * temp files an interrupted write can leave. Linux (/proc) only.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+function statFields(pid: number): string[] | null {
+  try {
+    const raw = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return raw.slice(raw.lastIndexOf(')') + 2).trim().split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Live process-group leaders (not zombies) whose argv mentions `home/`: every gateway of that home. */
+export function gatewaysOf(home: string): number[] {
+  const out: number[] = [];
+  for (const n of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    const pid = Number(n);
+    const st = statFields(pid);
+    if (!st || st[0] === 'Z' || Number(st[2]) !== pid) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv.some((a) => a.startsWith(home + path.sep))) out.push(pid);
+  }
+  return out;
+}
+
+/** The pid the process backend's pidfile names, or null (absent). */
+export function trackedPid(home: string): number | null {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(home, 'service', 'gateway.pid.json'), 'utf8')) as { pid: number }).pid;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Temp files of interrupted writes anywhere under the home except inside version trees: swap temps
+ * (`*.tmp-<pid>…`), write-file-atomic temps (`<name>.json.<n>`), lock claims (`*.claim-<pid>`).
+ */
+export function tempFiles(home: string): string[] {
+  const hits: string[] = [];
+  const walk = (dir: string) => {
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      const p = path.join(dir, e.name);
+      if (p === path.join(home, 'versions')) continue;
+      if (/\.tmp-\d+|\.json\.\d+$|\.claim-\d+$/.test(e.name)) hits.push(path.relative(home, p));
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(home);
+  return hits;
+}
