@@ -87,7 +87,7 @@ describe('planAdoption', () => {
     const plan = planAdoption(base(program, { A: '1' }), LAUNCHER);
     expect(plan.definition.program).toEqual(expected);
     expect(plan.layout).toBe(layout);
-    expect(plan.definition.env).toEqual({ A: '1', OPENCLAW_SUPERVISOR_MODE: 'external' });
+    expect(plan.definition.env).toEqual({ A: '1', OPENCLAW_SUPERVISOR_MODE: 'external', OPENCLAW_SERVICE_REPAIR_POLICY: 'external' });
   });
 
   it('moves node flags into NODE_OPTIONS without duplicating them', () => {
