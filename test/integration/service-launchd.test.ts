@@ -228,7 +228,7 @@ describe('launchd: adopt the env-wrapper layout', () => {
     const doc = parse(await fsp.readFile(plistPath, 'utf8')) as { ProgramArguments: string[]; EnvironmentVariables: Record<string, string> };
     expect(doc.ProgramArguments.slice(0, 4)).toEqual(['/bin/sh', expect.stringMatching(/env-wrapper\.sh$/), envFile, fake.layout.gatewayShim]);
     expect(doc.ProgramArguments.slice(4)).toEqual(['gateway', '--port', String(port)]);
-    expect(doc.EnvironmentVariables).toEqual({ HOME: fake.userHome, OPENCLAW_SERVICE_MARKER: 'openclaw', OPENCLAW_SUPERVISOR_MODE: 'external' });
+    expect(doc.EnvironmentVariables).toEqual({ HOME: fake.userHome, OPENCLAW_SERVICE_MARKER: 'openclaw', OPENCLAW_SUPERVISOR_MODE: 'external', OPENCLAW_SERVICE_REPAIR_POLICY: 'external' });
     const info = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
     expect(info.version).toBe('2026.9.6');
     const env = await getJson<EnvReply>(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN,FROM_ENV_FILE,OPENCLAW_SUPERVISOR_MODE`);
