@@ -134,11 +134,13 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
   const wall: Record<string, number> = {};
 
   let playNo = 0;
-  async function play(name: string, playbook: string, extraVars: Record<string, unknown>): Promise<PlayRun> {
+  /** The rollout/rollback stop file (never the default docs/fleet/STOP of this checkout). */
+  let stopFile: string;
+  async function play(name: string, playbook: string, extraVars: Record<string, unknown>, args: string[] = []): Promise<PlayRun> {
     const eventsFile = path.join(root, `events-${++playNo}.jsonl`);
     const t0 = Date.now();
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('ansible-playbook', ['-i', inventory, playbook, '-e', JSON.stringify(extraVars)], {
+      const child = spawn('ansible-playbook', ['-i', inventory, playbook, '-e', JSON.stringify({ oc_fleet_stop_file: stopFile, ...extraVars }), ...args], {
         cwd: FLEET_DIR,
         env: { ...ansibleEnv, OC_FLEET_EVENTS: eventsFile },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -215,6 +217,7 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
     await Promise.all([setup(hosts[0]!), setup(hosts[1]!)]);
     await Promise.all([setup(hosts[2]!), setup(hosts[3]!)]);
 
+    stopFile = path.join(root, 'STOP');
     inventory = path.join(root, 'inventory.json');
     const hostVars: Record<string, unknown> = {};
     for (const h of hosts) {
@@ -391,6 +394,24 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
     expect(t('gw1')).toBeLessThan(t('gw2'));
     expect(t('gw2')).toBeLessThan(Math.min(t('gw3'), t('gw4')));
   }, 300_000);
+
+  it('(d) a stop file on the control node stops a rollout before its next wave touches a host', async () => {
+    const before = await fleet(hosts);
+    fs.writeFileSync(stopFile, '');
+    try {
+      const r = await play('d/rollout-stopped', 'rollout.yml', { oc_versions_target: GOOD }, ['--skip-tags', 'prestage']);
+      expect(r.code).not.toBe(0);
+      expect(taskResult(r, 'gw1', 'no stop file')).toMatchObject({ status: 'failed', msg: expect.stringContaining(`stopped by ${stopFile}`) });
+      for (const h of hosts) expect(taskResult(r, h.name, 'oc-versions | upgrade to'), h.name).toBeUndefined();
+    } finally {
+      fs.rmSync(stopFile, { force: true });
+    }
+    const after = await fleet(hosts);
+    for (const h of hosts) {
+      expect(after[h.name]?.pid, h.name).toBe(before[h.name]?.pid);
+      expect(after[h.name]?.version, h.name).toBe(OLD);
+    }
+  }, 120_000);
 });
 
 if (MISSING.length > 0) {
