@@ -401,6 +401,15 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
     const t = (n: string) => after[n]!.startedAt;
     expect(t('gw1')).toBeLessThan(t('gw2'));
     expect(t('gw2')).toBeLessThan(Math.min(t('gw3'), t('gw4')));
+
+    // Run again (on gw1 only, to keep it short) with a target: the host already serves it, so
+    // it is not touched (a plain second rollback would flip back to the previous version).
+    const again = await play('c/rollback-again', 'rollback.yml', { oc_versions_rollback_to: OLD }, ['--limit', 'gw1']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(taskResult(again, 'gw1', 'oc-versions | rollback')?.status).toBe('skipped');
+    expect(hostsPerPlay(again, 'roll back in waves', 'oc-versions | serving')).toEqual([['gw1']]);
+    const still = await fleet(hosts);
+    for (const h of hosts) expect(still[h.name]?.pid, h.name).toBe(after[h.name]?.pid);
   }, 450_000);
 
   it('(d) a stop file on the control node stops a rollout before its next wave touches a host', async () => {
