@@ -134,6 +134,8 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
   const wall: Record<string, number> = {};
 
   let playNo = 0;
+  /** Process groups of ansible-playbook runs still going (a test that timed out leaves one). */
+  const running = new Set<number>();
   /** The rollout/rollback stop file (never the default docs/fleet/STOP of this checkout). */
   let stopFile: string;
   async function play(name: string, playbook: string, extraVars: Record<string, unknown>, args: string[] = []): Promise<PlayRun> {
@@ -146,6 +148,7 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       });
+      if (child.pid) running.add(child.pid);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -161,6 +164,7 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
       child.on('error', reject);
       child.on('close', (code) => {
         clearTimeout(timer);
+        if (child.pid) running.delete(child.pid);
         resolve({ code, stdout, stderr });
       });
     });
@@ -274,6 +278,15 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
   }, 420_000);
 
   afterAll(async () => {
+    // First any ansible-playbook still running (its own process group), so that nothing
+    // restarts a gateway behind the cleanup.
+    for (const pid of running) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
     for (const h of hosts) {
       const before = h.port ? await gw(h) : null;
       await runCli(['service', 'stop'], h.env).catch(() => undefined);
