@@ -258,6 +258,8 @@ describe.skipIf(MISSING.length > 0)('fleet: the Ansible role and playbooks in do
     Object.assign(ansibleEnv, {
       PATH: process.env['PATH'],
       HOME: ansibleHome,
+      // no __pycache__ next to the callback plugin in the checkout
+      PYTHONDONTWRITEBYTECODE: '1',
       LANG: 'C.UTF-8',
       LC_ALL: 'C.UTF-8',
       ANSIBLE_HOME: ansibleHome,
