@@ -218,7 +218,7 @@ describe('bad input changes nothing and exits with the documented code', () => {
     expect(fs.existsSync(t.ocHome)).toBe(false);
   });
 
-  it('each validation failure is refused with its own check named, exit 5, current untouched', async () => {
+  it('each validation failure is refused with its own check named, exit 5, current untouched', { timeout: 360_000 }, async () => {
     await cli('install', '2026.1.1');
     const expected: Record<string, string> = {
       'missing-dynamic-chunk': 'import-closure',
