@@ -45,6 +45,7 @@ export function recoveryTimerUnits(layout: Layout, config: Config, cliPath: stri
     '',
     '[Timer]',
     'OnBootSec=1min',
+    `OnActiveSec=${Math.max(1, Math.round(config.watch.intervalS))}s`,
     `OnUnitActiveSec=${Math.max(1, Math.round(config.watch.intervalS))}s`,
     'AccuracySec=1s',
     '',

@@ -16,6 +16,8 @@ import { FAKE_GATEWAY_SOURCE } from '../helpers/fake-home.js';
 import { VARIANT_VERSIONS } from '../helpers/fixtures.js';
 import { freePort, getJson, waitFor } from '../helpers/gateway.js';
 import { startSystemdUser, systemdUserSkipReason, type SystemdUser } from '../helpers/systemd-user.js';
+import { makeLayout } from '../../src/core/layout.js';
+import { recoveryTimerName } from '../../src/service/systemd-timer.js';
 
 const skipReason = systemdUserSkipReason();
 const CRASH = VARIANT_VERSIONS['crash-at-start'];
@@ -33,6 +35,8 @@ function tuneConfig(ocHome: string, uid: number, gid: number): void {
   const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
   cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100, settle: { probes: 4, minWindowMs: 800 } };
   cfg.service = { ...cfg.service, drainMs: DRAIN_MS };
+  // The recovery timer (and the stabilization watch's tick) every 3 s instead of every minute.
+  cfg.watch = { ...cfg.watch, intervalS: 3, windowMs: 0 };
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   fs.chownSync(file, uid, gid);
 }
@@ -215,6 +219,20 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       expect(path.basename(fs.readlinkSync(path.join(ocHome, 'current')))).toBe(v);
       await waitServing(v);
       expect(fs.existsSync(path.join(ocHome, 'journal.json'))).toBe(false);
+    });
+
+    it('the recovery timer (a systemd user timer running recover --auto) heals a host whose updater was SIGKILLed, with no person', async () => {
+      const timer = `${recoveryTimerName(makeLayout(ocHome))}.timer`;
+      expect(await sd.show(timer, ['ActiveState', 'UnitFileState'])).toEqual({ ActiveState: 'active', UnitFileState: 'enabled' });
+      const killed = await sd.runCli(['upgrade', '2026.2.1', '--json'], { ...env, OC_VERSIONS_FAULT: 'gate-version:kill' });
+      expect(killed.signal, ok(killed)).toBe('SIGKILL');
+      expect(fs.existsSync(path.join(ocHome, 'journal.json'))).toBe(true);
+      // No command from here: the timer's next run finishes the interrupted transaction.
+      await waitFor(async () => !fs.existsSync(path.join(ocHome, 'journal.json')), 90_000, 'the timer to recover the host');
+      const v = path.basename(fs.readlinkSync(path.join(ocHome, 'current')));
+      await waitServing(v);
+      const svc = `${recoveryTimerName(makeLayout(ocHome))}.service`;
+      expect(Number((await sd.show(svc, ['ExecMainStartTimestampMonotonic']))['ExecMainStartTimestampMonotonic'])).toBeGreaterThan(0);
     });
 
     it('the old gateway SIGKILLed while the upgrade stages: the gate judges the process that serves the new version, not a respawn', async () => {
