@@ -25,7 +25,7 @@ async function ctxOf(o: Opts) {
 function serviceOpts(o: Opts) {
   const pick = (k: string) => (typeof o[k] === 'string' || typeof o[k] === 'number' ? String(o[k]) : undefined);
   const out: Record<string, string> = {};
-  for (const [k, name] of [['manager', 'manager'], ['label', 'label'], ['plist', 'plist'], ['unit', 'unit'], ['drainMs', 'drainMs'], ['secretStore', 'secretStore']] as const) {
+  for (const [k, name] of [['manager', 'manager'], ['label', 'label'], ['plist', 'plist'], ['unit', 'unit'], ['drainMs', 'drainMs'], ['secretStore', 'secretStore'], ['node', 'node']] as const) {
     const v = pick(k);
     if (v !== undefined) out[name] = v;
   }
@@ -109,6 +109,7 @@ export function buildCli() {
     .option('--label <label>', 'launchd label / systemd unit (default ai.openclaw.gateway / openclaw-gateway.service)')
     .option('--plist <path>', 'adopt: the LaunchAgent plist to take over')
     .option('--unit <path>', 'adopt: the systemd unit to take over')
+    .option('--node <path>', 'adopt: the node the launcher runs (default: the node the definition ran)')
     .option('--drain-ms <ms>', 'how long a stop may drain before SIGKILL')
     .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
     .action(async (action: string, args: string[], o: Opts) => {

@@ -4,13 +4,17 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { OcError } from '../errors.js';
+import { EXIT, OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
 import { findSecretFlag } from '../secrets/redact.js';
 import { isSecretKey, type SecretStore } from '../secrets/types.js';
 import {
   checkAdoptionInputs,
   keepOriginal,
+  originalPathFor,
+  packageVersionOfEntry,
+  versionManagedNode,
+  type AdoptedRecord,
   planAdoption,
   readAdoptedRecord,
   saveAdoptedRecord,
@@ -35,6 +39,11 @@ import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/
 import type { CommandContext } from '../app/context.js';
 import { mutating } from '../app/session.js';
 import { openService } from '../app/service.js';
+import { gateService } from '../app/gate.js';
+import { switchTo } from '../app/home.js';
+import { readCurrent, readSeal } from '../core/store.js';
+import { createSnapshot } from '../service/snapshot.js';
+import { exists } from '../os/fs.js';
 
 export interface ServiceOptions {
   manager?: string;
@@ -43,6 +52,8 @@ export interface ServiceOptions {
   unit?: string;
   drainMs?: number | string;
   secretStore?: string;
+  /** adopt: the node the launcher runs (default: the node the definition ran). */
+  node?: string;
 }
 
 export const SERVICE_SUBCOMMANDS = ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'] as const;
@@ -99,7 +110,7 @@ async function withDefinitionCheck(
   return check;
 }
 
-export async function run(ctx: CommandContext, sub: string, args: string[] = [], opts: ServiceOptions = {}): Promise<void> {
+export async function run(ctx: CommandContext, sub: string, args: string[] = [], opts: ServiceOptions = {}): Promise<void | number> {
   switch (sub) {
     case 'install':
       return install(ctx, args, opts);
@@ -175,10 +186,37 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   );
 }
 
-async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
+/** What adopt must put back when the gate refuses the restart onto the launcher. */
+interface AdoptUndo {
+  definitionText: Buffer;
+  createdOriginal: boolean;
+  previousRecord: AdoptedRecord | undefined;
+  previousDefinitionRecord: Awaited<ReturnType<typeof readDefinitionRecord>>;
+  previousService: Config['service'];
+  previousCurrent: string | null;
+  storedSecrets: string[];
+}
+
+/** The version the gateway runs now: the running process's entry first, else the definition's. */
+async function runningVersion(ctx: CommandContext, mgr: ServiceManager, planEntry: string | null): Promise<{ version: string | null; source: string; pid: number | null }> {
+  const st = await mgr.status();
+  if (st.running && st.entry) {
+    const v = st.version ?? (await packageVersionOfEntry(st.entry));
+    if (v) return { version: v, source: `the running process (pid ${st.pid}, ${st.entry})`, pid: st.pid };
+  }
+  const fromDef = await packageVersionOfEntry(planEntry);
+  if (fromDef) return { version: fromDef, source: `the definition's entry (${planEntry})`, pid: st.running ? st.pid : null };
+  if (!planEntry) {
+    const cur = await readCurrent(ctx.layout);
+    if (cur) return { version: cur, source: 'current (the definition already runs through the launcher)', pid: st.running ? st.pid : null };
+  }
+  return { version: null, source: '', pid: st.running ? st.pid : null };
+}
+
+async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number> {
   if (opts.plist && opts.unit) throw new OcError('USAGE', 'give --plist or --unit, not both');
   // --plist names a LaunchAgent, --unit a systemd unit; otherwise --manager or the platform's.
-  const kind: ManagerKind = opts.plist ? 'launchd' : opts.unit ? 'systemd' : (parseManagerKind(opts.manager) ?? (await detectManagerKind(ctx.env)));
+  const kind: ManagerKind = opts.plist ? 'launchd' : opts.unit ? 'systemd' : (parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env)));
   const backend = backendOf(kind);
   if (!backend.adopt) throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
   const definitionPath = opts.plist ?? opts.unit;
@@ -197,30 +235,69 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
   }
   await assertLauncher(launcher);
   await checkAdoptionInputs(def);
-  const plan = planAdoption(def, launcher);
+  if (opts.node !== undefined && !path.isAbsolute(opts.node)) throw new OcError('INVALID_INPUT', `--node must be an absolute path, got '${opts.node}'`);
+  const plan = planAdoption(def, launcher, opts.node !== undefined ? { node: opts.node } : {});
+  // The version the gateway runs now: adopt makes it current and restarts onto it, never onto another.
+  const running = await runningVersion(ctx, mgr, plan.entry);
+  if (!running.version) {
+    throw new OcError('NOT_FOUND', `cannot tell which OpenClaw version ${mgr.label} runs (no package.json above ${plan.entry ?? 'its entry'})`, {
+      hint: 'start the service so its process can be read, or repair its definition first',
+    });
+  }
+  const version = running.version;
+  if (!(await readSeal(ctx.layout, version))) {
+    throw new OcError('NOT_INSTALLED', `the gateway runs ${version} (from ${running.source}), which is not installed side by side`, {
+      hint: `oc-versions install ${version}${ctx.registry ? ` --registry ${ctx.registry}` : ''} && oc-versions service adopt${opts.plist ? ` --plist ${opts.plist}` : opts.unit ? ` --unit ${opts.unit}` : ''}`,
+    });
+  }
+  const managedBy = versionManagedNode(plan.node);
+  if (managedBy) {
+    ctx.out.warn(`the service's node ${plan.node} lives under a ${managedBy} versioned path: removing that node version breaks the gateway; pass --node PATH for a stable node`);
+  }
   const memory = await captureEnvValues(def);
 
   const result = await mutating(ctx, 'service adopt', async () => {
+    const previousCurrent = await readCurrent(ctx.layout);
+    const previousRecord = await readAdoptedRecord(ctx.layout);
+    const undo: AdoptUndo = {
+      definitionText: await fsp.readFile(mgr.definitionPath),
+      createdOriginal: !(await exists(originalPathFor(mgr.definitionPath))),
+      previousRecord,
+      previousDefinitionRecord: await readDefinitionRecord(ctx.layout),
+      previousService: { ...ctx.config.service },
+      previousCurrent,
+      storedSecrets: [],
+    };
+    // 1. The running version becomes current: nothing restarts, the launcher would now run what runs.
+    if (previousCurrent !== version) {
+      ctx.out.progress(`making ${version} current (the version the gateway runs; no restart)`);
+      await switchTo(ctx, version, 'adopt');
+    }
+    // 2. A snapshot of the definition (secret values as references) before it is rewritten.
+    const snap = await createSnapshot({ layout: ctx.layout, config: ctx.config, env: ctx.env }, { reason: 'adopt', manager: mgr, store });
+    // 3. The original beside itself, then the rewrite.
     const original = await keepOriginal(mgr.definitionPath);
-    const previous = await readAdoptedRecord(ctx.layout);
     const storedSecrets = await storeSecrets(mgr.label, memory, ctx.config.secretPattern, store);
+    if (!previousRecord) undo.storedSecrets = storedSecrets;
     await mgr.writeDefinition(plan.definition);
-    await mgr.reload();
-    if (backend.restartAfterReload) await mgr.restart({ drainMs: drainOf(ctx, opts) });
     await saveAdoptedRecord(ctx.layout, {
       manager: kind,
       label: mgr.label,
       definitionPath: mgr.definitionPath,
       originalPath: original.path,
-      originalSha256: previous?.definitionPath === mgr.definitionPath ? previous.originalSha256 : original.sha256,
+      originalSha256: previousRecord?.definitionPath === mgr.definitionPath ? previousRecord.originalSha256 : original.sha256,
       layout: plan.layout,
       adoptedAt: new Date().toISOString(),
       storedSecrets,
+      ...(previousRecord?.originalVersion !== undefined ? { originalVersion: previousRecord.originalVersion } : { originalVersion: version }),
     });
     const record = await buildDefinitionRecord(mgr, plan.definition, true);
     await saveDefinitionRecord(ctx.layout, record);
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, adopted: true });
-    await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
+    // 4. The one restart onto the launcher, through the health gate.
+    ctx.out.progress(`restarting ${mgr.label} through the launcher on ${version}`);
+    await mgr.reload();
+    if (backend.restartAfterReload) await mgr.restart({ drainMs: drainOf(ctx, opts) });
     const check = await checkAndRestoreDefinition({
       manager: mgr,
       record,
@@ -231,25 +308,65 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
       launcher,
       reload: true,
     });
-    return { original, storedSecrets, check };
+    if (check.rewritten) await mgr.restart({ drainMs: drainOf(ctx, opts) });
+    const gate = await gateService(ctx, version, running.pid);
+    if (!gate.ok) {
+      ctx.out.progress(`the gate refused the restart onto the launcher (${gate.reason}); putting the original definition back`);
+      await undoAdoption(ctx, mgr, store, undo, drainOf(ctx, opts));
+      return { ok: false as const, gate, snapshot: snap.txid, check };
+    }
+    await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
+    return { ok: true as const, gate, snapshot: snap.txid, original, storedSecrets, check, previousCurrent };
   }, 'keep-degraded');
   const st = await mgr.status();
+  const stages = result.gate.stages;
+  if (!result.ok) {
+    const human = [
+      `adopt of ${kind} service ${mgr.label}: ROLLED BACK (the original definition is back)`,
+      ...stages.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms): ${s.detail}`),
+      `  ${st.running ? `running the original again, pid ${st.pid}` : 'NOT running after the original definition was restored'}`,
+    ];
+    ctx.out.result(human.join('\n'), {
+      action: 'adopt',
+      outcome: 'rolled-back',
+      manager: kind,
+      label: mgr.label,
+      version,
+      reason: result.gate.reason,
+      stages,
+      snapshot: result.snapshot,
+      running: st.running,
+      pid: st.pid,
+    });
+    return EXIT.ROLLED_BACK;
+  }
   const secretKeys = Object.keys(memory).filter((k) => isSecretKey(k, ctx.config.secretPattern)).sort();
   const human = [
-    `adopted ${kind} service ${mgr.label} (${plan.layout} layout)`,
+    `adopted ${kind} service ${mgr.label} (${plan.layout} layout) on ${version}`,
+    `  version: ${version} (from ${running.source}; now current)`,
     `  definition: ${mgr.definitionPath}`,
     `  original kept at: ${result.original.path} (for oc-versions service restore)`,
+    `  snapshot: ${result.snapshot}`,
     `  program: ${plan.definition.program.join(' ')}`,
+    `  node: ${plan.node ?? `${ctx.config.runtimeNode} (oc-versions' own)`}`,
     `  env keys kept: ${Object.keys(memory).length}${secretKeys.length > 0 ? ` (secret: ${secretKeys.join(', ')}; ${result.storedSecrets.length > 0 ? `copied to the ${store.kind} store` : 'no secret store: values stay only in the definition'})` : ''}`,
+    ...stages.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms): ${s.detail}`),
     `  ${st.running ? `running, pid ${st.pid}${st.version ? `, version ${st.version}` : ''}` : 'not running'}`,
   ];
   ctx.out.result(human.join('\n'), {
     action: 'adopt',
+    outcome: 'adopted',
     manager: kind,
     label: mgr.label,
     layout: plan.layout,
+    version,
+    versionSource: running.source,
+    previousCurrent: result.previousCurrent,
+    node: plan.node,
+    nodeManagedBy: managedBy,
     definitionPath: mgr.definitionPath,
     originalPath: result.original.path,
+    snapshot: result.snapshot,
     programBefore: plan.before.length,
     program: plan.definition.program,
     envKeys: Object.keys(memory).sort(),
@@ -257,9 +374,30 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
     secretStore: store.kind,
     storedSecrets: result.storedSecrets,
     check: result.check,
+    stages,
     running: st.running,
     pid: st.pid,
   });
+  return EXIT.OK;
+}
+
+/** Put back what adopt changed: the definition byte for byte, the records, config, current. */
+async function undoAdoption(ctx: CommandContext, mgr: ServiceManager, store: SecretStore, undo: AdoptUndo, drainMs: number): Promise<void> {
+  const tmp = `${mgr.definitionPath}.oc-restore-${process.pid}`;
+  await fsp.writeFile(tmp, undo.definitionText, { mode: 0o600 });
+  await fsp.chmod(tmp, (await fsp.stat(mgr.definitionPath).catch(() => undefined))?.mode ?? 0o644);
+  await fsp.rename(tmp, mgr.definitionPath);
+  await mgr.reload();
+  if (backendOf(mgr.kind).restartAfterReload) await mgr.restart({ drainMs });
+  if (undo.createdOriginal) await fsp.rm(originalPathFor(mgr.definitionPath), { force: true });
+  for (const name of undo.storedSecrets) await store.delete(name).catch(() => {});
+  if (undo.previousRecord) await saveAdoptedRecord(ctx.layout, undo.previousRecord);
+  else await fsp.rm(adoptedRecordPath(ctx.layout), { force: true });
+  if (undo.previousDefinitionRecord) await saveDefinitionRecord(ctx.layout, undo.previousDefinitionRecord);
+  else await fsp.rm(recordPath(ctx.layout), { force: true });
+  ctx.config.service = undo.previousService;
+  await saveConfig(ctx.layout, ctx.config);
+  if (undo.previousCurrent && undo.previousCurrent !== (await readCurrent(ctx.layout))) await switchTo(ctx, undo.previousCurrent, 'adopt-undone');
 }
 
 async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
