@@ -110,12 +110,17 @@ export function buildCli() {
     .option('--plist <path>', 'adopt: the LaunchAgent plist to take over')
     .option('--unit <path>', 'adopt: the systemd unit to take over')
     .option('--node <path>', 'adopt: the node the launcher runs (default: the node the definition ran)')
+    .option('--env <KEY>', 'install: pass KEY from this environment to the gateway, kept in the secret store (repeatable)')
+    .option('--env-file <path>', 'install (process backend): an env file the gateway reads at each start, never copied (repeatable)')
     .option('--drain-ms <ms>', 'how long a stop may drain before SIGKILL')
     .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
     .action(async (action: string, args: string[], o: Opts) => {
       const extra = Array.isArray(o['--']) ? (o['--'] as string[]) : [];
       const { run } = await import('./commands/service.js');
-      const code = await run(await ctxOf(o), action, [...args, ...extra], serviceOpts(o));
+      const lists = Object.fromEntries(
+        (['env', 'envFile'] as const).filter((k) => o[k] !== undefined).map((k) => [k, (Array.isArray(o[k]) ? (o[k] as unknown[]) : [o[k]]).map(String)]),
+      );
+      const code = await run(await ctxOf(o), action, [...args, ...extra], { ...serviceOpts(o), ...lists });
       return typeof code === 'number' ? code : 0;
     });
   cli

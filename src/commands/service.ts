@@ -54,6 +54,10 @@ export interface ServiceOptions {
   secretStore?: string;
   /** adopt: the node the launcher runs (default: the node the definition ran). */
   node?: string;
+  /** install: env keys whose values are read once from this environment into the secret store. */
+  env?: string[];
+  /** install: env files the job reads at each start (never copied). */
+  envFile?: string[];
 }
 
 export const SERVICE_SUBCOMMANDS = ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'] as const;
@@ -131,12 +135,58 @@ export async function run(ctx: CommandContext, sub: string, args: string[] = [],
   }
 }
 
+function listOpt(v: string[] | string | undefined): string[] {
+  return v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String);
+}
+
+/**
+ * `--env KEY` (value read once from this environment) and `--env-file PATH` (read by the
+ * job at each start, never copied). A process service keeps --env values only in the
+ * secret store (process.json holds references), so without a store it is refused: the
+ * value would otherwise have to be written in plaintext under the home.
+ */
+async function passedEnv(
+  ctx: CommandContext,
+  kind: ManagerKind,
+  store: SecretStore,
+  opts: ServiceOptions,
+): Promise<{ values: Record<string, string>; envFiles: string[]; secretPattern: string }> {
+  const keys = listOpt(opts.env);
+  const files = listOpt(opts.envFile);
+  let secretPattern = ctx.config.secretPattern;
+  const values: Record<string, string> = {};
+  for (const k of keys) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new OcError('INVALID_INPUT', `--env takes a variable name (KEY), not '${k.split('=')[0]}=…'`, { hint: 'export KEY=value in this shell, then pass --env KEY' });
+    const v = ctx.env[k];
+    if (v === undefined) throw new OcError('INVALID_INPUT', `--env ${k}: ${k} is not set in this environment`, { hint: `export ${k}=… first (it is read once and kept in the secret store)` });
+    values[k] = v;
+    if (!isSecretKey(k, secretPattern)) secretPattern = `${secretPattern}|^${k}$`;
+  }
+  if (keys.length > 0 && kind === 'process' && !(store.kind !== 'none' && (await store.available()))) {
+    throw new OcError('ENVIRONMENT', `no secret store to keep ${keys.join(', ')}: refusing to write the value in plaintext under ${ctx.layout.home}`, {
+      hint: 'use a secret store (macOS Keychain; on Linux a Secret Service such as gnome-keyring or KeePassXC on the session bus, OC_VERSIONS_SECRET_STORE=secret-service), or put the values in a file only you can read and pass --env-file PATH (read at each start, never copied)',
+    });
+  }
+  for (const f of files) {
+    if (kind === 'launchd') throw new OcError('USAGE', '--env-file is not supported by launchd (a LaunchAgent has no env files); use --env KEY', {});
+    if (kind === 'systemd') throw new OcError('USAGE', '--env-file: add EnvironmentFile= to the unit and adopt it, or use --env KEY', {});
+    if (!path.isAbsolute(f)) throw new OcError('INVALID_INPUT', `--env-file must be an absolute path, got '${f}'`);
+    if (f === ctx.layout.home || f.startsWith(ctx.layout.home + path.sep)) throw new OcError('INVALID_INPUT', `--env-file ${f} lies under the oc-versions home, which never holds secret values`);
+    try {
+      await fsp.access(f, fsp.constants.R_OK);
+    } catch {
+      throw new OcError('NOT_FOUND', `--env-file ${f} does not exist or is not readable`);
+    }
+  }
+  return { values, envFiles: files, secretPattern };
+}
+
 async function install(ctx: CommandContext, args: string[], opts: ServiceOptions): Promise<void> {
   const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env));
   const label = opts.label ?? defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
   await assertLauncher(launcher);
-  const { mgr } = await openService(ctx, { ...opts, manager: kind, label });
+  let { mgr, store } = await openService(ctx, { ...opts, manager: kind, label });
   const backend = backendOf(kind);
   const existing = await mgr.readDefinition();
   if (existing && !existing.program.includes(launcher)) {
@@ -152,8 +202,16 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
       hint: 'put the value in the environment instead, e.g. OPENCLAW_GATEWAY_TOKEN (kept in the secret store where one exists)',
     });
   }
+  const passed = await passedEnv(ctx, kind, store, opts);
+  const widened = passed.secretPattern !== ctx.config.secretPattern;
+  if (widened) {
+    // The backend writes keys matching the pattern as secret-store references: open it with the new one.
+    ctx.config.secretPattern = passed.secretPattern;
+    ({ mgr, store } = await openService(ctx, { ...opts, manager: kind, label }));
+  }
   const env: Record<string, string> = {
     ...(existing?.env ?? {}),
+    ...passed.values,
     [SUPERVISOR_MODE_KEY]: 'external',
     OPENCLAW_SERVICE_MARKER: 'openclaw',
     OPENCLAW_SERVICE_KIND: 'gateway',
@@ -164,7 +222,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     label: mgr.label,
     program: [launcher, ...gatewayArgs],
     env,
-    envFiles: existing?.envFiles ?? [],
+    envFiles: [...new Set([...(existing?.envFiles ?? []), ...passed.envFiles])],
     extra: existing?.extra ?? null,
   };
   if (backend.defaultLogPath) {
@@ -174,6 +232,8 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   }
   await mutating(ctx, 'service install', async () => {
     ctx.out.progress(`installing ${kind} service ${mgr.label}`);
+    // A key passed with --env is a secret wherever oc-versions meets it (records, snapshots, logs).
+    if (widened) await saveConfig(ctx.layout, ctx.config);
     await mgr.install(def);
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });

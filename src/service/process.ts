@@ -17,6 +17,7 @@ import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep
 import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
+import { readEnvFiles } from './definition.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
@@ -71,7 +72,8 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   }
 
   async function resolveEnv(doc: ProcessDoc): Promise<NodeJS.ProcessEnv> {
-    const env: NodeJS.ProcessEnv = { ...ctx.env };
+    // Env files (`service install --env-file`) are read at each start, never copied.
+    const env: NodeJS.ProcessEnv = { ...ctx.env, ...(await readEnvFiles({ manager: 'process', label, program: doc.program, env: {}, envFiles: doc.envFiles ?? [], extra: null })) };
     for (const [k, v] of Object.entries(doc.env)) {
       const ref = parseSecretRef(v);
       if (!ref) {
