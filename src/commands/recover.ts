@@ -72,8 +72,14 @@ export async function status(ctx: CommandContext): Promise<number> {
   const lines = [`current: ${current ?? '(none)'}${state.previous ? ` (previous ${state.previous})` : ''}`];
   if (inFlight) lines.push(`transaction ${inFlight.txid}: ${inFlight.op} ${inFlight.from ?? '(none)'} → ${inFlight.to}, phase ${inFlight.phase}${inFlight.running ? ' (running)' : inFlight.degraded ? ' (DEGRADED)' : ' (interrupted: next command or `oc-versions recover` finishes it)'}`);
   if (service && typeof service === 'object' && 'running' in service) {
-    const s = service as { manager: string; label: string; running: boolean; pid: number | null; version: string | null };
-    lines.push(`service: ${s.manager} ${s.label} ${s.running ? `running pid ${s.pid} on ${s.version ?? '?'}` : 'not running'}`);
+    const s = service as { manager: string; label: string; running: boolean; pid: number | null; version: string | null; state?: string; restarts?: number; lastExitCode?: string };
+    const why =
+      s.state === 'crash-loop'
+        ? ` (CRASH LOOP: the keep-alive gave up after ${s.restarts ?? '?'} restarts; last exit ${s.lastExitCode ?? '?'}; fix, then \`oc-versions service start\`)`
+        : s.state === 'restarting'
+          ? ' (restarting after an unexpected exit)'
+          : '';
+    lines.push(`service: ${s.manager} ${s.label} ${s.running ? `running pid ${s.pid} on ${s.version ?? '?'}` : 'not running'}${why}`);
   }
   if (secretStore && typeof secretStore === 'object' && 'note' in secretStore) lines.push(`secrets: ${(secretStore as { note: string }).note}`);
   const outcome = lastLog.findLast?.((l) => (l as { event?: string }).event === 'outcome') as { outcome?: string } | undefined;

@@ -552,12 +552,14 @@ async function status(ctx: CommandContext, opts: ServiceOptions): Promise<void> 
     entry: st.entry,
     definitionPath: st.definitionPath,
     state: st.state,
+    restarts: st.restarts ?? null,
+    lastExitCode: st.lastExitCode ?? null,
     adopted: Boolean(adopted),
     definitionMatchesRecord: mine ? mine.sha256 === sha : null,
     secrets,
   };
   const human = [
-    `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})` : st.installed ? `not running (${st.state ?? 'stopped'})` : 'not installed'}`,
+    `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})` : st.installed ? `not running (${st.state === 'crash-loop' ? `CRASH LOOP: the keep-alive gave up after ${st.restarts ?? '?'} restarts, last exit ${st.lastExitCode ?? '?'}; fix, then oc-versions service start` : (st.state ?? 'stopped')})` : 'not installed'}`,
     st.entry ? `  entry: ${st.entry}${st.version ? ` (version ${st.version})` : ''}` : '',
     `  definition: ${st.definitionPath}${adopted ? ' (adopted)' : ''}${data.definitionMatchesRecord === false ? ' -- CHANGED since oc-versions wrote it' : ''}`,
     secrets.keys.length > 0 ? `  secrets: ${secrets.keys.join(', ')} (${secrets.restorable ? `restorable from ${store.kind}` : 'NOT restorable: no secret store'})` : '',

@@ -40,6 +40,20 @@ export interface ServiceConfig {
   /** Path of the definition file (plist / unit) when installed or adopted. */
   definitionPath?: string;
   adopted?: boolean;
+  /**
+   * Process backend: restart a gateway that exits unexpectedly (like launchd KeepAlive /
+   * systemd Restart=always). false turns the supervisor off; fields override the defaults.
+   */
+  keepAlive?: false | Partial<KeepAliveConfig>;
+}
+
+export interface KeepAliveConfig {
+  /** First restart delay; doubled per restart inside the window, up to maxBackoffMs. */
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** More than `burst` unexpected exits within `intervalMs`: stop restarting (crash loop). */
+  burst: number;
+  intervalMs: number;
 }
 
 /** A command run with the target version's CLI on the canary's copy of the state. */

@@ -54,6 +54,8 @@ export interface Layout {
   processDefinition: string;
   gatewayPid: string;
   gatewayLog: string;
+  /** Process backend keep-alive supervisor: its pid and the crash-loop state. */
+  gatewaySupervisor: string;
   recoveryAgentLog: string;
   detachedLog(stamp: number): string;
   /** A directory in staging/ for one install of `version` (`tag` makes it unique). */
@@ -117,6 +119,7 @@ export function makeLayout(home: string): Layout {
     processDefinition: j('service', 'process.json'),
     gatewayPid: j('service', 'gateway.pid.json'),
     gatewayLog: j('service', 'gateway.log'),
+    gatewaySupervisor: j('service', 'keepalive.json'),
     recoveryAgentLog: j('logs', 'recover-agent.log'),
     detachedLog: (stamp) => j('logs', `detached-${Math.trunc(stamp)}.log`),
     staging: (v, tag) => j('staging', `${safeVersion(v)}.${tag.replace(/[^0-9A-Za-z.-]/g, '')}`),

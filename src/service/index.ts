@@ -10,6 +10,7 @@ import { run } from '../os/proc.js';
 import type { SecretStore } from '../secrets/types.js';
 import { launchdBackend } from './launchd.js';
 import { processBackend } from './process.js';
+import { keepAliveConfig } from './keepalive.js';
 import { systemdBackend } from './systemd.js';
 import type { Backend, ManagerKind, ServiceManager } from './types.js';
 
@@ -72,6 +73,7 @@ export async function createServiceManager(
     ...(opts.definitionPath !== undefined ? { definitionPath: opts.definitionPath } : {}),
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
     drainMs: setup.config.service.drainMs,
+    keepAlive: keepAliveConfig(setup.config.service.keepAlive),
   };
   return BACKENDS[chosen].create(ctx, {
     secretPattern: setup.config.secretPattern,

@@ -18,6 +18,7 @@ import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import { readEnvFiles } from './definition.js';
+import { startSupervised, stopSupervisor, supervisorStatus } from './keepalive.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
@@ -85,6 +86,17 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       // else: whatever the starting environment carries (ctx.env), or absent.
     }
     return env;
+  }
+
+  /** The supervisor's word on a gateway that is not running (crash loop), and its restart count. */
+  async function keepAliveStatus(pid: number | null): Promise<Partial<ServiceStatus>> {
+    const sup = ctx.keepAlive ? await supervisorStatus(ctx.layout) : null;
+    if (!sup) return {};
+    const exit = sup.lastExit ? (sup.lastExit.signal ?? String(sup.lastExit.code)) : undefined;
+    const out: Partial<ServiceStatus> = { restarts: sup.restarts, ...(exit !== undefined ? { lastExitCode: exit } : {}) };
+    if (pid === null && (sup.state === 'crash-loop' || sup.state === 'failed-start')) out.state = sup.state;
+    else if (pid === null && sup.alive && sup.state === 'backoff') out.state = 'restarting';
+    return out;
   }
 
   const mgr: ServiceManager = {
@@ -155,6 +167,23 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       }
       await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
       const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
+      if (ctx.keepAlive) {
+        // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
+        const r = await startSupervised(ctx.layout, {
+          cmd,
+          args,
+          env: await resolveEnv(doc),
+          graceMs: opts.startGraceMs ?? 300,
+          limits: ctx.keepAlive,
+          ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
+        });
+        if (!r.ok) {
+          await stopSupervisor(ctx.layout);
+          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
+        }
+        return;
+      }
       const pid = spawnDetached(cmd, args, {
         env: await resolveEnv(doc),
         logFile: logPath,
@@ -177,6 +206,8 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async stop(o: StopOptions = {}) {
+      // Our own stop is never a crash: the supervisor lets go before the gateway is drained.
+      await stopSupervisor(ctx.layout);
       const pid = await runningPid();
       if (pid) {
         const drainMs = o.drainMs ?? 20_000;
@@ -211,6 +242,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         version: versionOfEntry(entry, ctx.layout.versionsDir),
         definitionPath,
         state: pid ? 'running' : 'stopped',
+        ...(await keepAliveStatus(pid)),
       };
     },
   };
