@@ -182,7 +182,7 @@ async function passedEnv(
 }
 
 async function install(ctx: CommandContext, args: string[], opts: ServiceOptions): Promise<void> {
-  const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env));
+  const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env, process.platform, { strict: true }));
   const label = opts.label ?? defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
   await assertLauncher(launcher);
@@ -276,7 +276,7 @@ async function runningVersion(ctx: CommandContext, mgr: ServiceManager, planEntr
 async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number> {
   if (opts.plist && opts.unit) throw new OcError('USAGE', 'give --plist or --unit, not both');
   // --plist names a LaunchAgent, --unit a systemd unit; otherwise --manager or the platform's.
-  const kind: ManagerKind = opts.plist ? 'launchd' : opts.unit ? 'systemd' : (parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env)));
+  const kind: ManagerKind = opts.plist ? 'launchd' : opts.unit ? 'systemd' : (parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env, process.platform, { strict: true })));
   const backend = backendOf(kind);
   if (!backend.adopt) throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
   const definitionPath = opts.plist ?? opts.unit;
