@@ -89,8 +89,10 @@ export function buildCli() {
     .option('--detach', 'continue outside the caller\'s process tree (e.g. when started from the gateway)')
     .option('--ignore-scripts', "do not run the package's lifecycle scripts")
     .option('--no-canary', 'skip the canary on a copy of the live state (the new version then first meets it after the stop)')
+    .option('--force', 'an exact version outside the pin (oc-versions pin)')
     .action(async (spec: string | undefined, o: Opts) =>
       (await import('./commands/upgrade.js')).run(await ctxOf(o), spec, {
+        force: Boolean(o.force),
         noCanary: o.canary === false,
         noRestart: o.restart === false,
         dryRun: Boolean(o.dryRun),
@@ -98,6 +100,10 @@ export function buildCli() {
         ignoreScripts: Boolean(o.ignoreScripts),
       }),
     );
+  cli
+    .command('pin <spec>', 'hold upgrades inside a version or range (e.g. 2026.3); upgrade says so, --force leaves it once')
+    .action(async (spec: string, o: Opts) => (await import('./commands/pin.js')).pin(await ctxOf(o), spec));
+  cli.command('unpin', 'remove the pin').action(async (o: Opts) => (await import('./commands/pin.js')).unpin(await ctxOf(o)));
   cli
     .command('recover', 'finish or undo an interrupted upgrade')
     .option('--auto', 'unattended (the launchd recovery agent): report a degraded transaction instead of retrying it')
@@ -126,6 +132,8 @@ export function buildCli() {
   cli
     .command('snapshot <action> [id]', 'create|list|show pre-upgrade snapshots (no secret values)')
     .option('--reason <text>', 'create: why')
+    .option('--manager <kind>', 'the service whose definition is snapshotted (default: the configured one)')
+    .option('--label <label>', 'launchd label / systemd unit (default: the configured one)')
     .option('--state-dir <dir>', 'OpenClaw state dir (default: from the service env, else ~/.openclaw)')
     .option('--secret-store <kind>', 'keychain, secret-service or none')
     .action(async (action: string, id: string | undefined, o: Opts) => {
@@ -137,7 +145,8 @@ export function buildCli() {
       });
       return typeof code === 'number' ? code : 0;
     });
-  cli.help();
+  // cac gives every `--no-x` flag "(default: true)": true of the hidden `x`, misleading on `--no-x`.
+  cli.help((sections) => sections.map((sec) => ({ ...sec, body: sec.body.replace(/^(\s*--no-[^\n]*?)\s*\(default: true\)/gm, '$1') })));
   cli.version('0.1.0');
   return cli;
 }

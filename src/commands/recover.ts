@@ -68,8 +68,10 @@ export async function status(ctx: CommandContext): Promise<number> {
   const inFlight = journal
     ? { txid: journal.txid, op: journal.op, from: journal.from, to: journal.to, phase: journal.phase, pid: journal.pid, running: !isOrphaned(journal), degraded: isDegraded(journal), reason: journal.reason ?? null, startedAt: journal.startedAt }
     : null;
-  const doc = { current, previous: state.previous, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null };
+  const pin = ctx.config.pin ?? null;
+  const doc = { current, previous: state.previous, pin, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null };
   const lines = [`current: ${current ?? '(none)'}${state.previous ? ` (previous ${state.previous})` : ''}`];
+  if (pin) lines.push(`pinned: ${pin.spec} (${pin.range}); upgrade stays inside it (oc-versions unpin)`);
   if (inFlight) lines.push(`transaction ${inFlight.txid}: ${inFlight.op} ${inFlight.from ?? '(none)'} → ${inFlight.to}, phase ${inFlight.phase}${inFlight.running ? ' (running)' : inFlight.degraded ? ' (DEGRADED)' : ' (interrupted: next command or `oc-versions recover` finishes it)'}`);
   if (service && typeof service === 'object' && 'running' in service) {
     const s = service as { manager: string; label: string; running: boolean; pid: number | null; version: string | null; state?: string; restarts?: number; lastExitCode?: string };

@@ -103,6 +103,16 @@ export interface Config {
   health: HealthConfig;
   service: ServiceConfig;
   canary: CanaryConfig;
+  /** `oc-versions pin`: upgrade stays inside this version or range unless told --force. */
+  pin?: VersionPin;
+}
+
+export interface VersionPin {
+  /** As the user gave it (`2026.3`, `2026.3.1`, `^2026.3`). */
+  spec: string;
+  /** The semver range it stands for (an exact version is its own range). */
+  range: string;
+  at: string;
 }
 
 export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
