@@ -79,8 +79,20 @@ function userManagerUnreachable(env: NodeJS.ProcessEnv, stderr: string): OcError
   });
 }
 
-export function defaultLabel(kind: ManagerKind): string {
+/**
+ * The label a new service gets. launchd/systemd: OpenClaw's own name (what its tooling and
+ * `adopt` expect). The process backend's label names only secret-store entries and is
+ * always the home's own (`ai.openclaw.gateway.<homeTag>`), so two homes never share a secret.
+ */
+export function defaultLabel(kind: ManagerKind, layout?: Layout): string {
+  if (kind === 'process' && layout) return `${BACKENDS.process.defaultLabel}.${layout.homeTag}`;
   return BACKENDS[kind].defaultLabel;
+}
+
+/** The home's own launchd label / systemd unit, for a second home on one user account. */
+export function homeLabel(kind: ManagerKind, layout: Layout): string {
+  if (kind === 'systemd') return BACKENDS.systemd.defaultLabel.replace(/\.service$/, `-${layout.homeTag}.service`);
+  return `${BACKENDS[kind].defaultLabel}.${layout.homeTag}`;
 }
 
 export async function createServiceManager(

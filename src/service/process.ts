@@ -41,7 +41,7 @@ export interface ProcessBackendOptions extends BackendOptions {
 }
 
 export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
-  const label = ctx.label ?? 'ai.openclaw.gateway';
+  const label = ctx.label ?? `ai.openclaw.gateway.${ctx.layout.homeTag}`;
   const definitionPath = ctx.definitionPath ?? ctx.layout.processDefinition;
   const pidPath = ctx.layout.gatewayPid;
   const logPath = ctx.layout.gatewayLog;

@@ -15,14 +15,18 @@ import type { ServiceContext, ServiceDefinition, ServiceManager } from './types.
 /** Creates the launchd manager for the agent's own label (passed in: launchd.ts owns the backend). */
 export type AgentManagerFactory = (ctx: ServiceContext) => ServiceManager;
 
-export const RECOVERY_LABEL = 'ai.openclaw.oc-versions-recover';
+/** The agent's label: one per home (`ai.openclaw.oc-versions-recover.<homeTag>`), so homes never share one. */
+export const RECOVERY_LABEL_PREFIX = 'ai.openclaw.oc-versions-recover';
+export function recoveryLabel(layout: Layout): string {
+  return `${RECOVERY_LABEL_PREFIX}.${layout.homeTag}`;
+}
 export const RECOVERY_INTERVAL_S = 300;
 
 export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath: string, userPath?: string, home?: string): ServiceDefinition {
   const log = layout.recoveryAgentLog;
   return {
     manager: 'launchd',
-    label: RECOVERY_LABEL,
+    label: recoveryLabel(layout),
     program: [config.runtimeNode, cliPath, 'recover', '--auto', '--home', layout.home, '--quiet'],
     // The PATH of the user who installed the service (launchctl, systemd-run, … as they see them).
     env: { PATH: `${path.dirname(config.runtimeNode)}:${userPath ?? '/usr/bin:/bin:/usr/sbin:/sbin'}`, ...(home ? { HOME: home } : {}) },
@@ -44,13 +48,13 @@ export function currentCliPath(): string {
 }
 
 export async function installRecoveryAgent(create: AgentManagerFactory, layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
-  const mgr = create({ env, layout, label: RECOVERY_LABEL });
+  const mgr = create({ env, layout, label: recoveryLabel(layout) });
   fs.mkdirSync(layout.logsDir, { recursive: true });
   await mgr.install(recoveryAgentDefinition(layout, config, currentCliPath(), env['PATH'], env['HOME']));
   return mgr.definitionPath;
 }
 
 export async function uninstallRecoveryAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
-  const mgr = create({ env, layout, label: RECOVERY_LABEL });
+  const mgr = create({ env, layout, label: recoveryLabel(layout) });
   if (fs.existsSync(mgr.definitionPath)) await mgr.uninstall();
 }
