@@ -7,11 +7,13 @@ import path from 'node:path';
 import { EXIT, OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
 import { findSecretFlag } from '../secrets/redact.js';
-import { isSecretKey, type SecretStore } from '../secrets/types.js';
+import { isSecretKey, parseSecretRef, type SecretStore } from '../secrets/types.js';
 import {
   checkAdoptionInputs,
   keepOriginal,
+  entryOfProgram,
   originalPathFor,
+  packageCliOf,
   packageVersionOfEntry,
   versionManagedNode,
   type AdoptedRecord,
@@ -33,7 +35,7 @@ import {
   SUPERVISOR_MODE_KEY,
   type DefinitionCheck,
 } from '../service/definition.js';
-import { backendOf, defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
+import { backendOf, defaultLabel, detectManagerKind, homeLabel, parseManagerKind } from '../service/index.js';
 import { assertLauncher } from '../service/launcher.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
 import type { CommandContext } from '../app/context.js';
@@ -44,6 +46,9 @@ import { switchTo } from '../app/home.js';
 import { readCurrent, readSeal } from '../core/store.js';
 import { createSnapshot } from '../service/snapshot.js';
 import { exists } from '../os/fs.js';
+import { run as runProcess } from '../os/proc.js';
+import { listStateDatabases, resolveStateDir } from '../openclaw/state.js';
+import { copyDatabase } from '../openclaw/sqlite.js';
 
 export interface ServiceOptions {
   manager?: string;
@@ -183,10 +188,20 @@ async function passedEnv(
 
 async function install(ctx: CommandContext, args: string[], opts: ServiceOptions): Promise<void> {
   const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env, process.platform, { strict: true }));
-  const label = opts.label ?? defaultLabel(kind);
+  let label = opts.label ?? defaultLabel(kind, ctx.layout);
   const launcher = ctx.layout.gatewayShim;
   await assertLauncher(launcher);
   let { mgr, store } = await openService(ctx, { ...opts, manager: kind, label });
+  if (!opts.label && kind !== 'process') {
+    // OpenClaw's name is taken by another oc-versions home's service: this home gets its own.
+    const taken = await mgr.readDefinition().catch(() => null);
+    const otherHome = taken?.program.find((a) => a !== launcher && a.endsWith(`${path.sep}bin${path.sep}openclaw-gateway`));
+    if (taken && otherHome) {
+      label = homeLabel(kind, ctx.layout);
+      ctx.out.progress(`${mgr.label} runs another oc-versions home (${otherHome}); this home's service is ${label}`);
+      ({ mgr, store } = await openService(ctx, { ...opts, manager: kind, label }));
+    }
+  }
   const backend = backendOf(kind);
   const existing = await mgr.readDefinition();
   if (existing && !existing.program.includes(launcher)) {
@@ -469,6 +484,7 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     throw new OcError('NOT_FOUND', `the adopted original ${rec.originalPath} is gone; cannot restore`);
   }
   const { mgr, store } = await openService(ctx, { ...opts, manager: rec.manager, label: rec.label, definitionPath: rec.definitionPath });
+  const preflight = await restorePreflight(ctx, rec);
   await mutating(ctx, 'service restore', async () => {
     const tmp = `${rec.definitionPath}.oc-restore-${process.pid}`;
     await fsp.copyFile(rec.originalPath, tmp);
@@ -484,8 +500,9 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     await backendOf(rec.manager).recoveryAgent?.uninstall(ctx.layout, ctx.env);
   }, 'keep-degraded');
   const same = (await hashFile(rec.definitionPath)) === rec.originalSha256;
-  ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})`, {
+  ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})${preflight.detail ? `\n  ${preflight.detail}` : ''}`, {
     action: 'restore',
+    preflight,
     manager: rec.manager,
     label: rec.label,
     definitionPath: rec.definitionPath,
@@ -493,15 +510,72 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
   });
 }
 
+/**
+ * Before handing back: the original definition's entry must still exist, and the original
+ * version must be able to open the state as it is now (a newer version may have migrated it):
+ * its own CLI runs `database preflight <copy> --json` on a consistent copy of the state DB.
+ * A refusal names the exact next step; nothing is changed.
+ */
+async function restorePreflight(ctx: CommandContext, rec: AdoptedRecord): Promise<{ entry: string | null; checked: boolean; detail: string }> {
+  const { mgr: origMgr } = await openService(ctx, { manager: rec.manager, label: rec.label, definitionPath: rec.originalPath, secretStore: 'none' });
+  const orig = await origMgr.readDefinition();
+  const found = orig ? entryOfProgram(orig.program) : null;
+  if (!orig || !found) return { entry: null, checked: false, detail: '' };
+  const installCmd = `npm install -g ${ctx.config.package}@${rec.originalVersion ?? '<the version it ran>'}`;
+  if (!(await exists(found.entry))) {
+    throw new OcError('REFUSED', `the original definition runs ${found.entry}, which no longer exists; restoring it would leave no gateway`, {
+      hint: `reinstall it first (${installCmd}), then run oc-versions service restore again`,
+    });
+  }
+  const cli = await packageCliOf(found.entry);
+  const env = { ...(await captureEnvValues(orig)) };
+  const stateDir = resolveStateDir(ctx.config.openclawStateDir, { ...ctx.env, ...env });
+  const dbs = stateDir ? await listStateDatabases(stateDir) : [];
+  const stateDb = dbs.find((d) => !d.startsWith('agents'));
+  if (!cli || !stateDir || !stateDb) {
+    return { entry: found.entry, checked: false, detail: `not checked: ${!cli ? 'the original install has no CLI' : 'no OpenClaw state database'}` };
+  }
+  await fsp.mkdir(ctx.layout.tmpDir, { recursive: true });
+  const dir = await fsp.mkdtemp(path.join(ctx.layout.tmpDir, 'restore-preflight-'));
+  try {
+    const copy = path.join(dir, 'openclaw.sqlite');
+    await copyDatabase(path.join(stateDir, stateDb), copy, false);
+    const node = found.node && path.isAbsolute(found.node) ? found.node : ctx.config.runtimeNode;
+    const r = await runProcess(node, [cli, 'database', 'preflight', copy, '--json'], {
+      env: { PATH: ctx.env['PATH'], HOME: ctx.env['HOME'], OPENCLAW_STATE_DIR: stateDir, OPENCLAW_NO_AUTO_UPDATE: '1' },
+      timeoutMs: 60_000,
+    });
+    if (r.code !== 0) {
+      const said = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? `exit ${r.code}`;
+      throw new OcError('REFUSED', `the original version (${found.entry}) cannot open the current state: ${said}`, {
+        hint: `a newer version migrated the state; upgrade the original install to the current version first (npm install -g ${ctx.config.package}@${(await readCurrent(ctx.layout)) ?? '<current>'}), then run oc-versions service restore again`,
+      });
+    }
+    return { entry: found.entry, checked: true, detail: `the original version opens the current state (database preflight ok)` };
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
   if (await readAdoptedRecord(ctx.layout)) {
     throw new OcError('REFUSED', 'this service was adopted; run oc-versions service restore to give it back instead');
   }
-  const { mgr } = await openService(ctx, opts);
+  const { mgr, store } = await openService(ctx, opts);
   if (!(await mgr.readDefinition())) throw new OcError('NOT_FOUND', `no ${mgr.kind} service '${mgr.label}' is installed`);
+  // The process backend's --env values live only in the secret store: they go with the service.
+  const storedNames: string[] = [];
+  if (mgr.kind === 'process') {
+    const doc = JSON.parse(await fsp.readFile(mgr.definitionPath, 'utf8').catch(() => '{}')) as { env?: Record<string, unknown> };
+    for (const v of Object.values(doc.env ?? {})) {
+      const ref = parseSecretRef(v);
+      if (ref && ref.kind !== 'none') storedNames.push(ref.name);
+    }
+  }
   await mutating(ctx, 'service uninstall', async () => {
     await mgr.stop({ drainMs: drainOf(ctx, opts) }).catch(() => {});
     await mgr.uninstall();
+    for (const name of storedNames) await store.delete(name).catch(() => {});
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
     await backendOf(mgr.kind).recoveryAgent?.uninstall(ctx.layout, ctx.env);

@@ -94,6 +94,29 @@ export function planAdoption(def: ServiceDefinition, launcher: string, opts: { n
   return { layout, before: [...def.program], definition: { ...def, program, env }, alreadyAdopted, movedNodeFlags, node, entry };
 }
 
+/** The node and OpenClaw entry a (not yet adopted) program runs, behind an env-wrapper or not. */
+export function entryOfProgram(program: readonly string[]): { node: string | null; entry: string } | null {
+  const rest = envWrapperOf([...program]) ? program.slice(3) : program;
+  const e = rest.findIndex((a, i) => i >= 1 && (ENTRY_RE.test(a) || BIN_RE.test(a)));
+  if (e < 0) return null;
+  return { node: rest[0] ?? null, entry: rest[e]! };
+}
+
+/** The package root above an entry (dist/index.js → .., openclaw.mjs → its dir) and its CLI bin. */
+export async function packageCliOf(entry: string): Promise<string | null> {
+  const root = BIN_RE.test(entry) ? path.dirname(entry) : path.dirname(path.dirname(entry));
+  try {
+    const pkg = JSON.parse(await fsp.readFile(path.join(root, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
+    const bin = typeof pkg.bin === 'string' ? pkg.bin : (pkg.bin?.['openclaw'] ?? Object.values(pkg.bin ?? {})[0]);
+    if (!bin) return null;
+    const p = path.join(root, bin);
+    await fsp.access(p);
+    return p;
+  } catch {
+    return null;
+  }
+}
+
 /** A node under a version manager's versioned path: it disappears when that version is removed. */
 export function versionManagedNode(node: string | null): string | null {
   if (!node) return null;

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
 import { freePort, getJson, waitFor } from '../helpers/gateway.js';
 import { isAlive, killGroup, sleep, spawnDetached } from '../../src/os/proc.js';
+import { homeTagOf } from '../../src/core/layout.js';
+import { run as runProc } from '../../src/os/proc.js';
 
 const TOOLS = ['dbus-run-session', 'secret-tool', 'gnome-keyring-daemon'];
 const missing = TOOLS.filter((t) => !(process.env['PATH'] ?? '').split(':').some((d) => fs.existsSync(path.join(d, t))));
@@ -79,7 +81,8 @@ describe.skipIf(missing.length > 0)(`service install --env / --env-file (process
     await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'gateway');
     expect(await envOf()).toEqual({ OPENCLAW_GATEWAY_TOKEN: TOKEN, ANTHROPIC_API_KEY: FILE_KEY, GREETING: 'first' });
     const doc = JSON.parse(fs.readFileSync(path.join(t.ocHome, 'service', 'process.json'), 'utf8'));
-    expect(doc.env.OPENCLAW_GATEWAY_TOKEN).toEqual({ $secretRef: 'secret-service:ai.openclaw.gateway/OPENCLAW_GATEWAY_TOKEN' });
+    // The process backend's label (and so the secret's name) is the home's own.
+    expect(doc.env.OPENCLAW_GATEWAY_TOKEN).toEqual({ $secretRef: `secret-service:ai.openclaw.gateway.${homeTagOf(t.ocHome)}/OPENCLAW_GATEWAY_TOKEN` });
     expect(doc.envFiles).toEqual([envFile]);
     expect(grepTree(t.ocHome, TOKEN)).toEqual([]);
     expect(grepTree(t.ocHome, FILE_KEY)).toEqual([]);
@@ -100,5 +103,16 @@ describe.skipIf(missing.length > 0)(`service install --env / --env-file (process
     // Never under the home: not in process.json, snapshots, logs, state or config.
     expect(grepTree(t.ocHome, TOKEN)).toEqual([]);
     expect(grepTree(t.ocHome, FILE_KEY)).toEqual([]);
+  });
+
+  it('service uninstall removes the secret-store entry the install made', async () => {
+    const name = `ai.openclaw.gateway.${homeTagOf(t.ocHome)}/OPENCLAW_GATEWAY_TOKEN`;
+    const lookup = () => runProc('secret-tool', ['lookup', 'service', 'oc-versions', 'key', name], { env: t.env });
+    expect((await lookup()).stdout).toBe(TOKEN);
+    const un = await cli('service', 'uninstall');
+    expect(un.code, un.stderr).toBe(0);
+    const after = await lookup();
+    expect(after.code).not.toBe(0);
+    expect(after.stdout).toBe('');
   });
 });
