@@ -91,25 +91,40 @@ export async function startSupervised(
     limits: opts.limits,
   };
   const pid = spawnDetached(process.execPath, [runnerPath(), JSON.stringify(a)], { env: opts.env, logFile: layout.gatewayLog });
-  // The gateway is recorded, and survives its first grace period (or the supervisor reports why not).
-  const deadline = Date.now() + opts.graceMs + 5_000;
-  while (Date.now() < deadline) {
-    await sleep(50);
+  // 1. The supervisor records the gateway (or reports why it could not run it).
+  let child: number | null = null;
+  for (const until = Date.now() + 10_000; child === null && Date.now() < until; ) {
+    await sleep(25);
     const rec = await readSupervisor(layout);
     if (rec && (rec.state === 'failed-start' || rec.state === 'crash-loop')) return { ok: false, state: rec.state };
-    if (!isAlive(pid) || isZombie(pid)) return { ok: false, state: rec?.state ?? 'gone' };
-    if (rec?.state === 'running' && Date.now() - Date.parse(rec.updatedAt) >= opts.graceMs) return { ok: true };
+    const gw = await readJson<{ pid: number }>(layout.gatewayPid).catch(() => undefined);
+    if (gw?.pid) child = gw.pid;
+    else if (!isAlive(pid) || isZombie(pid)) return { ok: false, state: rec?.state ?? 'gone' };
+  }
+  if (child === null) return { ok: false, state: 'gone' };
+  // 2. The gateway survives the grace period, watched here (not from the supervisor's event loop,
+  //    which a loaded host may run late): an exit now means it cannot start at all.
+  for (const until = Date.now() + opts.graceMs; Date.now() < until; ) {
+    await sleep(25);
+    if (!isAlive(child) || isZombie(child)) return { ok: false, state: 'failed-start' };
   }
   return { ok: true };
 }
 
-/** Tell the supervisor to stop supervising (it exits at once, touching nothing); wait for it. */
+/**
+ * Tell the supervisor to stop supervising. It records `stopped` at once and then only waits for
+ * the gateway to exit (so it reaps it: in a container PID 1 may never reap an orphan), never
+ * restarting it; the caller then drains the gateway's group.
+ */
 export async function stopSupervisor(layout: Layout): Promise<void> {
   const rec = await readSupervisor(layout);
   if (!rec || !supervisorAlive(rec)) return;
   signalPid(rec.pid, 'SIGTERM');
   const deadline = Date.now() + 3_000;
-  while (Date.now() < deadline && isAlive(rec.pid) && !isZombie(rec.pid)) await sleep(25);
+  while (Date.now() < deadline && isAlive(rec.pid) && !isZombie(rec.pid)) {
+    if ((await readSupervisor(layout))?.state === 'stopped') return;
+    await sleep(25);
+  }
   if (isAlive(rec.pid) && !isZombie(rec.pid)) signalPid(rec.pid, 'SIGKILL');
 }
 
@@ -121,6 +136,9 @@ export async function supervisorStatus(layout: Layout): Promise<(SupervisorRecor
 
 // ---- the supervisor process itself -------------------------------------------------------
 
+let stopRequested = false;
+
+
 async function supervise(a: SupervisorArgs): Promise<void> {
   const me = { pid: process.pid, startTime: processStartTime(process.pid) };
   let stopping = false;
@@ -129,23 +147,30 @@ async function supervise(a: SupervisorArgs): Promise<void> {
   const exits: number[] = [];
   const write = (state: SupervisorState) =>
     writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644);
+  let running: Promise<unknown> | null = null;
   process.on('SIGTERM', () => {
+    if (stopping) return;
     stopping = true;
+    stopRequested = true;
     // Synchronous: the record must say `stopped` before oc-versions drains the gateway.
     try {
       fs.writeFileSync(a.stateFile, JSON.stringify({ ...me, state: 'stopped', restarts, lastExit, updatedAt: new Date().toISOString(), limits: a.limits }));
     } catch {
       // the home is gone
     }
-    process.exit(0);
+    // Stay until the gateway has exited, to reap it; in a backoff there is none.
+    if (running) void running.then(() => process.exit(0));
+    else process.exit(0);
   });
   process.on('SIGHUP', () => {});
   for (let first = true; !stopping; first = false) {
     const child = spawnDetachedWatched(a.cmd, a.args, { env: process.env, logFile: a.logFile, ...(a.cwd !== undefined ? { cwd: a.cwd } : {}) });
+    running = child.exited;
     const startedAt = Date.now();
     await writeJsonAtomic(a.pidFile, { pid: child.pid, startTime: processStartTime(child.pid), startedAt: new Date(startedAt).toISOString() }, 0o644);
-    await write('running');
+    if (!stopping) await write('running');
     const ex = await child.exited;
+    running = null;
     if (stopping) return;
     lastExit = { code: ex.code, signal: ex.signal, at: new Date().toISOString() };
     await fsp.rm(a.pidFile, { force: true });
@@ -178,7 +203,10 @@ function invokedAsMain(): boolean {
 
 if (invokedAsMain() && process.argv[2]) {
   void supervise(JSON.parse(process.argv[2]) as SupervisorArgs).then(
-    () => process.exit(0),
+    // A stop in progress exits from its SIGTERM handler, once the gateway has been reaped.
+    () => {
+      if (!stopRequested) process.exit(0);
+    },
     (e: unknown) => {
       console.error(`oc-versions keep-alive: ${String(e)}`);
       process.exit(1);

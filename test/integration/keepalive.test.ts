@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive, killGroup } from '../../src/os/proc.js';
+import { isAlive, isZombie, killGroup } from '../../src/os/proc.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, getJson, makeFakeHome, waitForDown, waitForJson, type FakeHome } from '../helpers/fake-home.js';
 
@@ -28,6 +28,11 @@ afterEach(async () => {
 
 function envOf(f: FakeHome): NodeJS.ProcessEnv {
   return { PATH: process.env['PATH'], HOME: f.userHome, OC_VERSIONS_HOME: f.layout.home, OC_VERSIONS_SECRET_STORE: 'none', FAKE_DRAIN_MS: '100' };
+}
+
+/** Alive and not a zombie (an orphan's zombie waits for PID 1, which may reap it late). */
+function running(pid: number): boolean {
+  return isAlive(pid) && !isZombie(pid);
 }
 
 function readJsonOr(file: string): any {
@@ -88,7 +93,7 @@ describe('process backend keep-alive', () => {
     await waitForDown(`http://127.0.0.1:${port}/healthz`, 5_000);
     await new Promise((r) => setTimeout(r, 1_500)); // longer than the backoff
     await expect(getJson(`http://127.0.0.1:${port}/healthz`, 300)).rejects.toThrow();
-    expect(isAlive(sup.pid)).toBe(false);
+    expect(running(sup.pid)).toBe(false);
     expect(readJsonOr(f.layout.gatewaySupervisor)).toMatchObject({ state: 'stopped' });
   });
 
@@ -109,7 +114,7 @@ describe('process backend keep-alive', () => {
       return r?.state === 'crash-loop' ? r : undefined;
     }, 15_000, 'the crash-loop record');
     expect(rec).toMatchObject({ restarts: 3, lastExit: { code: 3 } });
-    await waitUntil(() => !isAlive(sup.pid), 3_000, 'the supervisor to exit');
+    await waitUntil(() => !running(sup.pid), 3_000, 'the supervisor to exit');
     await new Promise((r) => setTimeout(r, 800)); // no further restart after giving up
     await expect(getJson(`http://127.0.0.1:${port}/healthz`, 300)).rejects.toThrow();
 
