@@ -130,6 +130,15 @@ export function buildCli() {
       return typeof code === 'number' ? code : 0;
     });
   cli
+    .command('uninstall-all', 'hand an adopted service back (service restore) and remove the recovery agent, secret-store entries, snapshots and the home')
+    .option('--yes', 'do it (without: print what would be removed, change nothing)')
+    .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
+    .action(async (o: Opts) => {
+      const { run } = await import('./commands/service.js');
+      const code = await run(await ctxOf(o), 'uninstall-all', [], { yes: Boolean(o.yes), ...serviceOpts(o) });
+      return typeof code === 'number' ? code : 0;
+    });
+  cli
     .command('snapshot <action> [id]', 'create|list|show pre-upgrade snapshots (no secret values)')
     .option('--reason <text>', 'create: why')
     .option('--manager <kind>', 'the service whose definition is snapshotted (default: the configured one)')

@@ -46,7 +46,7 @@ import { switchTo } from '../app/home.js';
 import { readCurrent, readSeal } from '../core/store.js';
 import { createSnapshot } from '../service/snapshot.js';
 import { exists } from '../os/fs.js';
-import { run as runProcess } from '../os/proc.js';
+import { processesUnder, run as runProcess, sleep } from '../os/proc.js';
 import { listStateDatabases, resolveStateDir } from '../openclaw/state.js';
 import { copyDatabase } from '../openclaw/sqlite.js';
 
@@ -63,9 +63,12 @@ export interface ServiceOptions {
   env?: string[];
   /** install: env files the job reads at each start (never copied). */
   envFile?: string[];
+  /** uninstall-all: really do it (without: print what would go, change nothing). */
+  yes?: boolean;
 }
 
 export const SERVICE_SUBCOMMANDS = ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'] as const;
+// (`uninstall-all` is its own top-level command, routed here: it is the service's hand back plus the home.)
 
 function drainOf(ctx: CommandContext, opts: ServiceOptions): number {
   if (opts.drainMs === undefined) return ctx.config.service.drainMs;
@@ -135,6 +138,8 @@ export async function run(ctx: CommandContext, sub: string, args: string[] = [],
       return control(ctx, sub, opts);
     case 'status':
       return status(ctx, opts);
+    case 'uninstall-all':
+      return uninstallAll(ctx, opts);
     default:
       throw new OcError('USAGE', `unknown service subcommand '${sub}' (${SERVICE_SUBCOMMANDS.join(', ')})`);
   }
@@ -555,6 +560,68 @@ async function restorePreflight(ctx: CommandContext, rec: AdoptedRecord): Promis
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Secret-store entries referenced anywhere in the snapshots (`{"$secretRef":"<store>:<name>"}`). */
+async function snapshotSecretNames(ctx: CommandContext): Promise<string[]> {
+  const names = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && e.name.endsWith('.json')) {
+        const text = await fsp.readFile(p, 'utf8').catch(() => '');
+        for (const m of text.matchAll(/"\$secretRef"\s*:\s*"(?:keychain|secret-service):([^"]+)"/g)) names.add(m[1]!);
+      }
+    }
+  };
+  await walk(ctx.layout.snapshotsDir);
+  return [...names].sort();
+}
+
+/**
+ * `oc-versions uninstall-all --yes`: hand the adopted service back (`service restore`, with its
+ * checks), remove the recovery agent, every secret-store entry oc-versions made (adopt,
+ * process --env, snapshots) and the home. OpenClaw keeps running from its restored definition.
+ * A service oc-versions installed itself (nothing to hand back to) is refused: removing it would
+ * stop the gateway, so that takes an explicit `service uninstall` first.
+ */
+async function uninstallAll(ctx: CommandContext, opts: ServiceOptions): Promise<number> {
+  const adopted = await readAdoptedRecord(ctx.layout);
+  const svc = ctx.config.service;
+  if (!adopted && svc.manager) {
+    throw new OcError('REFUSED', `the ${svc.manager} service ${svc.label ?? ''} was installed by oc-versions, not adopted: there is no original definition to hand back to`, {
+      hint: 'run oc-versions service uninstall first (this stops the gateway), then oc-versions uninstall-all --yes',
+    });
+  }
+  const secretNames = await snapshotSecretNames(ctx);
+  const plan = [
+    ...(adopted ? [`hand back ${adopted.manager} service ${adopted.label}: restore ${adopted.definitionPath} from ${adopted.originalPath}`] : []),
+    ...(secretNames.length > 0 ? [`delete ${secretNames.length} secret-store entr${secretNames.length === 1 ? 'y' : 'ies'} referenced by snapshots`] : []),
+    `remove the recovery agent (if any) and the home ${ctx.layout.home} (versions, snapshots, logs, config, shims)`,
+  ];
+  if (!opts.yes) {
+    throw new OcError('REFUSED', `uninstall-all would:\n  - ${plan.join('\n  - ')}`, { hint: 'rerun with --yes to do it' });
+  }
+  // restore refuses (and changes nothing) when the original cannot run; its own result is not printed.
+  if (adopted) await restore({ ...ctx, out: { ...ctx.out, result: () => {} } }, opts);
+  // Nothing may still run from the home (the launcher-run gateway is gone once the original runs).
+  let busy: Array<{ pid: number; arg: string }> = [];
+  for (const until = Date.now() + ctx.config.service.drainMs + 5_000; ; await sleep(200)) {
+    busy = (await processesUnder(ctx.layout.home)).filter((p) => p.pid !== process.pid);
+    if (busy.length === 0 || Date.now() > until) break;
+  }
+  if (busy.length > 0) {
+    throw new OcError('REFUSED', `${adopted ? 'the service was handed back, but ' : ''}processes still run from ${ctx.layout.home}: ${busy.map((p) => `pid ${p.pid} (${p.arg})`).join(', ')}; the home was kept`, {
+      hint: 'stop them, then run oc-versions uninstall-all --yes again',
+    });
+  }
+  const { store } = await openService(ctx, opts.secretStore ? { secretStore: opts.secretStore } : {});
+  for (const name of secretNames) await store.delete(name).catch(() => {});
+  for (const kind of ['launchd'] as const) await backendOf(kind).recoveryAgent?.uninstall(ctx.layout, ctx.env).catch(() => {});
+  await fsp.rm(ctx.layout.home, { recursive: true, force: true });
+  ctx.out.result(`removed oc-versions: ${plan.join('; ')}`, { action: 'uninstall-all', handedBack: Boolean(adopted), secretsDeleted: secretNames, home: ctx.layout.home });
+  return EXIT.OK;
 }
 
 async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
