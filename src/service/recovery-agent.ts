@@ -47,7 +47,19 @@ export function currentCliPath(): string {
   }
 }
 
+/** An agent under the label used before it carried the home's tag, when it runs this home. */
+async function removeLegacyAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
+  const legacy = create({ env, layout, label: RECOVERY_LABEL_PREFIX });
+  if (!fs.existsSync(legacy.definitionPath)) return;
+  const def = await legacy.readDefinition().catch(() => null);
+  const at = def ? def.program.indexOf('--home') : -1;
+  if (def && at >= 0 && def.program[at + 1] === layout.home) {
+    await legacy.uninstall().catch(() => fs.rmSync(legacy.definitionPath, { force: true }));
+  }
+}
+
 export async function installRecoveryAgent(create: AgentManagerFactory, layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
+  await removeLegacyAgent(create, layout, env);
   const mgr = create({ env, layout, label: recoveryLabel(layout) });
   fs.mkdirSync(layout.logsDir, { recursive: true });
   await mgr.install(recoveryAgentDefinition(layout, config, currentCliPath(), env['PATH'], env['HOME']));
@@ -55,6 +67,7 @@ export async function installRecoveryAgent(create: AgentManagerFactory, layout: 
 }
 
 export async function uninstallRecoveryAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
+  await removeLegacyAgent(create, layout, env);
   const mgr = create({ env, layout, label: recoveryLabel(layout) });
   if (fs.existsSync(mgr.definitionPath)) await mgr.uninstall();
 }
