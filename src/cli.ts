@@ -25,7 +25,7 @@ async function ctxOf(o: Opts) {
 function serviceOpts(o: Opts) {
   const pick = (k: string) => (typeof o[k] === 'string' || typeof o[k] === 'number' ? String(o[k]) : undefined);
   const out: Record<string, string> = {};
-  for (const [k, name] of [['manager', 'manager'], ['label', 'label'], ['plist', 'plist'], ['unit', 'unit'], ['drainMs', 'drainMs'], ['secretStore', 'secretStore']] as const) {
+  for (const [k, name] of [['manager', 'manager'], ['label', 'label'], ['plist', 'plist'], ['unit', 'unit'], ['drainMs', 'drainMs'], ['secretStore', 'secretStore'], ['node', 'node']] as const) {
     const v = pick(k);
     if (v !== undefined) out[name] = v;
   }
@@ -89,8 +89,10 @@ export function buildCli() {
     .option('--detach', 'continue outside the caller\'s process tree (e.g. when started from the gateway)')
     .option('--ignore-scripts', "do not run the package's lifecycle scripts")
     .option('--no-canary', 'skip the canary on a copy of the live state (the new version then first meets it after the stop)')
+    .option('--force', 'an exact version outside the pin (oc-versions pin)')
     .action(async (spec: string | undefined, o: Opts) =>
       (await import('./commands/upgrade.js')).run(await ctxOf(o), spec, {
+        force: Boolean(o.force),
         noCanary: o.canary === false,
         noRestart: o.restart === false,
         dryRun: Boolean(o.dryRun),
@@ -98,6 +100,10 @@ export function buildCli() {
         ignoreScripts: Boolean(o.ignoreScripts),
       }),
     );
+  cli
+    .command('pin <spec>', 'hold upgrades inside a version or range (e.g. 2026.3); upgrade says so, --force leaves it once')
+    .action(async (spec: string, o: Opts) => (await import('./commands/pin.js')).pin(await ctxOf(o), spec));
+  cli.command('unpin', 'remove the pin').action(async (o: Opts) => (await import('./commands/pin.js')).unpin(await ctxOf(o)));
   cli
     .command('recover', 'finish or undo an interrupted upgrade')
     .option('--auto', 'unattended (the launchd recovery agent): report a degraded transaction instead of retrying it')
@@ -113,17 +119,34 @@ export function buildCli() {
     .option('--label <label>', 'launchd label / systemd unit (default ai.openclaw.gateway / openclaw-gateway.service)')
     .option('--plist <path>', 'adopt: the LaunchAgent plist to take over')
     .option('--unit <path>', 'adopt: the systemd unit to take over')
+    .option('--node <path>', 'adopt: the node the launcher runs (default: the node the definition ran)')
+    .option('--env <KEY>', 'install: pass KEY from this environment to the gateway, kept in the secret store (repeatable)')
+    .option('--env-file <path>', 'install (process backend): an env file the gateway reads at each start, never copied (repeatable)')
     .option('--drain-ms <ms>', 'how long a stop may drain before SIGKILL')
     .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
     .action(async (action: string, args: string[], o: Opts) => {
       const extra = Array.isArray(o['--']) ? (o['--'] as string[]) : [];
       const { run } = await import('./commands/service.js');
-      const code = await run(await ctxOf(o), action, [...args, ...extra], serviceOpts(o));
+      const lists = Object.fromEntries(
+        (['env', 'envFile'] as const).filter((k) => o[k] !== undefined).map((k) => [k, (Array.isArray(o[k]) ? (o[k] as unknown[]) : [o[k]]).map(String)]),
+      );
+      const code = await run(await ctxOf(o), action, [...args, ...extra], { ...serviceOpts(o), ...lists });
+      return typeof code === 'number' ? code : 0;
+    });
+  cli
+    .command('uninstall-all', 'hand an adopted service back (service restore) and remove the recovery agent, secret-store entries, snapshots and the home')
+    .option('--yes', 'do it (without: print what would be removed, change nothing)')
+    .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
+    .action(async (o: Opts) => {
+      const { run } = await import('./commands/service.js');
+      const code = await run(await ctxOf(o), 'uninstall-all', [], { yes: Boolean(o.yes), ...serviceOpts(o) });
       return typeof code === 'number' ? code : 0;
     });
   cli
     .command('snapshot <action> [id]', 'create|list|show pre-upgrade snapshots (no secret values)')
     .option('--reason <text>', 'create: why')
+    .option('--manager <kind>', 'the service whose definition is snapshotted (default: the configured one)')
+    .option('--label <label>', 'launchd label / systemd unit (default: the configured one)')
     .option('--state-dir <dir>', 'OpenClaw state dir (default: from the service env, else ~/.openclaw)')
     .option('--secret-store <kind>', 'keychain, secret-service or none')
     .action(async (action: string, id: string | undefined, o: Opts) => {
@@ -135,7 +158,8 @@ export function buildCli() {
       });
       return typeof code === 'number' ? code : 0;
     });
-  cli.help();
+  // cac gives every `--no-x` flag "(default: true)": true of the hidden `x`, misleading on `--no-x`.
+  cli.help((sections) => sections.map((sec) => ({ ...sec, body: sec.body.replace(/^(\s*--no-[^\n]*?)\s*\(default: true\)/gm, '$1') })));
   cli.version('0.1.0');
   return cli;
 }

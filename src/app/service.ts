@@ -27,7 +27,7 @@ export interface OpenedService {
 export async function openService(ctx: CommandContext, opts: OpenServiceOptions = {}): Promise<OpenedService> {
   const svc = ctx.config.service;
   const kind = parseManagerKind(opts.manager) ?? svc.manager ?? (await detectManagerKind(ctx.env));
-  const label = opts.label ?? svc.label ?? defaultLabel(kind);
+  const label = opts.label ?? svc.label ?? defaultLabel(kind, ctx.layout);
   const sameService = kind === svc.manager && label === svc.label;
   const definitionPath = opts.definitionPath ?? (sameService ? svc.definitionPath : undefined);
   const store = await resolveSecretStore(ctx.env, opts.secretStore);

@@ -113,12 +113,20 @@ export async function status(ctx: CommandContext): Promise<number> {
     ? { txid: journal.txid, op: journal.op, from: journal.from, to: journal.to, phase: journal.phase, pid: journal.pid, running: !isOrphaned(journal), degraded: isDegraded(journal), reason: journal.reason ?? null, startedAt: journal.startedAt }
     : null;
   const watch = state.watch ? { version: state.watch.version, from: state.watch.from, since: state.watch.since, until: state.watch.until, restarts: state.watch.restarts, lastProbe: state.watch.lastProbe } : null;
-  const doc = { current, previous: state.previous, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null, watch, history: 'oc-versions history' };
+  const pin = ctx.config.pin ?? null;
+  const doc = { current, previous: state.previous, pin, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null, watch, history: 'oc-versions history' };
   const lines = [`current: ${current ?? '(none)'}${state.previous ? ` (previous ${state.previous})` : ''}`];
+  if (pin) lines.push(`pinned: ${pin.spec} (${pin.range}); upgrade stays inside it (oc-versions unpin)`);
   if (inFlight) lines.push(`transaction ${inFlight.txid}: ${inFlight.op} ${inFlight.from ?? '(none)'} → ${inFlight.to}, phase ${inFlight.phase}${inFlight.running ? ' (running)' : inFlight.degraded ? ' (DEGRADED)' : ' (interrupted: next command or `oc-versions recover` finishes it)'}`);
   if (service && typeof service === 'object' && 'running' in service) {
-    const s = service as { manager: string; label: string; running: boolean; pid: number | null; version: string | null };
-    lines.push(`service: ${s.manager} ${s.label} ${s.running ? `running pid ${s.pid} on ${s.version ?? '?'}` : 'not running'}`);
+    const s = service as { manager: string; label: string; running: boolean; pid: number | null; version: string | null; state?: string; restarts?: number; lastExitCode?: string };
+    const why =
+      s.state === 'crash-loop'
+        ? ` (CRASH LOOP: the keep-alive gave up after ${s.restarts ?? '?'} restarts; last exit ${s.lastExitCode ?? '?'}; fix, then \`oc-versions service start\`)`
+        : s.state === 'restarting'
+          ? ' (restarting after an unexpected exit)'
+          : '';
+    lines.push(`service: ${s.manager} ${s.label} ${s.running ? `running pid ${s.pid} on ${s.version ?? '?'}` : 'not running'}${why}`);
   }
   if (secretStore && typeof secretStore === 'object' && 'note' in secretStore) lines.push(`secrets: ${(secretStore as { note: string }).note}`);
   const outcome = lastLog.findLast?.((l) => (l as { event?: string }).event === 'outcome') as { outcome?: string } | undefined;

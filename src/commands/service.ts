@@ -4,13 +4,19 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { OcError } from '../errors.js';
+import { EXIT, OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
 import { findSecretFlag } from '../secrets/redact.js';
-import { isSecretKey, type SecretStore } from '../secrets/types.js';
+import { isSecretKey, parseSecretRef, type SecretStore } from '../secrets/types.js';
 import {
   checkAdoptionInputs,
   keepOriginal,
+  entryOfProgram,
+  originalPathFor,
+  packageCliOf,
+  packageVersionOfEntry,
+  versionManagedNode,
+  type AdoptedRecord,
   planAdoption,
   readAdoptedRecord,
   saveAdoptedRecord,
@@ -29,12 +35,20 @@ import {
   EXTERNAL_SUPERVISOR_ENV,
   type DefinitionCheck,
 } from '../service/definition.js';
-import { backendOf, defaultLabel, detectManagerKind, parseManagerKind } from '../service/index.js';
+import { backendOf, defaultLabel, detectManagerKind, homeLabel, parseManagerKind } from '../service/index.js';
 import { assertLauncher } from '../service/launcher.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
 import type { CommandContext } from '../app/context.js';
 import { mutating } from '../app/session.js';
 import { openService } from '../app/service.js';
+import { gateService } from '../app/gate.js';
+import { switchTo } from '../app/home.js';
+import { readCurrent, readSeal } from '../core/store.js';
+import { createSnapshot } from '../service/snapshot.js';
+import { exists } from '../os/fs.js';
+import { processesUnder, run as runProcess, sleep } from '../os/proc.js';
+import { listStateDatabases, resolveStateDir } from '../openclaw/state.js';
+import { copyDatabase } from '../openclaw/sqlite.js';
 
 export interface ServiceOptions {
   manager?: string;
@@ -43,9 +57,18 @@ export interface ServiceOptions {
   unit?: string;
   drainMs?: number | string;
   secretStore?: string;
+  /** adopt: the node the launcher runs (default: the node the definition ran). */
+  node?: string;
+  /** install: env keys whose values are read once from this environment into the secret store. */
+  env?: string[];
+  /** install: env files the job reads at each start (never copied). */
+  envFile?: string[];
+  /** uninstall-all: really do it (without: print what would go, change nothing). */
+  yes?: boolean;
 }
 
 export const SERVICE_SUBCOMMANDS = ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'] as const;
+// (`uninstall-all` is its own top-level command, routed here: it is the service's hand back plus the home.)
 
 function drainOf(ctx: CommandContext, opts: ServiceOptions): number {
   if (opts.drainMs === undefined) return ctx.config.service.drainMs;
@@ -99,7 +122,7 @@ async function withDefinitionCheck(
   return check;
 }
 
-export async function run(ctx: CommandContext, sub: string, args: string[] = [], opts: ServiceOptions = {}): Promise<void> {
+export async function run(ctx: CommandContext, sub: string, args: string[] = [], opts: ServiceOptions = {}): Promise<void | number> {
   switch (sub) {
     case 'install':
       return install(ctx, args, opts);
@@ -115,17 +138,75 @@ export async function run(ctx: CommandContext, sub: string, args: string[] = [],
       return control(ctx, sub, opts);
     case 'status':
       return status(ctx, opts);
+    case 'uninstall-all':
+      return uninstallAll(ctx, opts);
     default:
       throw new OcError('USAGE', `unknown service subcommand '${sub}' (${SERVICE_SUBCOMMANDS.join(', ')})`);
   }
 }
 
+function listOpt(v: string[] | string | undefined): string[] {
+  return v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String);
+}
+
+/**
+ * `--env KEY` (value read once from this environment) and `--env-file PATH` (read by the
+ * job at each start, never copied). A process service keeps --env values only in the
+ * secret store (process.json holds references), so without a store it is refused: the
+ * value would otherwise have to be written in plaintext under the home.
+ */
+async function passedEnv(
+  ctx: CommandContext,
+  kind: ManagerKind,
+  store: SecretStore,
+  opts: ServiceOptions,
+): Promise<{ values: Record<string, string>; envFiles: string[]; secretPattern: string }> {
+  const keys = listOpt(opts.env);
+  const files = listOpt(opts.envFile);
+  let secretPattern = ctx.config.secretPattern;
+  const values: Record<string, string> = {};
+  for (const k of keys) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new OcError('INVALID_INPUT', `--env takes a variable name (KEY), not '${k.split('=')[0]}=…'`, { hint: 'export KEY=value in this shell, then pass --env KEY' });
+    const v = ctx.env[k];
+    if (v === undefined) throw new OcError('INVALID_INPUT', `--env ${k}: ${k} is not set in this environment`, { hint: `export ${k}=… first (it is read once and kept in the secret store)` });
+    values[k] = v;
+    if (!isSecretKey(k, secretPattern)) secretPattern = `${secretPattern}|^${k}$`;
+  }
+  if (keys.length > 0 && kind === 'process' && !(store.kind !== 'none' && (await store.available()))) {
+    throw new OcError('ENVIRONMENT', `no secret store to keep ${keys.join(', ')}: refusing to write the value in plaintext under ${ctx.layout.home}`, {
+      hint: 'use a secret store (macOS Keychain; on Linux a Secret Service such as gnome-keyring or KeePassXC on the session bus, OC_VERSIONS_SECRET_STORE=secret-service), or put the values in a file only you can read and pass --env-file PATH (read at each start, never copied)',
+    });
+  }
+  for (const f of files) {
+    if (kind === 'launchd') throw new OcError('USAGE', '--env-file is not supported by launchd (a LaunchAgent has no env files); use --env KEY', {});
+    if (kind === 'systemd') throw new OcError('USAGE', '--env-file: add EnvironmentFile= to the unit and adopt it, or use --env KEY', {});
+    if (!path.isAbsolute(f)) throw new OcError('INVALID_INPUT', `--env-file must be an absolute path, got '${f}'`);
+    if (f === ctx.layout.home || f.startsWith(ctx.layout.home + path.sep)) throw new OcError('INVALID_INPUT', `--env-file ${f} lies under the oc-versions home, which never holds secret values`);
+    try {
+      await fsp.access(f, fsp.constants.R_OK);
+    } catch {
+      throw new OcError('NOT_FOUND', `--env-file ${f} does not exist or is not readable`);
+    }
+  }
+  return { values, envFiles: files, secretPattern };
+}
+
 async function install(ctx: CommandContext, args: string[], opts: ServiceOptions): Promise<void> {
-  const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env));
-  const label = opts.label ?? defaultLabel(kind);
+  const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env, process.platform, { strict: true }));
+  let label = opts.label ?? defaultLabel(kind, ctx.layout);
   const launcher = ctx.layout.gatewayShim;
   await assertLauncher(launcher);
-  const { mgr } = await openService(ctx, { ...opts, manager: kind, label });
+  let { mgr, store } = await openService(ctx, { ...opts, manager: kind, label });
+  if (!opts.label && kind !== 'process') {
+    // OpenClaw's name is taken by another oc-versions home's service: this home gets its own.
+    const taken = await mgr.readDefinition().catch(() => null);
+    const otherHome = taken?.program.find((a) => a !== launcher && a.endsWith(`${path.sep}bin${path.sep}openclaw-gateway`));
+    if (taken && otherHome) {
+      label = homeLabel(kind, ctx.layout);
+      ctx.out.progress(`${mgr.label} runs another oc-versions home (${otherHome}); this home's service is ${label}`);
+      ({ mgr, store } = await openService(ctx, { ...opts, manager: kind, label }));
+    }
+  }
   const backend = backendOf(kind);
   const existing = await mgr.readDefinition();
   if (existing && !existing.program.includes(launcher)) {
@@ -141,8 +222,16 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
       hint: 'put the value in the environment instead, e.g. OPENCLAW_GATEWAY_TOKEN (kept in the secret store where one exists)',
     });
   }
+  const passed = await passedEnv(ctx, kind, store, opts);
+  const widened = passed.secretPattern !== ctx.config.secretPattern;
+  if (widened) {
+    // The backend writes keys matching the pattern as secret-store references: open it with the new one.
+    ctx.config.secretPattern = passed.secretPattern;
+    ({ mgr, store } = await openService(ctx, { ...opts, manager: kind, label }));
+  }
   const env: Record<string, string> = {
     ...(existing?.env ?? {}),
+    ...passed.values,
     ...EXTERNAL_SUPERVISOR_ENV,
     OPENCLAW_SERVICE_MARKER: 'openclaw',
     OPENCLAW_SERVICE_KIND: 'gateway',
@@ -153,7 +242,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     label: mgr.label,
     program: [launcher, ...gatewayArgs],
     env,
-    envFiles: existing?.envFiles ?? [],
+    envFiles: [...new Set([...(existing?.envFiles ?? []), ...passed.envFiles])],
     extra: existing?.extra ?? null,
   };
   if (backend.defaultLogPath) {
@@ -163,6 +252,8 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   }
   await mutating(ctx, 'service install', async () => {
     ctx.out.progress(`installing ${kind} service ${mgr.label}`);
+    // A key passed with --env is a secret wherever oc-versions meets it (records, snapshots, logs).
+    if (widened) await saveConfig(ctx.layout, ctx.config);
     await mgr.install(def);
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
@@ -175,10 +266,37 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   );
 }
 
-async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
+/** What adopt must put back when the gate refuses the restart onto the launcher. */
+interface AdoptUndo {
+  definitionText: Buffer;
+  createdOriginal: boolean;
+  previousRecord: AdoptedRecord | undefined;
+  previousDefinitionRecord: Awaited<ReturnType<typeof readDefinitionRecord>>;
+  previousService: Config['service'];
+  previousCurrent: string | null;
+  storedSecrets: string[];
+}
+
+/** The version the gateway runs now: the running process's entry first, else the definition's. */
+async function runningVersion(ctx: CommandContext, mgr: ServiceManager, planEntry: string | null): Promise<{ version: string | null; source: string; pid: number | null }> {
+  const st = await mgr.status();
+  if (st.running && st.entry) {
+    const v = st.version ?? (await packageVersionOfEntry(st.entry));
+    if (v) return { version: v, source: `the running process (pid ${st.pid}, ${st.entry})`, pid: st.pid };
+  }
+  const fromDef = await packageVersionOfEntry(planEntry);
+  if (fromDef) return { version: fromDef, source: `the definition's entry (${planEntry})`, pid: st.running ? st.pid : null };
+  if (!planEntry) {
+    const cur = await readCurrent(ctx.layout);
+    if (cur) return { version: cur, source: 'current (the definition already runs through the launcher)', pid: st.running ? st.pid : null };
+  }
+  return { version: null, source: '', pid: st.running ? st.pid : null };
+}
+
+async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number> {
   if (opts.plist && opts.unit) throw new OcError('USAGE', 'give --plist or --unit, not both');
   // --plist names a LaunchAgent, --unit a systemd unit; otherwise --manager or the platform's.
-  const kind: ManagerKind = opts.plist ? 'launchd' : opts.unit ? 'systemd' : (parseManagerKind(opts.manager) ?? (await detectManagerKind(ctx.env)));
+  const kind: ManagerKind = opts.plist ? 'launchd' : opts.unit ? 'systemd' : (parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env, process.platform, { strict: true })));
   const backend = backendOf(kind);
   if (!backend.adopt) throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
   const definitionPath = opts.plist ?? opts.unit;
@@ -197,30 +315,69 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
   }
   await assertLauncher(launcher);
   await checkAdoptionInputs(def);
-  const plan = planAdoption(def, launcher);
+  if (opts.node !== undefined && !path.isAbsolute(opts.node)) throw new OcError('INVALID_INPUT', `--node must be an absolute path, got '${opts.node}'`);
+  const plan = planAdoption(def, launcher, opts.node !== undefined ? { node: opts.node } : {});
+  // The version the gateway runs now: adopt makes it current and restarts onto it, never onto another.
+  const running = await runningVersion(ctx, mgr, plan.entry);
+  if (!running.version) {
+    throw new OcError('NOT_FOUND', `cannot tell which OpenClaw version ${mgr.label} runs (no package.json above ${plan.entry ?? 'its entry'})`, {
+      hint: 'start the service so its process can be read, or repair its definition first',
+    });
+  }
+  const version = running.version;
+  if (!(await readSeal(ctx.layout, version))) {
+    throw new OcError('NOT_INSTALLED', `the gateway runs ${version} (from ${running.source}), which is not installed side by side`, {
+      hint: `oc-versions install ${version}${ctx.registry ? ` --registry ${ctx.registry}` : ''} && oc-versions service adopt${opts.plist ? ` --plist ${opts.plist}` : opts.unit ? ` --unit ${opts.unit}` : ''}`,
+    });
+  }
+  const managedBy = versionManagedNode(plan.node);
+  if (managedBy) {
+    ctx.out.warn(`the service's node ${plan.node} lives under a ${managedBy} versioned path: removing that node version breaks the gateway; pass --node PATH for a stable node`);
+  }
   const memory = await captureEnvValues(def);
 
   const result = await mutating(ctx, 'service adopt', async () => {
+    const previousCurrent = await readCurrent(ctx.layout);
+    const previousRecord = await readAdoptedRecord(ctx.layout);
+    const undo: AdoptUndo = {
+      definitionText: await fsp.readFile(mgr.definitionPath),
+      createdOriginal: !(await exists(originalPathFor(mgr.definitionPath))),
+      previousRecord,
+      previousDefinitionRecord: await readDefinitionRecord(ctx.layout),
+      previousService: { ...ctx.config.service },
+      previousCurrent,
+      storedSecrets: [],
+    };
+    // 1. The running version becomes current: nothing restarts, the launcher would now run what runs.
+    if (previousCurrent !== version) {
+      ctx.out.progress(`making ${version} current (the version the gateway runs; no restart)`);
+      await switchTo(ctx, version, 'adopt');
+    }
+    // 2. A snapshot of the definition (secret values as references) before it is rewritten.
+    const snap = await createSnapshot({ layout: ctx.layout, config: ctx.config, env: ctx.env }, { reason: 'adopt', manager: mgr, store });
+    // 3. The original beside itself, then the rewrite.
     const original = await keepOriginal(mgr.definitionPath);
-    const previous = await readAdoptedRecord(ctx.layout);
     const storedSecrets = await storeSecrets(mgr.label, memory, ctx.config.secretPattern, store);
+    if (!previousRecord) undo.storedSecrets = storedSecrets;
     await mgr.writeDefinition(plan.definition);
-    await mgr.reload();
-    if (backend.restartAfterReload) await mgr.restart({ drainMs: drainOf(ctx, opts) });
     await saveAdoptedRecord(ctx.layout, {
       manager: kind,
       label: mgr.label,
       definitionPath: mgr.definitionPath,
       originalPath: original.path,
-      originalSha256: previous?.definitionPath === mgr.definitionPath ? previous.originalSha256 : original.sha256,
+      originalSha256: previousRecord?.definitionPath === mgr.definitionPath ? previousRecord.originalSha256 : original.sha256,
       layout: plan.layout,
       adoptedAt: new Date().toISOString(),
       storedSecrets,
+      ...(previousRecord?.originalVersion !== undefined ? { originalVersion: previousRecord.originalVersion } : { originalVersion: version }),
     });
     const record = await buildDefinitionRecord(mgr, plan.definition, true);
     await saveDefinitionRecord(ctx.layout, record);
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, adopted: true });
-    await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
+    // 4. The one restart onto the launcher, through the health gate.
+    ctx.out.progress(`restarting ${mgr.label} through the launcher on ${version}`);
+    await mgr.reload();
+    if (backend.restartAfterReload) await mgr.restart({ drainMs: drainOf(ctx, opts) });
     const check = await checkAndRestoreDefinition({
       manager: mgr,
       record,
@@ -231,25 +388,65 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
       launcher,
       reload: true,
     });
-    return { original, storedSecrets, check };
+    if (check.rewritten) await mgr.restart({ drainMs: drainOf(ctx, opts) });
+    const gate = await gateService(ctx, version, running.pid);
+    if (!gate.ok) {
+      ctx.out.progress(`the gate refused the restart onto the launcher (${gate.reason}); putting the original definition back`);
+      await undoAdoption(ctx, mgr, store, undo, drainOf(ctx, opts));
+      return { ok: false as const, gate, snapshot: snap.txid, check };
+    }
+    await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
+    return { ok: true as const, gate, snapshot: snap.txid, original, storedSecrets, check, previousCurrent };
   }, 'keep-degraded');
   const st = await mgr.status();
+  const stages = result.gate.stages;
+  if (!result.ok) {
+    const human = [
+      `adopt of ${kind} service ${mgr.label}: ROLLED BACK (the original definition is back)`,
+      ...stages.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms): ${s.detail}`),
+      `  ${st.running ? `running the original again, pid ${st.pid}` : 'NOT running after the original definition was restored'}`,
+    ];
+    ctx.out.result(human.join('\n'), {
+      action: 'adopt',
+      outcome: 'rolled-back',
+      manager: kind,
+      label: mgr.label,
+      version,
+      reason: result.gate.reason,
+      stages,
+      snapshot: result.snapshot,
+      running: st.running,
+      pid: st.pid,
+    });
+    return EXIT.ROLLED_BACK;
+  }
   const secretKeys = Object.keys(memory).filter((k) => isSecretKey(k, ctx.config.secretPattern)).sort();
   const human = [
-    `adopted ${kind} service ${mgr.label} (${plan.layout} layout)`,
+    `adopted ${kind} service ${mgr.label} (${plan.layout} layout) on ${version}`,
+    `  version: ${version} (from ${running.source}; now current)`,
     `  definition: ${mgr.definitionPath}`,
     `  original kept at: ${result.original.path} (for oc-versions service restore)`,
+    `  snapshot: ${result.snapshot}`,
     `  program: ${plan.definition.program.join(' ')}`,
+    `  node: ${plan.node ?? `${ctx.config.runtimeNode} (oc-versions' own)`}`,
     `  env keys kept: ${Object.keys(memory).length}${secretKeys.length > 0 ? ` (secret: ${secretKeys.join(', ')}; ${result.storedSecrets.length > 0 ? `copied to the ${store.kind} store` : 'no secret store: values stay only in the definition'})` : ''}`,
+    ...stages.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms): ${s.detail}`),
     `  ${st.running ? `running, pid ${st.pid}${st.version ? `, version ${st.version}` : ''}` : 'not running'}`,
   ];
   ctx.out.result(human.join('\n'), {
     action: 'adopt',
+    outcome: 'adopted',
     manager: kind,
     label: mgr.label,
     layout: plan.layout,
+    version,
+    versionSource: running.source,
+    previousCurrent: result.previousCurrent,
+    node: plan.node,
+    nodeManagedBy: managedBy,
     definitionPath: mgr.definitionPath,
     originalPath: result.original.path,
+    snapshot: result.snapshot,
     programBefore: plan.before.length,
     program: plan.definition.program,
     envKeys: Object.keys(memory).sort(),
@@ -257,9 +454,30 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
     secretStore: store.kind,
     storedSecrets: result.storedSecrets,
     check: result.check,
+    stages,
     running: st.running,
     pid: st.pid,
   });
+  return EXIT.OK;
+}
+
+/** Put back what adopt changed: the definition byte for byte, the records, config, current. */
+async function undoAdoption(ctx: CommandContext, mgr: ServiceManager, store: SecretStore, undo: AdoptUndo, drainMs: number): Promise<void> {
+  const tmp = `${mgr.definitionPath}.oc-restore-${process.pid}`;
+  await fsp.writeFile(tmp, undo.definitionText, { mode: 0o600 });
+  await fsp.chmod(tmp, (await fsp.stat(mgr.definitionPath).catch(() => undefined))?.mode ?? 0o644);
+  await fsp.rename(tmp, mgr.definitionPath);
+  await mgr.reload();
+  if (backendOf(mgr.kind).restartAfterReload) await mgr.restart({ drainMs });
+  if (undo.createdOriginal) await fsp.rm(originalPathFor(mgr.definitionPath), { force: true });
+  for (const name of undo.storedSecrets) await store.delete(name).catch(() => {});
+  if (undo.previousRecord) await saveAdoptedRecord(ctx.layout, undo.previousRecord);
+  else await fsp.rm(adoptedRecordPath(ctx.layout), { force: true });
+  if (undo.previousDefinitionRecord) await saveDefinitionRecord(ctx.layout, undo.previousDefinitionRecord);
+  else await fsp.rm(recordPath(ctx.layout), { force: true });
+  ctx.config.service = undo.previousService;
+  await saveConfig(ctx.layout, ctx.config);
+  if (undo.previousCurrent && undo.previousCurrent !== (await readCurrent(ctx.layout))) await switchTo(ctx, undo.previousCurrent, 'adopt-undone');
 }
 
 async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
@@ -271,6 +489,7 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     throw new OcError('NOT_FOUND', `the adopted original ${rec.originalPath} is gone; cannot restore`);
   }
   const { mgr, store } = await openService(ctx, { ...opts, manager: rec.manager, label: rec.label, definitionPath: rec.definitionPath });
+  const preflight = await restorePreflight(ctx, rec);
   await mutating(ctx, 'service restore', async () => {
     const tmp = `${rec.definitionPath}.oc-restore-${process.pid}`;
     await fsp.copyFile(rec.originalPath, tmp);
@@ -286,8 +505,9 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     await backendOf(rec.manager).recoveryAgent?.uninstall(ctx.layout, ctx.env);
   }, 'keep-degraded');
   const same = (await hashFile(rec.definitionPath)) === rec.originalSha256;
-  ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})`, {
+  ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})${preflight.detail ? `\n  ${preflight.detail}` : ''}`, {
     action: 'restore',
+    preflight,
     manager: rec.manager,
     label: rec.label,
     definitionPath: rec.definitionPath,
@@ -295,15 +515,134 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
   });
 }
 
+/**
+ * Before handing back: the original definition's entry must still exist, and the original
+ * version must be able to open the state as it is now (a newer version may have migrated it):
+ * its own CLI runs `database preflight <copy> --json` on a consistent copy of the state DB.
+ * A refusal names the exact next step; nothing is changed.
+ */
+async function restorePreflight(ctx: CommandContext, rec: AdoptedRecord): Promise<{ entry: string | null; checked: boolean; detail: string }> {
+  const { mgr: origMgr } = await openService(ctx, { manager: rec.manager, label: rec.label, definitionPath: rec.originalPath, secretStore: 'none' });
+  const orig = await origMgr.readDefinition();
+  const found = orig ? entryOfProgram(orig.program) : null;
+  if (!orig || !found) return { entry: null, checked: false, detail: '' };
+  const installCmd = `npm install -g ${ctx.config.package}@${rec.originalVersion ?? '<the version it ran>'}`;
+  if (!(await exists(found.entry))) {
+    throw new OcError('REFUSED', `the original definition runs ${found.entry}, which no longer exists; restoring it would leave no gateway`, {
+      hint: `reinstall it first (${installCmd}), then run oc-versions service restore again`,
+    });
+  }
+  const cli = await packageCliOf(found.entry);
+  const env = { ...(await captureEnvValues(orig)) };
+  const stateDir = resolveStateDir(ctx.config.openclawStateDir, { ...ctx.env, ...env });
+  const dbs = stateDir ? await listStateDatabases(stateDir) : [];
+  const stateDb = dbs.find((d) => !d.startsWith('agents'));
+  if (!cli || !stateDir || !stateDb) {
+    return { entry: found.entry, checked: false, detail: `not checked: ${!cli ? 'the original install has no CLI' : 'no OpenClaw state database'}` };
+  }
+  await fsp.mkdir(ctx.layout.tmpDir, { recursive: true });
+  const dir = await fsp.mkdtemp(path.join(ctx.layout.tmpDir, 'restore-preflight-'));
+  try {
+    const copy = path.join(dir, 'openclaw.sqlite');
+    await copyDatabase(path.join(stateDir, stateDb), copy, false);
+    const node = found.node && path.isAbsolute(found.node) ? found.node : ctx.config.runtimeNode;
+    const r = await runProcess(node, [cli, 'database', 'preflight', copy, '--json'], {
+      env: { PATH: ctx.env['PATH'], HOME: ctx.env['HOME'], OPENCLAW_STATE_DIR: stateDir, OPENCLAW_NO_AUTO_UPDATE: '1' },
+      timeoutMs: 60_000,
+    });
+    if (r.code !== 0) {
+      const said = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? `exit ${r.code}`;
+      throw new OcError('REFUSED', `the original version (${found.entry}) cannot open the current state: ${said}`, {
+        hint: `a newer version migrated the state; upgrade the original install to the current version first (npm install -g ${ctx.config.package}@${(await readCurrent(ctx.layout)) ?? '<current>'}), then run oc-versions service restore again`,
+      });
+    }
+    return { entry: found.entry, checked: true, detail: `the original version opens the current state (database preflight ok)` };
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Secret-store entries referenced anywhere in the snapshots (`{"$secretRef":"<store>:<name>"}`). */
+async function snapshotSecretNames(ctx: CommandContext): Promise<string[]> {
+  const names = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && e.name.endsWith('.json')) {
+        const text = await fsp.readFile(p, 'utf8').catch(() => '');
+        for (const m of text.matchAll(/"\$secretRef"\s*:\s*"(?:keychain|secret-service):([^"]+)"/g)) names.add(m[1]!);
+      }
+    }
+  };
+  await walk(ctx.layout.snapshotsDir);
+  return [...names].sort();
+}
+
+/**
+ * `oc-versions uninstall-all --yes`: hand the adopted service back (`service restore`, with its
+ * checks), remove the recovery agent, every secret-store entry oc-versions made (adopt,
+ * process --env, snapshots) and the home. OpenClaw keeps running from its restored definition.
+ * A service oc-versions installed itself (nothing to hand back to) is refused: removing it would
+ * stop the gateway, so that takes an explicit `service uninstall` first.
+ */
+async function uninstallAll(ctx: CommandContext, opts: ServiceOptions): Promise<number> {
+  const adopted = await readAdoptedRecord(ctx.layout);
+  const svc = ctx.config.service;
+  if (!adopted && svc.manager) {
+    throw new OcError('REFUSED', `the ${svc.manager} service ${svc.label ?? ''} was installed by oc-versions, not adopted: there is no original definition to hand back to`, {
+      hint: 'run oc-versions service uninstall first (this stops the gateway), then oc-versions uninstall-all --yes',
+    });
+  }
+  const secretNames = await snapshotSecretNames(ctx);
+  const plan = [
+    ...(adopted ? [`hand back ${adopted.manager} service ${adopted.label}: restore ${adopted.definitionPath} from ${adopted.originalPath}`] : []),
+    ...(secretNames.length > 0 ? [`delete ${secretNames.length} secret-store entr${secretNames.length === 1 ? 'y' : 'ies'} referenced by snapshots`] : []),
+    `remove the recovery agent (if any) and the home ${ctx.layout.home} (versions, snapshots, logs, config, shims)`,
+  ];
+  if (!opts.yes) {
+    throw new OcError('REFUSED', `uninstall-all would:\n  - ${plan.join('\n  - ')}`, { hint: 'rerun with --yes to do it' });
+  }
+  // restore refuses (and changes nothing) when the original cannot run; its own result is not printed.
+  if (adopted) await restore({ ...ctx, out: { ...ctx.out, result: () => {} } }, opts);
+  // Nothing may still run from the home (the launcher-run gateway is gone once the original runs).
+  let busy: Array<{ pid: number; arg: string }> = [];
+  for (const until = Date.now() + ctx.config.service.drainMs + 5_000; ; await sleep(200)) {
+    busy = (await processesUnder(ctx.layout.home)).filter((p) => p.pid !== process.pid);
+    if (busy.length === 0 || Date.now() > until) break;
+  }
+  if (busy.length > 0) {
+    throw new OcError('REFUSED', `${adopted ? 'the service was handed back, but ' : ''}processes still run from ${ctx.layout.home}: ${busy.map((p) => `pid ${p.pid} (${p.arg})`).join(', ')}; the home was kept`, {
+      hint: 'stop them, then run oc-versions uninstall-all --yes again',
+    });
+  }
+  const { store } = await openService(ctx, opts.secretStore ? { secretStore: opts.secretStore } : {});
+  for (const name of secretNames) await store.delete(name).catch(() => {});
+  for (const kind of ['launchd'] as const) await backendOf(kind).recoveryAgent?.uninstall(ctx.layout, ctx.env).catch(() => {});
+  await fsp.rm(ctx.layout.home, { recursive: true, force: true });
+  ctx.out.result(`removed oc-versions: ${plan.join('; ')}`, { action: 'uninstall-all', handedBack: Boolean(adopted), secretsDeleted: secretNames, home: ctx.layout.home });
+  return EXIT.OK;
+}
+
 async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
   if (await readAdoptedRecord(ctx.layout)) {
     throw new OcError('REFUSED', 'this service was adopted; run oc-versions service restore to give it back instead');
   }
-  const { mgr } = await openService(ctx, opts);
+  const { mgr, store } = await openService(ctx, opts);
   if (!(await mgr.readDefinition())) throw new OcError('NOT_FOUND', `no ${mgr.kind} service '${mgr.label}' is installed`);
+  // The process backend's --env values live only in the secret store: they go with the service.
+  const storedNames: string[] = [];
+  if (mgr.kind === 'process') {
+    const doc = JSON.parse(await fsp.readFile(mgr.definitionPath, 'utf8').catch(() => '{}')) as { env?: Record<string, unknown> };
+    for (const v of Object.values(doc.env ?? {})) {
+      const ref = parseSecretRef(v);
+      if (ref && ref.kind !== 'none') storedNames.push(ref.name);
+    }
+  }
   await mutating(ctx, 'service uninstall', async () => {
     await mgr.stop({ drainMs: drainOf(ctx, opts) }).catch(() => {});
     await mgr.uninstall();
+    for (const name of storedNames) await store.delete(name).catch(() => {});
     await fsp.rm(recordPath(ctx.layout), { force: true });
     await saveServiceConfig(ctx, null);
     await backendOf(mgr.kind).recoveryAgent?.uninstall(ctx.layout, ctx.env);
@@ -354,12 +693,14 @@ async function status(ctx: CommandContext, opts: ServiceOptions): Promise<void> 
     entry: st.entry,
     definitionPath: st.definitionPath,
     state: st.state,
+    restarts: st.restarts ?? null,
+    lastExitCode: st.lastExitCode ?? null,
     adopted: Boolean(adopted),
     definitionMatchesRecord: mine ? mine.sha256 === sha : null,
     secrets,
   };
   const human = [
-    `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})` : st.installed ? `not running (${st.state ?? 'stopped'})` : 'not installed'}`,
+    `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})` : st.installed ? `not running (${st.state === 'crash-loop' ? `CRASH LOOP: the keep-alive gave up after ${st.restarts ?? '?'} restarts, last exit ${st.lastExitCode ?? '?'}; fix, then oc-versions service start` : (st.state ?? 'stopped')})` : 'not installed'}`,
     st.entry ? `  entry: ${st.entry}${st.version ? ` (version ${st.version})` : ''}` : '',
     `  definition: ${st.definitionPath}${adopted ? ' (adopted)' : ''}${data.definitionMatchesRecord === false ? ' -- CHANGED since oc-versions wrote it' : ''}`,
     secrets.keys.length > 0 ? `  secrets: ${secrets.keys.join(', ')} (${secrets.restorable ? `restorable from ${store.kind}` : 'NOT restorable: no secret store'})` : '',

@@ -4,6 +4,7 @@ import { resolveForInstall, type InstallOptions } from '../core/install.js';
 import { readCurrent } from '../core/store.js';
 import { applyTransition, planTransition, type TransitionDeps, type TransitionResult } from '../core/upgrade.js';
 import { parseSpec } from '../core/versions.js';
+import { insidePin, specUnderPin } from '../core/pin.js';
 import type { CommandContext } from '../app/context.js';
 import { ensureHome } from '../app/home.js';
 import { installOptions } from '../app/install.js';
@@ -19,6 +20,8 @@ export interface UpgradeOptions {
   ignoreScripts?: boolean;
   /** --no-canary: skip the canary on a copy of the live state. */
   noCanary?: boolean;
+  /** An explicit version outside the pin (oc-versions pin). */
+  force?: boolean;
 }
 
 /** Whether this upgrade runs the canary, warning about what is given up when it does not. */
@@ -51,10 +54,24 @@ function detach(ctx: CommandContext): number {
 }
 
 export async function run(ctx: CommandContext, rawSpec: string | undefined, opts: UpgradeOptions): Promise<number> {
-  const spec = parseSpec(rawSpec ?? 'latest');
+  const asked = parseSpec(rawSpec ?? 'latest');
   if (opts.detach) return detach(ctx);
   const install: InstallOptions = installOptions(ctx, opts);
-  const resolved = await resolveForInstall(install, spec);
+  const pinned = ctx.config.pin;
+  // A pin holds unless an exact version is named with --force.
+  const spec = specUnderPin(asked, pinned);
+  if (pinned && asked.kind === 'version' && !insidePin(asked.value, pinned) && !opts.force) {
+    throw new OcError('REFUSED', `${asked.value} is outside the pin ${pinned.spec} (${pinned.range})`, {
+      hint: `oc-versions upgrade ${asked.value} --force to move anyway (the pin stays), or oc-versions unpin`,
+    });
+  }
+  if (pinned && spec !== asked) ctx.out.warn(`pinned to ${pinned.spec}: upgrading inside the pin${asked.kind === 'tag' && rawSpec !== undefined ? ` instead of ${asked.raw}` : ''} (oc-versions unpin to leave it)`);
+  const resolved = await resolveForInstall(install, spec).catch((e: unknown) => {
+    if (pinned && spec !== asked && e instanceof OcError && e.code === 'VERSION_NOT_FOUND') {
+      throw new OcError('VERSION_NOT_FOUND', `no published version inside the pin ${pinned.spec} matches ${asked.raw}`, { hint: 'oc-versions unpin, or pin another range', cause: e });
+    }
+    throw e;
+  });
   if (opts.dryRun) {
     const from = await readCurrent(ctx.layout);
     const plan = planTransition({ from, to: resolved.version, installed: resolved.installed, serviceInstalled: Boolean(ctx.config.service.manager), noRestart: Boolean(opts.noRestart), op: 'upgrade', canary: canaryWanted(ctx, opts) });

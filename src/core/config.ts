@@ -61,6 +61,20 @@ export interface ServiceConfig {
   /** Path of the definition file (plist / unit) when installed or adopted. */
   definitionPath?: string;
   adopted?: boolean;
+  /**
+   * Process backend: restart a gateway that exits unexpectedly (like launchd KeepAlive /
+   * systemd Restart=always). false turns the supervisor off; fields override the defaults.
+   */
+  keepAlive?: false | Partial<KeepAliveConfig>;
+}
+
+export interface KeepAliveConfig {
+  /** First restart delay; doubled per restart inside the window, up to maxBackoffMs. */
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** More than `burst` unexpected exits within `intervalMs`: stop restarting (crash loop). */
+  burst: number;
+  intervalMs: number;
 }
 
 /** A command run with the target version's CLI on the canary's copy of the state. */
@@ -111,6 +125,16 @@ export interface Config {
   service: ServiceConfig;
   canary: CanaryConfig;
   watch: WatchConfig;
+  /** `oc-versions pin`: upgrade stays inside this version or range unless told --force. */
+  pin?: VersionPin;
+}
+
+export interface VersionPin {
+  /** As the user gave it (`2026.3`, `2026.3.1`, `^2026.3`). */
+  spec: string;
+  /** The semver range it stands for (an exact version is its own range). */
+  range: string;
+  at: string;
 }
 
 export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {

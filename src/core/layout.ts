@@ -25,6 +25,7 @@
  *   canary/<id>.json         the running canary's pid/pgid/port record (for sweepCanary)
  *   compile-cache/<version>/ NODE_COMPILE_CACHE of a version's gateway (launcher + canary)
  */
+import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { OcError } from '../errors.js';
@@ -33,6 +34,11 @@ import { parseExactVersion } from './versions.js';
 export const LAYOUT_VERSION = 1;
 
 export interface Layout {
+  /**
+   * Short hash of the home: names oc-versions creates outside the home (launchd/systemd labels,
+   * secret-store entries of the process backend) carry it, so two homes never share one.
+   */
+  homeTag: string;
   home: string;
   config: string;
   state: string;
@@ -54,6 +60,8 @@ export interface Layout {
   processDefinition: string;
   gatewayPid: string;
   gatewayLog: string;
+  /** Process backend keep-alive supervisor: its pid and the crash-loop state. */
+  gatewaySupervisor: string;
   recoveryAgentLog: string;
   detachedLog(stamp: number): string;
   /** A directory in staging/ for one install of `version` (`tag` makes it unique). */
@@ -97,6 +105,7 @@ export function makeLayout(home: string): Layout {
   };
   return {
     home,
+    homeTag: homeTagOf(home),
     config: j('config.json'),
     state: j('state.json'),
     journal: j('journal.json'),
@@ -117,6 +126,7 @@ export function makeLayout(home: string): Layout {
     processDefinition: j('service', 'process.json'),
     gatewayPid: j('service', 'gateway.pid.json'),
     gatewayLog: j('service', 'gateway.log'),
+    gatewaySupervisor: j('service', 'keepalive.json'),
     recoveryAgentLog: j('logs', 'recover-agent.log'),
     detachedLog: (stamp) => j('logs', `detached-${Math.trunc(stamp)}.log`),
     staging: (v, tag) => j('staging', `${safeVersion(v)}.${tag.replace(/[^0-9A-Za-z.-]/g, '')}`),
@@ -129,4 +139,9 @@ export function makeLayout(home: string): Layout {
     canaryRecord: (id) => j('canary', `${safeTx(id)}.json`),
     compileCache: (v) => j('compile-cache', safeVersion(v)),
   };
+}
+
+/** 8 hex characters of sha256(home): stable for a home, different for another. */
+export function homeTagOf(home: string): string {
+  return crypto.createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 8);
 }

@@ -96,6 +96,39 @@ export function spawnDetached(cmd: string, args: readonly string[], opts: Detach
   }
 }
 
+/**
+ * Like spawnDetached (own process group, output appended to logFile), for a supervisor that
+ * outlives its caller and waits for the child: `exited` resolves with its exit code or signal.
+ */
+export function spawnDetachedWatched(
+  cmd: string,
+  args: readonly string[],
+  opts: DetachedOptions = {},
+): { pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : 'ignore';
+  try {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, detached: true, stdio: ['ignore', out, out] });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+      child.on('error', () => resolve({ code: 127, signal: null }));
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+    return { pid: child.pid, exited };
+  } finally {
+    if (typeof out === 'number') fs.closeSync(out);
+  }
+}
+
+/** Signal one process (not its group). False when it is gone. */
+export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Signal a whole process group we started (negative pid). Ignores ESRCH. */
 export function killGroup(pid: number | undefined, signal: NodeJS.Signals = 'SIGTERM'): boolean {
   if (!pid || pid <= 1) return false;

@@ -30,7 +30,14 @@ export interface AdoptionPlan {
   /** The program already ran through the launcher. */
   alreadyAdopted: boolean;
   movedNodeFlags: string[];
+  /** The node the definition ran (kept: the launcher execs it through OC_VERSIONS_NODE). */
+  node: string | null;
+  /** The OpenClaw entry the definition ran (null when already adopted). */
+  entry: string | null;
 }
+
+/** The definition env key the launcher reads to exec the adopted node instead of its own. */
+export const NODE_KEY = 'OC_VERSIONS_NODE';
 
 export interface AdoptedRecord {
   manager: ServiceDefinition['manager'];
@@ -42,12 +49,14 @@ export interface AdoptedRecord {
   adoptedAt: string;
   /** Secret store entries written at adopt time (names only). */
   storedSecrets: string[];
+  /** The version the original definition ran (what `service restore` hands back to). */
+  originalVersion?: string;
 }
 
 const ENTRY_RE = /(^|\/)dist\/(index|entry)\.m?js$/;
 const BIN_RE = /(^|\/)(openclaw|moltbot|clawdbot)\.mjs$/;
 
-export function planAdoption(def: ServiceDefinition, launcher: string): AdoptionPlan {
+export function planAdoption(def: ServiceDefinition, launcher: string, opts: { node?: string } = {}): AdoptionPlan {
   const wrapper = envWrapperOf(def.program);
   const prefix = wrapper ? def.program.slice(0, 3) : [];
   const rest = wrapper ? def.program.slice(3) : [...def.program];
@@ -55,6 +64,8 @@ export function planAdoption(def: ServiceDefinition, launcher: string): Adoption
   const env = { ...def.env };
   let program: string[];
   let movedNodeFlags: string[] = [];
+  let node: string | null = env[NODE_KEY] ?? null;
+  let entry: string | null = null;
   const alreadyAdopted = rest[0] === launcher;
   if (alreadyAdopted) {
     program = [...def.program];
@@ -69,6 +80,9 @@ export function planAdoption(def: ServiceDefinition, launcher: string): Adoption
     const bad = movedNodeFlags.find((f) => !f.startsWith('-'));
     if (bad !== undefined) throw new OcError('INVALID_INPUT', `unexpected argument '${bad}' between node and the entry in ${def.label}`);
     program = [...prefix, launcher, ...rest.slice(e + 1)];
+    entry = rest[e]!;
+    // `node dist/index.js` (node found on PATH) or an openclaw.mjs run directly: no node to keep.
+    node = e >= 1 && path.isAbsolute(rest[0]!) ? rest[0]! : node;
     if (movedNodeFlags.length > 0) {
       const current = env['NODE_OPTIONS'] ?? '';
       const add = movedNodeFlags.filter((f) => !current.split(/\s+/).includes(f));
@@ -76,7 +90,64 @@ export function planAdoption(def: ServiceDefinition, launcher: string): Adoption
     }
   }
   Object.assign(env, EXTERNAL_SUPERVISOR_ENV);
-  return { layout, before: [...def.program], definition: { ...def, program, env }, alreadyAdopted, movedNodeFlags };
+  if (opts.node !== undefined) node = opts.node;
+  if (node) env[NODE_KEY] = node;
+  return { layout, before: [...def.program], definition: { ...def, program, env }, alreadyAdopted, movedNodeFlags, node, entry };
+}
+
+/** The node and OpenClaw entry a (not yet adopted) program runs, behind an env-wrapper or not. */
+export function entryOfProgram(program: readonly string[]): { node: string | null; entry: string } | null {
+  const rest = envWrapperOf([...program]) ? program.slice(3) : program;
+  const e = rest.findIndex((a, i) => i >= 1 && (ENTRY_RE.test(a) || BIN_RE.test(a)));
+  if (e < 0) return null;
+  return { node: rest[0] ?? null, entry: rest[e]! };
+}
+
+/** The package root above an entry (dist/index.js → .., openclaw.mjs → its dir) and its CLI bin. */
+export async function packageCliOf(entry: string): Promise<string | null> {
+  const root = BIN_RE.test(entry) ? path.dirname(entry) : path.dirname(path.dirname(entry));
+  try {
+    const pkg = JSON.parse(await fsp.readFile(path.join(root, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
+    const bin = typeof pkg.bin === 'string' ? pkg.bin : (pkg.bin?.['openclaw'] ?? Object.values(pkg.bin ?? {})[0]);
+    if (!bin) return null;
+    const p = path.join(root, bin);
+    await fsp.access(p);
+    return p;
+  } catch {
+    return null;
+  }
+}
+
+/** A node under a version manager's versioned path: it disappears when that version is removed. */
+export function versionManagedNode(node: string | null): string | null {
+  if (!node) return null;
+  const rules: Array<[RegExp, string]> = [
+    [/\/\.nvm\/versions\/node\//, 'nvm'],
+    [/\/Cellar\/node(@\d+)?\//, 'Homebrew (Cellar)'],
+    [/\/\.volta\/tools\/image\/node\//, 'volta'],
+    [/\/fnm\/node-versions\/|\/\.fnm\//, 'fnm'],
+    [/\/\.asdf\/installs\/nodejs\//, 'asdf'],
+  ];
+  for (const [re, name] of rules) if (re.test(node)) return name;
+  return null;
+}
+
+/** The version of the package whose entry this is: the nearest package.json above it with a version. */
+export async function packageVersionOfEntry(entry: string | null): Promise<string | null> {
+  if (!entry || !path.isAbsolute(entry)) return null;
+  let dir = path.dirname(entry);
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as { version?: unknown };
+      if (typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not here
+    }
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return null;
 }
 
 /** Inputs that must exist before anything is written (env-wrapper script and env file). */

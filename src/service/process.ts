@@ -26,6 +26,8 @@ import { parseSecretRef, type SecretStore } from '../secrets/types.js';
 import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
+import { readEnvFiles } from './definition.js';
+import { startSupervised, stopSupervisor, supervisorStatus } from './keepalive.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
@@ -56,7 +58,7 @@ function realpathOr(p: string): string {
 }
 
 export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
-  const label = ctx.label ?? 'ai.openclaw.gateway';
+  const label = ctx.label ?? `ai.openclaw.gateway.${ctx.layout.homeTag}`;
   const definitionPath = ctx.definitionPath ?? ctx.layout.processDefinition;
   const pidPath = ctx.layout.gatewayPid;
   const logPath = ctx.layout.gatewayLog;
@@ -107,7 +109,8 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   }
 
   async function resolveEnv(doc: ProcessDoc): Promise<NodeJS.ProcessEnv> {
-    const env: NodeJS.ProcessEnv = { ...ctx.env };
+    // Env files (`service install --env-file`) are read at each start, never copied.
+    const env: NodeJS.ProcessEnv = { ...ctx.env, ...(await readEnvFiles({ manager: 'process', label, program: doc.program, env: {}, envFiles: doc.envFiles ?? [], extra: null })) };
     for (const [k, v] of Object.entries(doc.env)) {
       const ref = parseSecretRef(v);
       if (!ref) {
@@ -119,6 +122,17 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       // else: whatever the starting environment carries (ctx.env), or absent.
     }
     return env;
+  }
+
+  /** The supervisor's word on a gateway that is not running (crash loop), and its restart count. */
+  async function keepAliveStatus(pid: number | null): Promise<Partial<ServiceStatus>> {
+    const sup = ctx.keepAlive ? await supervisorStatus(ctx.layout) : null;
+    if (!sup) return {};
+    const exit = sup.lastExit ? (sup.lastExit.signal ?? String(sup.lastExit.code)) : undefined;
+    const out: Partial<ServiceStatus> = { restarts: sup.restarts, ...(exit !== undefined ? { lastExitCode: exit } : {}) };
+    if (pid === null && (sup.state === 'crash-loop' || sup.state === 'failed-start')) out.state = sup.state;
+    else if (pid === null && sup.alive && sup.state === 'backoff') out.state = 'restarting';
+    return out;
   }
 
   const mgr: ServiceManager = {
@@ -196,6 +210,26 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       }
       await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
       const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
+      if (ctx.keepAlive) {
+        // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
+        const r = await startSupervised(ctx.layout, {
+          cmd,
+          args,
+          env: await resolveEnv(doc),
+          graceMs: opts.startGraceMs ?? 300,
+          limits: ctx.keepAlive,
+          // The gateway carries this home's marker (found even without its pidfile); the supervisor does not.
+          childEnv: { [GATEWAY_MARKER_KEY]: marker },
+          onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
+          ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
+        });
+        if (!r.ok) {
+          await stopSupervisor(ctx.layout);
+          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
+        }
+        return;
+      }
       const pid = spawnDetached(cmd, args, {
         env: { ...(await resolveEnv(doc)), [GATEWAY_MARKER_KEY]: marker },
         logFile: logPath,
@@ -218,6 +252,8 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async stop(o: StopOptions = {}) {
+      // Our own stop is never a crash: the supervisor lets go before the gateway is drained.
+      await stopSupervisor(ctx.layout);
       // The tracked gateway and any untracked one of this home: all of them drain, then go.
       const tracked = await trackedPid();
       const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
@@ -255,6 +291,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         version: versionOfEntry(entry, ctx.layout.versionsDir),
         definitionPath,
         state: pid ? 'running' : 'stopped',
+        ...(await keepAliveStatus(pid)),
       };
     },
   };

@@ -16,13 +16,17 @@ import type { ServiceContext, ServiceDefinition, ServiceManager } from './types.
 /** Creates the launchd manager for the agent's own label (passed in: launchd.ts owns the backend). */
 export type AgentManagerFactory = (ctx: ServiceContext) => ServiceManager;
 
-export const RECOVERY_LABEL = 'ai.openclaw.oc-versions-recover';
+/** The agent's label: one per home (`ai.openclaw.oc-versions-recover.<homeTag>`), so homes never share one. */
+export const RECOVERY_LABEL_PREFIX = 'ai.openclaw.oc-versions-recover';
+export function recoveryLabel(layout: Layout): string {
+  return `${RECOVERY_LABEL_PREFIX}.${layout.homeTag}`;
+}
 
 export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath: string, userPath?: string, home?: string): ServiceDefinition {
   const log = layout.recoveryAgentLog;
   return {
     manager: 'launchd',
-    label: RECOVERY_LABEL,
+    label: recoveryLabel(layout),
     program: [config.runtimeNode, cliPath, 'recover', '--auto', '--home', layout.home, '--quiet'],
     // The PATH of the user who installed the service (launchctl, systemd-run, … as they see them).
     env: { PATH: `${path.dirname(config.runtimeNode)}:${userPath ?? '/usr/bin:/bin:/usr/sbin:/sbin'}`, ...(home ? { HOME: home } : {}) },
@@ -43,14 +47,27 @@ export function currentCliPath(): string {
   }
 }
 
+/** An agent under the label used before it carried the home's tag, when it runs this home. */
+async function removeLegacyAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
+  const legacy = create({ env, layout, label: RECOVERY_LABEL_PREFIX });
+  if (!fs.existsSync(legacy.definitionPath)) return;
+  const def = await legacy.readDefinition().catch(() => null);
+  const at = def ? def.program.indexOf('--home') : -1;
+  if (def && at >= 0 && def.program[at + 1] === layout.home) {
+    await legacy.uninstall().catch(() => fs.rmSync(legacy.definitionPath, { force: true }));
+  }
+}
+
 export async function installRecoveryAgent(create: AgentManagerFactory, layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
-  const mgr = create({ env, layout, label: RECOVERY_LABEL });
+  await removeLegacyAgent(create, layout, env);
+  const mgr = create({ env, layout, label: recoveryLabel(layout) });
   fs.mkdirSync(layout.logsDir, { recursive: true });
   await mgr.install(recoveryAgentDefinition(layout, config, currentCliPath(), env['PATH'], env['HOME']));
   return mgr.definitionPath;
 }
 
 export async function uninstallRecoveryAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
-  const mgr = create({ env, layout, label: RECOVERY_LABEL });
+  await removeLegacyAgent(create, layout, env);
+  const mgr = create({ env, layout, label: recoveryLabel(layout) });
   if (fs.existsSync(mgr.definitionPath)) await mgr.uninstall();
 }

@@ -87,6 +87,8 @@ export interface ServiceContext {
   uid?: number;
   /** Drain budget (config.service.drainMs): the systemd unit's TimeoutStopSec follows it. */
   drainMs?: number;
+  /** Process backend: the keep-alive supervisor's limits; null = off (config.service.keepAlive). */
+  keepAlive?: import('../core/config.js').KeepAliveConfig | null;
 }
 
 /** Options a backend's factory takes beyond the context. */

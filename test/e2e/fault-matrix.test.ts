@@ -104,7 +104,8 @@ describe('faults in the new version → automatic rollback', () => {
 
   it('a foreign listener on the port never passes the gate; recover heals once it is gone', async () => {
     const g = await host();
-    expect((await g.cli('service', 'stop')).code).toBe(0);
+    const stopped = await g.cli('service', 'stop');
+    expect(stopped.code, stopped.stderr).toBe(0);
     // An impostor takes the port and answers every probe, even with the new version.
     const impostor = net.createServer((sock) => {
       sock.on('data', () => {

@@ -15,6 +15,7 @@ import { publish, startRegistry } from '../helpers/registry.js';
 import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
 import { doublesHost, freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
+import { homeTagOf } from '../../src/core/layout.js';
 
 /** A temp host whose PATH starts with the launchctl/systemctl doubles; cleaned up after each test. */
 const doublesTestEnv = (registryUrl: string): Promise<TestEnv> => doublesHost(registryUrl, cleanups);
@@ -302,7 +303,9 @@ describe('launchd recovery agent', () => {
     const port = await freePort();
     const inst = await cli('service', 'install', '--manager', 'launchd', '--', 'gateway', 'run', '--port', String(port));
     expect(inst.code, inst.stderr).toBe(0);
-    const agentPlist = path.join(t.home, 'Library', 'LaunchAgents', 'ai.openclaw.oc-versions-recover.plist');
+    // The agent's label carries the home's tag: two homes never share one.
+    const agentLabel = `ai.openclaw.oc-versions-recover.${homeTagOf(t.ocHome)}`;
+    const agentPlist = path.join(t.home, 'Library', 'LaunchAgents', `${agentLabel}.plist`);
     const agent = plist.parse(fs.readFileSync(agentPlist, 'utf8')) as Record<string, any>;
     expect(agent['RunAtLoad']).toBe(true);
     expect(agent['StartInterval']).toBeGreaterThan(0);
@@ -316,7 +319,7 @@ describe('launchd recovery agent', () => {
     // "Reboot": launchd loads the agents again; the recovery agent runs recover by itself.
     const uid = process.getuid?.() ?? 0;
     const { execFileSync } = await import('node:child_process');
-    execFileSync(path.join(DOUBLES_DIR, 'launchctl'), ['bootout', `gui/${uid}/ai.openclaw.oc-versions-recover`], { env: t.env });
+    execFileSync(path.join(DOUBLES_DIR, 'launchctl'), ['bootout', `gui/${uid}/${agentLabel}`], { env: t.env });
     execFileSync(path.join(DOUBLES_DIR, 'launchctl'), ['bootstrap', `gui/${uid}`, agentPlist], { env: t.env });
     await waitFor(async () => !fs.existsSync(path.join(t.ocHome, 'journal.json')), 30_000, 'the agent to recover').catch((e) => {
       const logf = path.join(t.ocHome, 'logs', 'recover-agent.log');

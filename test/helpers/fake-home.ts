@@ -91,6 +91,8 @@ export async function makeFakeHome(opts: { versions?: string[]; current?: string
   await fsp.mkdir(userHome, { recursive: true });
   await fsp.mkdir(layout.home, { recursive: true });
   const config = defaultConfig(process.execPath);
+  // The fake gateway has no CLI (`openclaw config validate`, …): the gate's deep checks cannot run.
+  config.health.deepChecks = [];
   await saveConfig(layout, config);
   const versions = opts.versions ?? ['2026.9.5'];
   for (const v of versions) await addFakeVersion(layout, v);

@@ -55,7 +55,8 @@ describe('launchd: adopt an OpenClaw plist with inline EnvironmentVariables', ()
   beforeAll(async () => {
     fake = await makeFakeHome({ versions: ['2026.9.5'] });
     port = await freePort();
-    const pkg = await makeGlobalInstall(fake.root);
+    // adopt restarts only onto the version the gateway runs now, installed side by side.
+    const pkg = await makeGlobalInstall(fake.root, '2026.9.5');
     plistPath = path.join(agentsDir(fake), `${LABEL}.plist`);
     await writePlist(plistPath, {
       Label: LABEL,
@@ -76,7 +77,7 @@ describe('launchd: adopt an OpenClaw plist with inline EnvironmentVariables', ()
     const r = await run('launchctl', ['bootstrap', `gui/${process.getuid!()}`, plistPath], { env: ctx.env });
     expect(r.code).toBe(0);
     const info = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
-    expect(info.version).toBe('2026.9.1');
+    expect(info.realArgv1).toBe(fs.realpathSync(path.join(pkg, 'dist', 'index.js')));
   });
 
   afterAll(async () => {
@@ -187,7 +188,7 @@ describe('launchd: adopt an OpenClaw plist with inline EnvironmentVariables', ()
     expect(await fsp.readFile(plistPath, 'utf8')).toBe(originalText);
     expect(fs.existsSync(`${plistPath}.oc-versions-orig`)).toBe(false);
     const info = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
-    expect(info.version).toBe('2026.9.1');
+    expect(info.realArgv1.startsWith(fs.realpathSync(path.join(fake.root, 'global')))).toBe(true);
   });
 });
 
@@ -201,7 +202,7 @@ describe('launchd: adopt the env-wrapper layout', () => {
   beforeAll(async () => {
     fake = await makeFakeHome({ versions: ['2026.9.6'] });
     port = await freePort();
-    const pkg = await makeGlobalInstall(fake.root);
+    const pkg = await makeGlobalInstall(fake.root, '2026.9.6');
     const stateDir = path.join(fake.userHome, '.openclaw');
     const w = await makeEnvWrapper(stateDir, LABEL, { OPENCLAW_GATEWAY_TOKEN: canary, OPENCLAW_STATE_DIR: stateDir, FROM_ENV_FILE: "it's kept" });
     envFile = w.envFile;
@@ -228,7 +229,8 @@ describe('launchd: adopt the env-wrapper layout', () => {
     const doc = parse(await fsp.readFile(plistPath, 'utf8')) as { ProgramArguments: string[]; EnvironmentVariables: Record<string, string> };
     expect(doc.ProgramArguments.slice(0, 4)).toEqual(['/bin/sh', expect.stringMatching(/env-wrapper\.sh$/), envFile, fake.layout.gatewayShim]);
     expect(doc.ProgramArguments.slice(4)).toEqual(['gateway', '--port', String(port)]);
-    expect(doc.EnvironmentVariables).toEqual({ HOME: fake.userHome, OPENCLAW_SERVICE_MARKER: 'openclaw', OPENCLAW_SUPERVISOR_MODE: 'external', OPENCLAW_SERVICE_REPAIR_POLICY: 'external' });
+    // The node the plist ran is kept: the launcher execs OC_VERSIONS_NODE.
+    expect(doc.EnvironmentVariables).toEqual({ HOME: fake.userHome, OPENCLAW_SERVICE_MARKER: 'openclaw', OPENCLAW_SUPERVISOR_MODE: 'external', OPENCLAW_SERVICE_REPAIR_POLICY: 'external', OC_VERSIONS_NODE: process.execPath });
     const info = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
     expect(info.version).toBe('2026.9.6');
     const env = await getJson<EnvReply>(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN,FROM_ENV_FILE,OPENCLAW_SUPERVISOR_MODE`);

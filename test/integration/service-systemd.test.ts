@@ -31,7 +31,7 @@ describe('systemd: adopt an OpenClaw unit (Environment= + EnvironmentFile=)', ()
   beforeAll(async () => {
     fake = await makeFakeHome({ versions: ['2026.9.5'] });
     port = await freePort();
-    const pkg = await makeGlobalInstall(fake.root);
+    const pkg = await makeGlobalInstall(fake.root, '2026.9.5');
     const stateDir = path.join(fake.userHome, '.openclaw');
     await fsp.mkdir(stateDir, { recursive: true });
     await fsp.writeFile(path.join(stateDir, 'gateway.systemd.env'), `ANTHROPIC_API_KEY=${fileKey}\nFROM_FILE="quoted value"\n`, { mode: 0o600 });
@@ -66,7 +66,7 @@ describe('systemd: adopt an OpenClaw unit (Environment= + EnvironmentFile=)', ()
     const { run } = await import('../../src/os/proc.js');
     expect((await run('systemctl', ['--user', 'daemon-reload'], { env: ctx.env })).code).toBe(0);
     expect((await run('systemctl', ['--user', 'start', UNIT], { env: ctx.env })).code).toBe(0);
-    expect((await waitForJson<Info>(`http://127.0.0.1:${port}/info`)).version).toBe('2026.9.1');
+    expect((await waitForJson<Info>(`http://127.0.0.1:${port}/info`)).realArgv1).toBe(fs.realpathSync(path.join(pkg, 'dist', 'index.js')));
   });
 
   afterAll(async () => {
@@ -127,7 +127,7 @@ describe('systemd: adopt an OpenClaw unit (Environment= + EnvironmentFile=)', ()
     const ctx = await makeContext(fake, serviceEnv(fake));
     await service(ctx, 'restore', [], {});
     expect(await fsp.readFile(unitPath, 'utf8')).toBe(original);
-    expect((await waitForJson<Info>(`http://127.0.0.1:${port}/info`)).version).toBe('2026.9.1');
+    expect((await waitForJson<Info>(`http://127.0.0.1:${port}/info`)).realArgv1.startsWith(fs.realpathSync(path.join(fake.root, 'global')))).toBe(true);
     const { run } = await import('../../src/os/proc.js');
     await run('systemctl', ['--user', 'stop', UNIT], { env: ctx.env });
     await waitForDown(`http://127.0.0.1:${port}/healthz`);

@@ -288,16 +288,17 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
     beforeAll(async () => {
       const dir = await sd.makeUserDir('lane-b');
       port = await freePort();
-      // An "old global install" of OpenClaw outside the oc-versions home, as the user has it.
+      // An "old global install" of OpenClaw outside the oc-versions home, as the user has it, of a
+      // version also installed side by side (adopt restarts only onto the version that runs).
       const pkg = path.join(dir, 'global', 'lib', 'node_modules', 'openclaw');
-      await sd.writeUserFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'openclaw', version: '2026.0.9', type: 'module' }));
+      await sd.writeUserFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'openclaw', version: '2026.1.1', type: 'module' }));
       await sd.writeUserFile(path.join(pkg, 'dist', 'index.js'), FAKE_GATEWAY_SOURCE);
       const stateDir = path.join(sd.home, '.openclaw');
       await sd.writeUserFile(path.join(stateDir, 'gateway.systemd.env'), `ANTHROPIC_API_KEY=${fileKey}\nFROM_FILE="quoted value"\n`, 0o600);
       unitPath = path.join(sd.home, '.config', 'systemd', 'user', UNIT);
       original = [
         '[Unit]',
-        'Description=OpenClaw Gateway (profile work, v2026.0.9)',
+        'Description=OpenClaw Gateway (profile work, v2026.1.1)',
         'After=network-online.target',
         'Wants=network-online.target',
         'StartLimitBurst=10',
@@ -326,7 +327,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       await sd.writeUserFile(unitPath, original);
       expect((await sd.systemctl('daemon-reload')).code).toBe(0);
       expect((await sd.systemctl('enable', '--now', UNIT)).code).toBe(0);
-      await waitServing('2026.0.9');
+      await waitServing('2026.1.1');
       // No service is configured any more (the first lane uninstalled it): `use` is a plain flip.
       const use = await cli('use', '2026.1.1');
       expect(use.code, ok(use)).toBe(0);
@@ -380,7 +381,9 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       expect(r.code, ok(r)).toBe(0);
       expect(fs.readFileSync(unitPath, 'utf8')).toBe(original);
       expect(fs.existsSync(`${unitPath}.oc-versions-orig`)).toBe(false);
-      await waitServing('2026.0.9', before);
+      await waitServing('2026.1.1', before);
+      const back = (await getJson(`http://127.0.0.1:${port}/info`))?.body as { realArgv1: string };
+      expect(back.realArgv1).toMatch(/\/global\/lib\/node_modules\/openclaw\/dist\/index\.js$/);
       expect(await sd.show(UNIT, ['TimeoutStopUSec', 'NeedDaemonReload'])).toEqual({ TimeoutStopUSec: '5min 30s', NeedDaemonReload: 'no' });
       expect((await sd.systemctl('disable', '--now', UNIT)).code).toBe(0);
       expect((await show())['ActiveState']).toBe('inactive');

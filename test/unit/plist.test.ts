@@ -1,7 +1,7 @@
 import { build, parse } from 'plist';
 import { describe, expect, it } from 'vitest';
 import { isOcError } from '../../src/errors.js';
-import { planAdoption } from '../../src/service/adopt.js';
+import { planAdoption, versionManagedNode } from '../../src/service/adopt.js';
 import { parseLaunchctlPrint } from '../../src/service/launchd.js';
 import { definitionToPlist, OPENCLAW_LAUNCHD_POLICY, plistToDefinition } from '../../src/service/plist.js';
 import type { ServiceDefinition } from '../../src/service/types.js';
@@ -87,7 +87,21 @@ describe('planAdoption', () => {
     const plan = planAdoption(base(program, { A: '1' }), LAUNCHER);
     expect(plan.definition.program).toEqual(expected);
     expect(plan.layout).toBe(layout);
-    expect(plan.definition.env).toEqual({ A: '1', OPENCLAW_SUPERVISOR_MODE: 'external', OPENCLAW_SERVICE_REPAIR_POLICY: 'external' });
+    // The node the definition ran is kept for the launcher (OC_VERSIONS_NODE).
+    expect(plan.definition.env).toEqual({ A: '1', OPENCLAW_SUPERVISOR_MODE: 'external', OPENCLAW_SERVICE_REPAIR_POLICY: 'external', OC_VERSIONS_NODE: '/n/node' });
+    expect(plan.entry).toBe(program[program.length - (expected.length - (layout === 'env-wrapper' ? 3 : 0))]);
+  });
+
+  it('--node replaces the kept node; nodes under version managers are named', () => {
+    const plan = planAdoption(base(['/n/node', '/p/dist/index.js', 'gateway']), LAUNCHER, { node: '/usr/bin/node' });
+    expect(plan.definition.env['OC_VERSIONS_NODE']).toBe('/usr/bin/node');
+    expect(versionManagedNode('/Users/a/.nvm/versions/node/v22.1.0/bin/node')).toBe('nvm');
+    expect(versionManagedNode('/opt/homebrew/Cellar/node/22.1.0/bin/node')).toBe('Homebrew (Cellar)');
+    expect(versionManagedNode('/Users/a/.volta/tools/image/node/22.1.0/bin/node')).toBe('volta');
+    expect(versionManagedNode('/Users/a/.local/share/fnm/node-versions/v22.1.0/installation/bin/node')).toBe('fnm');
+    expect(versionManagedNode('/Users/a/.asdf/installs/nodejs/22.1.0/bin/node')).toBe('asdf');
+    expect(versionManagedNode('/opt/homebrew/bin/node')).toBeNull();
+    expect(versionManagedNode('/usr/bin/node')).toBeNull();
   });
 
   it('moves node flags into NODE_OPTIONS without duplicating them', () => {
