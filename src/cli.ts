@@ -4,6 +4,7 @@
  * options and lazy-import the command module, so `list`/`current`/`which`
  * never load pacote or arborist.
  */
+import fs from 'node:fs';
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
 import { reportError } from './report.js';
@@ -30,6 +31,15 @@ function serviceOpts(o: Opts) {
     if (v !== undefined) out[name] = v;
   }
   return out;
+}
+
+/** The version in our own package.json (dist/cli.js → ../package.json), so a release needs one edit. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export function buildCli() {
@@ -132,7 +142,7 @@ export function buildCli() {
       return typeof code === 'number' ? code : 0;
     });
   cli.help();
-  cli.version('0.1.0');
+  cli.version(packageVersion());
   return cli;
 }
 
