@@ -49,7 +49,8 @@ export function buildCli() {
     .option('--registry <url>', 'npm registry (default: your npm configuration)')
     .option('--package <name>', 'managed package (default openclaw)')
     .option('--json', 'print one JSON document on stdout')
-    .option('--quiet', 'no progress on stderr');
+    .option('--quiet', 'no progress on stderr')
+    .option('--verbose', 'on failure, also print the cause chain (credentials redacted)');
 
   cli
     .command('install [spec]', 'install a version (exact, range or dist-tag; default latest) side by side')
@@ -163,7 +164,15 @@ export function joinNegativeValues(argv: string[]): string[] {
 
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
+  const verbose = argv.includes('--verbose');
   try {
+    // cac drops a lone `-` (it would install latest): refuse it like any bad spec.
+    const args = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'));
+    if (args.includes('-')) {
+      throw new OcError('INVALID_SPEC', "invalid version spec '-': a lone dash is not a version", {
+        hint: 'give an exact version (2026.9.6), a semver range (^2026.9) or a dist-tag (latest)',
+      });
+    }
     const cli = buildCli();
     cli.parse(['node', 'oc-versions', ...joinNegativeValues(argv)], { run: false });
     if (cli.options['help'] || cli.options['version']) return EXIT.OK;
@@ -174,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = (await cli.runMatchedCommand()) as unknown;
     return typeof code === 'number' ? code : EXIT.OK;
   } catch (e) {
-    return reportError(e, json);
+    return reportError(e, { json, verbose });
   }
 }
 
