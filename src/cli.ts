@@ -142,6 +142,9 @@ export function buildCli() {
       });
       return typeof code === 'number' ? code : 0;
     });
+  cli
+    .command('completion <shell>', 'print a completion script: bash, zsh or fish (eval "$(oc-versions completion bash)")')
+    .action(async (shell: string, o: Opts) => (await import('./commands/completion.js')).run(await ctxOf(o), shell));
   cli.help();
   cli.version(packageVersion());
   return cli;

@@ -237,3 +237,42 @@ describe('error lines', () => {
     expect(j.json.error.causes.join(' ')).toMatch(/ECONNREFUSED/);
   });
 });
+
+describe('shell completion', () => {
+  /** Source `oc-versions completion bash` in bash -c, complete the given words, print COMPREPLY. */
+  const complete = async (words: string[]) => {
+    const binDir = path.join(t.home, '..', 'path-bin');
+    await fsp.mkdir(binDir, { recursive: true });
+    if (!fs.existsSync(path.join(binDir, 'oc-versions'))) await fsp.symlink(path.join(REPO, 'bin', 'oc-versions.js'), path.join(binDir, 'oc-versions'));
+    const env = { ...t.env, PATH: `${binDir}${path.delimiter}${path.dirname(nodeBin())}${path.delimiter}${process.env['PATH'] ?? ''}` };
+    const quoted = words.map((w) => `'${w}'`).join(' ');
+    const r = await sh(
+      `eval "$(oc-versions completion bash)" && COMP_WORDS=(${quoted}) && COMP_CWORD=${words.length - 1} && _oc_versions && printf '%s\\n' "\${COMPREPLY[@]}"`,
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout.split('\n').filter(Boolean);
+  };
+
+  it('bash: commands, options, service actions and installed versions land in COMPREPLY', async () => {
+    expect(await complete(['oc-versions', ''])).toEqual(expect.arrayContaining(['install', 'use', 'upgrade', 'service', 'completion']));
+    expect(await complete(['oc-versions', 'up'])).toEqual(['upgrade']);
+    expect(await complete(['oc-versions', 'upgrade', '--no-'])).toEqual(['--no-restart', '--no-canary']);
+    expect(await complete(['oc-versions', 'service', ''])).toEqual(['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status']);
+    expect(await complete(['oc-versions', 'use', ''])).toEqual([]);
+    expect((await cli('install', '2026.2.1')).code).toBe(0);
+    expect((await cli('install', '2026.3.1-2')).code).toBe(0);
+    expect((await complete(['oc-versions', 'use', ''])).sort()).toEqual(['2026.2.1', '2026.3.1-2']);
+    expect(await complete(['oc-versions', '--json', 'uninstall', '2026.3'])).toEqual(['2026.3.1-2']);
+  });
+
+  it('zsh and fish scripts are printed; an unknown shell is a usage error', async () => {
+    const z = await cli('completion', 'zsh');
+    expect(z.code).toBe(0);
+    expect(z.stdout).toContain('bashcompinit');
+    const f = await cli('completion', 'fish');
+    expect(f.stdout).toContain('complete -c oc-versions');
+    const bad = await cli('completion', 'tcsh');
+    expect(bad.code).toBe(2);
+  });
+});
