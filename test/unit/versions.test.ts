@@ -81,7 +81,7 @@ describe('pickVersion: ranges resolve as npm resolves them', () => {
     ['beta', tags, '2026.8.1-beta.1', 'a dist-tag: its target'],
     ['nope', tags, null, 'an unknown dist-tag'],
     ['2026.5.1', tags, null, 'an exact version that is not published'],
-  ] as const)('%s with %j → %s (%s)', (spec, distTags, expected) => {
+  ] as Array<[string, Record<string, string>, string | null, string]>)('%s with %j → %s (%s)', (spec, distTags, expected, _why) => {
     expect(pickVersion(parseSpec(spec), versions, distTags)).toBe(expected);
   });
 });
