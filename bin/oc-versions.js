@@ -21,5 +21,10 @@ if (!supported(process.versions.node)) {
   }
   process.exitCode = 9;
 } else {
-  import('../dist/cli.js');
+  import('../dist/cli.js').catch(function (e) {
+    // A broken install (dist/ or a bundled dependency missing): one line, not a stack.
+    process.stderr.write('oc-versions: cannot load its own files: ' + (e && e.message ? e.message.split('\n')[0] : String(e)) +
+      '\noc-versions: hint: reinstall it (npm install -g oc-versions); from a checkout, run npm run build\n');
+    process.exitCode = 9;
+  });
 }
