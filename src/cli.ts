@@ -4,6 +4,7 @@
  * options and lazy-import the command module, so `list`/`current`/`which`
  * never load pacote or arborist.
  */
+import fs from 'node:fs';
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
 import { reportError } from './report.js';
@@ -32,6 +33,15 @@ function serviceOpts(o: Opts) {
   return out;
 }
 
+/** The version in our own package.json (dist/cli.js → ../package.json), so a release needs one edit. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildCli() {
   const cli = cac('oc-versions');
   cli
@@ -39,7 +49,8 @@ export function buildCli() {
     .option('--registry <url>', 'npm registry (default: your npm configuration)')
     .option('--package <name>', 'managed package (default openclaw)')
     .option('--json', 'print one JSON document on stdout')
-    .option('--quiet', 'no progress on stderr');
+    .option('--quiet', 'no progress on stderr')
+    .option('--verbose', 'on failure, also print the cause chain (credentials redacted)');
 
   cli
     .command('install [spec]', 'install a version (exact, range or dist-tag; default latest) side by side')
@@ -158,9 +169,12 @@ export function buildCli() {
       });
       return typeof code === 'number' ? code : 0;
     });
+  cli
+    .command('completion <shell>', 'print a completion script: bash, zsh or fish (eval "$(oc-versions completion bash)")')
+    .action(async (shell: string, o: Opts) => (await import('./commands/completion.js')).run(await ctxOf(o), shell));
   // cac gives every `--no-x` flag "(default: true)": true of the hidden `x`, misleading on `--no-x`.
   cli.help((sections) => sections.map((sec) => ({ ...sec, body: sec.body.replace(/^(\s*--no-[^\n]*?)\s*\(default: true\)/gm, '$1') })));
-  cli.version('0.1.0');
+  cli.version(packageVersion());
   return cli;
 }
 
@@ -181,7 +195,15 @@ export function joinNegativeValues(argv: string[]): string[] {
 
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
+  const verbose = argv.includes('--verbose');
   try {
+    // cac drops a lone `-` (it would install latest): refuse it like any bad spec.
+    const args = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'));
+    if (args.includes('-')) {
+      throw new OcError('INVALID_SPEC', "invalid version spec '-': a lone dash is not a version", {
+        hint: 'give an exact version (2026.9.6), a semver range (^2026.9) or a dist-tag (latest)',
+      });
+    }
     const cli = buildCli();
     cli.parse(['node', 'oc-versions', ...joinNegativeValues(argv)], { run: false });
     if (cli.options['help'] || cli.options['version']) return EXIT.OK;
@@ -192,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = (await cli.runMatchedCommand()) as unknown;
     return typeof code === 'number' ? code : EXIT.OK;
   } catch (e) {
-    return reportError(e, json);
+    return reportError(e, { json, verbose });
   }
 }
 

@@ -1,9 +1,13 @@
 /**
  * The only place that prints errors and decides the exit code. Everything
- * below throws OcError (or returns an exit code); this maps it to one line
- * on stderr (message + hint) and, with --json, one error document on stdout.
+ * below throws OcError (or returns an exit code); this maps it to two lines
+ * on stderr — what failed, then what to do (the hint) — and, with --json, one
+ * error document on stdout. `--verbose` adds the cause chain (credentials
+ * redacted). No stack trace is printed for an expected failure; an INTERNAL
+ * error (a bug) prints its stack only with OC_VERSIONS_DEBUG=1.
  */
-import { EXIT, OcError, fromFsError, isOcError } from './errors.js';
+import { EXIT, OcError, fromFsError, isOcError, type ExitCode } from './errors.js';
+import { redactCredentials } from './secrets/redact.js';
 
 export function toOcError(e: unknown): OcError {
   if (isOcError(e)) return e;
@@ -14,21 +18,65 @@ export function toOcError(e: unknown): OcError {
     return new OcError('USAGE', (e as Error).message, { hint: 'oc-versions --help lists commands and options' });
   }
   return new OcError('INTERNAL', (e as Error)?.message ?? String(e), {
-    hint: 'this is a bug in oc-versions; rerun with OC_VERSIONS_DEBUG=1 for a stack trace',
+    hint: 'this is a bug in oc-versions; rerun with OC_VERSIONS_DEBUG=1 for a stack trace and report it',
     cause: e,
   });
 }
 
-export function reportError(e: unknown, json: boolean, env: NodeJS.ProcessEnv = process.env): number {
+/** The hint of an error that carries none: what to do, by exit code. */
+const DEFAULT_HINT: Record<ExitCode, string> = {
+  [EXIT.OK]: '',
+  [EXIT.INTERNAL]: 'this is a bug in oc-versions; rerun with OC_VERSIONS_DEBUG=1 for a stack trace and report it',
+  [EXIT.USAGE]: 'oc-versions --help lists commands and options',
+  [EXIT.NOT_FOUND]: 'oc-versions list shows what is installed; oc-versions list --remote what the registry offers',
+  [EXIT.BUSY]: 'wait for the other oc-versions command to finish, then try again',
+  [EXIT.VALIDATION]: 'nothing was changed; oc-versions verify <version> shows the checks',
+  [EXIT.ROLLED_BACK]: 'the old version is serving; oc-versions status shows the outcome',
+  [EXIT.DEGRADED]: 'oc-versions recover (or use <version>) brings a healthy version back',
+  [EXIT.REGISTRY]: 'check the network and your npm configuration (npm config list), then try again',
+  [EXIT.ENVIRONMENT]: 'fix the environment problem named above, then try again',
+};
+
+export function hintOf(err: OcError): string {
+  return err.hint ?? DEFAULT_HINT[err.exitCode];
+}
+
+/** The messages of an error's causes, outermost first (an OcError's own message excluded). */
+export function causeChain(err: Error): string[] {
+  const out: string[] = [];
+  const seen = new Set<unknown>([err]);
+  for (let c = err.cause; c !== undefined && c !== null && !seen.has(c) && out.length < 10; c = (c as Error).cause) {
+    seen.add(c);
+    const e = c as Partial<NodeJS.ErrnoException> & { statusCode?: number };
+    const code = e.code ?? (e.statusCode !== undefined ? `HTTP ${e.statusCode}` : undefined);
+    const message = c instanceof Error || typeof e.message === 'string' ? String(e.message) : String(c);
+    out.push(redactCredentials(`${code ? `${code}: ` : ''}${message}`.replace(/\s*\n\s*/g, ' ')));
+  }
+  return out;
+}
+
+export interface ReportOptions {
+  json: boolean;
+  verbose?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function reportError(e: unknown, opts: ReportOptions): number {
+  const env = opts.env ?? process.env;
   const err = toOcError(e);
-  const line = `oc-versions: ${err.message}${err.hint ? ` (hint: ${err.hint})` : ''}`;
-  process.stderr.write(line.replace(/\s*\n\s*/g, ' ') + '\n');
+  const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ');
+  const hint = hintOf(err);
+  const causes = opts.verbose ? causeChain(err) : [];
+  const lines = [`oc-versions: ${oneLine(err.message)}`, ...(hint ? [`oc-versions: hint: ${oneLine(hint)}`] : []), ...causes.map((c) => `oc-versions: cause: ${c}`)];
+  process.stderr.write(lines.join('\n') + '\n');
   if (env['OC_VERSIONS_DEBUG']) {
     const c = err.cause as Error | undefined;
     process.stderr.write(String(c?.stack ?? err.stack) + '\n');
   }
-  if (json) {
-    const doc = { error: { code: err.code, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode, ...(err.details ?? {}) } };
+  if (opts.json) {
+    const doc = {
+      error: { code: err.code, message: err.message, hint: hint || null, exitCode: err.exitCode, ...(opts.verbose ? { causes } : {}), ...(err.details ?? {}) },
+    };
     process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
   }
   return err.exitCode ?? EXIT.INTERNAL;

@@ -79,6 +79,7 @@ export function parseSpec(raw: string): ParsedSpec {
     throw bad('looks like a path or URL, not a version');
   }
   if (/[\0\n\r]/.test(spec)) throw bad('control characters');
+  if (spec.startsWith('-')) throw bad('starts with a dash, like an option');
   const exact = parseExactVersion(spec.replace(/^v(?=\d)/, ''));
   if (exact) return { kind: 'version', raw: spec, value: exact };
   if (TAG_RE.test(spec) && semver.validRange(spec) === null) return { kind: 'tag', raw: spec, value: spec };
@@ -108,12 +109,18 @@ export function satisfiesOpenClaw(version: string, range: string): boolean {
 }
 
 /**
- * Pure resolver: the version a spec names among `versions` (an exact version
- * present, the dist-tag's target, or the highest match of a range in OpenClaw's
- * ordering), or null.
+ * Pure resolver: the version a spec names among `versions`, or null:
+ * - an exact version: itself, if present;
+ * - a dist-tag: the tag's target;
+ * - a range: as npm resolves it (npm-pick-manifest) — the `latest` dist-tag's version when that
+ *   satisfies the range, else the highest match in OpenClaw's ordering. So `^2026` installs what
+ *   the publisher marked latest, not a newer version published under another tag (a beta line,
+ *   a pulled release left untagged).
  */
 export function pickVersion(spec: ParsedSpec, versions: readonly string[], distTags: Readonly<Record<string, string>>): string | null {
   if (spec.kind === 'version') return versions.includes(spec.value) ? spec.value : null;
   if (spec.kind === 'tag') return distTags[spec.value] ?? null;
+  const latest = distTags['latest'];
+  if (latest !== undefined && versions.includes(latest) && satisfiesOpenClaw(latest, spec.value)) return latest;
   return maxSatisfying(versions, spec.value);
 }

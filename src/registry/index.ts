@@ -2,18 +2,19 @@
  * The only module that touches the network or imports pacote/@npmcli/arborist.
  * Both are loaded lazily so read-only commands never pay for them.
  *
- * Registry resolution: --registry, else the user's npm configuration
- * (npm_config_registry, then ~/.npmrc), else the public registry. Auth lines of
- * the form `//host/:_authToken=` in ~/.npmrc are passed through to pacote.
+ * Registry resolution: --registry, else the user's npm configuration as npm reads it
+ * (registry/npm-config.ts), else the public registry.
  */
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
+import { loadNpmConfig } from './npm-config.js';
 
 export interface RegistryOptions {
   registry?: string;
   env: NodeJS.ProcessEnv;
+  /** Where npm would look for a project .npmrc; default the process's working directory. */
+  cwd?: string;
 }
 
 export interface ResolvedPackage {
@@ -39,64 +40,52 @@ export async function assertSupportedNode(version = process.versions.node): Prom
   }
 }
 
-function readNpmrc(file: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return out;
-  }
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m && m[1] && m[2] !== undefined) out[m[1]] = m[2];
-  }
-  return out;
-}
-
-/** pacote/arborist options built from the registry choice and the user's npm config. */
-export function npmOptions(opts: RegistryOptions): Record<string, unknown> {
-  const env = opts.env;
-  const home = env['HOME'] ?? '';
-  const rc = home ? readNpmrc(path.join(home, '.npmrc')) : {};
-  const registry =
-    opts.registry ?? env['npm_config_registry'] ?? env['NPM_CONFIG_REGISTRY'] ?? rc['registry'] ?? DEFAULT_REGISTRY;
+/**
+ * pacote/arborist options: npm's own flat options from the user's configuration
+ * (registry/npm-config.ts), with `--registry` (or config.json's registry) replacing the default
+ * registry (scoped registries still apply, as with npm's --registry), and oc-versions' own
+ * network budget (one retry, short backoff: a dead registry is reported in seconds).
+ */
+export async function npmOptions(opts: RegistryOptions): Promise<Record<string, unknown>> {
+  const flat = await loadNpmConfig(opts.env, opts.cwd ?? process.cwd());
+  const registry = opts.registry ?? (typeof flat['registry'] === 'string' ? flat['registry'] : DEFAULT_REGISTRY);
   let url: URL;
   try {
     url = new URL(registry);
   } catch {
     throw new OcError('INVALID_INPUT', `registry '${registry}' is not a URL`, { hint: 'pass --registry http://host:port/' });
   }
-  const result: Record<string, unknown> = {
+  return {
+    ...flat,
     registry: url.href.endsWith('/') ? url.href : url.href + '/',
-    // npm's `cache` setting names the parent of the content-addressed `_cacache` folder.
-    cache: env['npm_config_cache'] ? path.join(env['npm_config_cache'], '_cacache') : home ? path.join(home, '.npm', '_cacache') : undefined,
+    // npm's flat options carry the retry policy twice (fetchRetries… and `retry`); npm-registry-fetch
+    // prefers `retry`, whose npm defaults wait 10 s and then 100 s before giving up.
     fetchRetries: 1,
     fetchRetryMintimeout: 200,
     fetchRetryMaxtimeout: 1_000,
+    retry: { retries: 1, factor: 2, minTimeout: 200, maxTimeout: 1_000 },
     timeout: 60_000,
     fullMetadata: false,
     preferOnline: true,
   };
-  for (const [k, v] of Object.entries(rc)) if (k.startsWith('//')) result[k] = v;
-  // TLS and proxy settings as npm reads them (env wins over ~/.npmrc).
-  const setting = (name: string): string | undefined => env[`npm_config_${name.replace(/-/g, '_')}`] ?? env[`NPM_CONFIG_${name.replace(/-/g, '_').toUpperCase()}`] ?? rc[name];
-  const cafile = setting('cafile');
-  if (cafile) {
-    try {
-      result['ca'] = fs.readFileSync(cafile, 'utf8');
-    } catch {
-      throw new OcError('ENVIRONMENT', `cafile ${cafile} from your npm configuration cannot be read`, { hint: 'fix or remove the cafile setting in ~/.npmrc' });
-    }
+}
+
+/**
+ * The registry a package is fetched from under these options (its scope's registry, else the
+ * default), for messages: credentials in the URL (`https://user:pass@host/`) are dropped.
+ */
+export function registryFor(name: string, npm: Record<string, unknown>): string {
+  const scope = name.startsWith('@') ? name.split('/')[0] : undefined;
+  const scoped = scope ? npm[`${scope}:registry`] : undefined;
+  const raw = String(typeof scoped === 'string' ? scoped : npm['registry']);
+  try {
+    const u = new URL(raw);
+    u.username = '';
+    u.password = '';
+    return u.href;
+  } catch {
+    return raw;
   }
-  if (setting('strict-ssl') === 'false') result['strictSSL'] = false;
-  const proxy = setting('https-proxy') ?? env['HTTPS_PROXY'] ?? env['https_proxy'];
-  if (proxy) result['httpsProxy'] = proxy;
-  const httpProxy = setting('proxy') ?? env['HTTP_PROXY'] ?? env['http_proxy'];
-  if (httpProxy) result['proxy'] = httpProxy;
-  const noProxy = setting('noproxy') ?? env['NO_PROXY'] ?? env['no_proxy'];
-  if (noProxy) result['noProxy'] = noProxy;
-  return result;
 }
 
 /** Map a pacote/arborist/npm-registry-fetch failure to an OcError with an exit code. */
@@ -140,6 +129,13 @@ export function mapRegistryError(e: unknown, what: string, registry: unknown): O
       cause: e,
     });
   }
+  if (err?.statusCode === 401 || err?.statusCode === 403 || code === 'E401' || code === 'E403') {
+    const status = err.statusCode ?? Number(code.slice(1));
+    return new OcError('REGISTRY_ERROR', `${what}: registry ${String(registry)} answered HTTP ${status} (${status === 401 ? 'not authenticated' : 'forbidden'})`, {
+      hint: `give npm a token for that registry: \`npm login --registry ${String(registry)}\`, or a //host/:_authToken line in ~/.npmrc`,
+      cause: e,
+    });
+  }
   if (typeof err?.statusCode === 'number') {
     return new OcError('REGISTRY_ERROR', `${what}: registry answered HTTP ${err.statusCode}`, {
       hint: 'check --registry and your npm credentials',
@@ -158,8 +154,8 @@ export interface Packument {
 
 /** Fetch a packument; `what` names the operation in the error. Versions are chosen by core/versions.ts. */
 export async function fetchPackument(name: string, opts: RegistryOptions, what = `fetching ${name}`): Promise<Packument> {
-  const npm = npmOptions(opts);
   await assertSupportedNode();
+  const npm = await npmOptions(opts);
   const { default: pacote } = await import('pacote');
   try {
     const doc = await pacote.packument(name, npm);
@@ -169,7 +165,7 @@ export async function fetchPackument(name: string, opts: RegistryOptions, what =
     }
     return { name, versions, distTags: doc['dist-tags'] ?? {} };
   } catch (e) {
-    throw mapRegistryError(e, what, npm['registry']);
+    throw mapRegistryError(e, what, registryFor(name, npm));
   }
 }
 
@@ -181,7 +177,7 @@ export interface TarEntry {
 
 /** The regular files of a package tarball (integrity-checked by pacote), paths relative to the package root. */
 export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions): Promise<TarEntry[]> {
-  const npm: Record<string, unknown> = { ...npmOptions(opts), integrity: pkg.integrity };
+  const npm: Record<string, unknown> = { ...(await npmOptions(opts)), integrity: pkg.integrity };
   const { default: pacote } = await import('pacote');
   const tar = await import('tar');
   const entries: TarEntry[] = [];
@@ -209,7 +205,7 @@ export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions): 
       npm,
     );
   } catch (e) {
-    throw mapRegistryError(e, `reading the tarball of ${pkg.name}@${pkg.version}`, npm['registry']);
+    throw mapRegistryError(e, `reading the tarball of ${pkg.name}@${pkg.version}`, registryFor(pkg.name, npm));
   }
   return entries;
 }
@@ -233,7 +229,7 @@ export interface InstallTreeOptions extends RegistryOptions {
  * with --allow-scripts=openclaw). Other dependencies' scripts never run.
  */
 export async function installTree(opts: InstallTreeOptions): Promise<void> {
-  const npm = npmOptions(opts);
+  const npm = await npmOptions(opts);
   const { default: Arborist } = await import('@npmcli/arborist');
   const { name, version } = opts.pkg;
   await fsp.writeFile(
@@ -268,7 +264,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
         cause: e,
       });
     }
-    throw mapRegistryError(e, `installing ${name}@${version}`, npm['registry']);
+    throw mapRegistryError(e, `installing ${name}@${version}`, registryFor(name, npm));
   } finally {
     process.env['PATH'] = savedPath;
   }

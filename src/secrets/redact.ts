@@ -72,3 +72,16 @@ export function textRedactor(values: Iterable<string>): (text: string) => string
     return out;
   };
 }
+
+/**
+ * Credentials in free text whose values are not known in advance (an error's cause chain):
+ * npm auth settings (`_authToken=…`, `_auth=…`, `_password=…`), `Authorization` header values,
+ * `user:password@` in URLs, and npm/GitHub token shapes become ***.
+ */
+export function redactCredentials(text: string): string {
+  return text
+    .replace(/(_authToken|_auth|_password|password|token)(["']?\s*[=:]\s*["']?)[^\s"',}]+/gi, '$1$2***')
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 ***')
+    .replace(/(\/\/[^/\s:@]+):[^/\s@]+@/g, '$1:***@')
+    .replace(/\b(npm_|gh[pousr]_)[A-Za-z0-9]{16,}\b/g, '$1***');
+}

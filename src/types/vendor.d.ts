@@ -45,3 +45,29 @@ declare module '@npmcli/arborist' {
   }
   export default Arborist;
 }
+
+declare module '@npmcli/config' {
+  interface ConfigOptions {
+    definitions: unknown;
+    shorthands: unknown;
+    flatten: unknown;
+    nerfDarts?: unknown;
+    npmPath: string;
+    env?: NodeJS.ProcessEnv;
+    argv?: string[];
+    cwd?: string;
+    execPath?: string;
+    platform?: string;
+    warn?: boolean;
+  }
+  export default class Config {
+    constructor(opts: ConfigOptions);
+    load(): Promise<void>;
+    readonly flat: Record<string, unknown>;
+    get(key: string, where?: string): unknown;
+  }
+}
+declare module '@npmcli/config/lib/definitions/index.js' {
+  const defs: { definitions: unknown; shorthands: unknown; flatten: unknown; nerfDarts: unknown };
+  export default defs;
+}

@@ -41,7 +41,8 @@ describe('corrupt tarball / integrity mismatch', () => {
       expect([5, 8]).toContain(r.code);
       expect(r.code).toBe(5);
       expect(r.json.error.code).toMatch(/INTEGRITY|CORRUPT_TARBALL/);
-      expect(r.stderr.trim().split('\n').pop()).toMatch(/integrity|corrupt/i);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[lines.findIndex((l) => l.startsWith('oc-versions: hint: ')) - 1]).toMatch(/integrity|corrupt/i); // what failed, before its hint
       const after = treeState(t.ocHome).filter((l) => !l.startsWith('staging '));
       expect(after).toEqual(before.filter((l) => !l.startsWith('staging ')));
       expect(fs.existsSync(path.join(t.ocHome, 'versions', '1.1.0'))).toBe(false);

@@ -100,7 +100,7 @@ describe('list, current, which, use, rollback', () => {
     const before = treeState(t.ocHome);
     const r = await cli('use', '2026.2.1');
     expect(r.code).toBe(3);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(2); // what failed, then the hint
     expect(r.stderr).toMatch(/hint:/);
     expect(treeState(t.ocHome)).toEqual(before);
   });
@@ -205,7 +205,7 @@ describe('bad input changes nothing and exits with the documented code', () => {
       const before = treeState(t.ocHome);
       const r = await cli(...args);
       expect(r.code, r.stderr).toBe(code);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(2); // what failed, then the hint
       expect(treeState(t.ocHome)).toEqual(before);
     });
   }

@@ -1,5 +1,5 @@
 /**
- * Spawns the BUILT CLI (dist/cli.js, as `npm ci` leaves it) against a temp home,
+ * Spawns the BUILT CLI (dist/cli.js, as `npm run build` leaves it) against a temp home,
  * the way a user runs it, and returns {code, stdout, stderr, json}.
  */
 import { spawn } from 'node:child_process';

@@ -32,6 +32,8 @@ export interface StartRegistryOptions {
   storage?: string;
   /** Max body size of a publish; default '1024mb' (benchmarks publish big padded tarballs). */
   maxBodySize?: string;
+  /** Who may read packages: '$all' (default) or '$authenticated' (a registry that needs a token). */
+  access?: '$all' | '$authenticated';
 }
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -115,8 +117,9 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     config_path: path.join(dir, 'config.yaml'),
     storage,
     uplinks: {},
-    packages: { '**': { access: '$all', publish: '$all', unpublish: '$all' } },
-    auth: { htpasswd: { file: path.join(dir, 'htpasswd'), max_users: -1 } },
+    packages: { '**': { access: opts.access ?? '$all', publish: opts.access ?? '$all', unpublish: opts.access ?? '$all' } },
+    // registration is open only on a registry that needs a token (createUser makes the test's user)
+    auth: { htpasswd: { file: path.join(dir, 'htpasswd'), max_users: opts.access === '$authenticated' ? 10 : -1 } },
     log: { type: 'stdout', format: 'pretty', level: 'fatal' },
     web: { enable: false },
     max_body_size: opts.maxBodySize ?? '1024mb',
@@ -207,6 +210,8 @@ export interface PublishOptions {
   tag?: string;
   /** Extra environment for npm. */
   env?: NodeJS.ProcessEnv;
+  /** The auth token to publish with (a registry started with access '$authenticated'); default a dummy. */
+  token?: string;
 }
 
 /** The dist-tag publish() uses when none is given: `2026.3.1-2` → `v2026-3-1-2`. */
@@ -240,9 +245,21 @@ export function emptyUserconfig(): string {
 export { run as runCommand };
 
 /** The `--//host:port/:_authToken=x` flag npm needs to publish to a test registry. */
-export function authFlag(registryUrl: string): string {
+export function authFlag(registryUrl: string, token = 'x'): string {
   const u = new URL(registryUrl);
-  return `--//${u.host}${u.pathname.endsWith('/') ? u.pathname : `${u.pathname}/`}:_authToken=x`;
+  return `--//${u.host}${u.pathname.endsWith('/') ? u.pathname : `${u.pathname}/`}:_authToken=${token}`;
+}
+
+/** Create a user on a test verdaccio (htpasswd) and return its auth token. */
+export async function createUser(registryUrl: string, name: string, password: string): Promise<string> {
+  const res = await fetch(new URL(`-/user/org.couchdb.user:${encodeURIComponent(name)}`, registryUrl), {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, password, type: 'user', roles: [], date: new Date().toISOString() }),
+  });
+  const body = (await res.json()) as { token?: string };
+  if (!res.ok || !body.token) throw new Error(`createUser ${name}: HTTP ${res.status} ${JSON.stringify(body)}`);
+  return body.token;
 }
 
 /**
@@ -269,7 +286,7 @@ export async function publish(registryUrl: string, dir: string, opts: PublishOpt
       dir,
       '--registry',
       registryUrl,
-      authFlag(registryUrl),
+      authFlag(registryUrl, opts.token),
       '--tag',
       tag,
       '--ignore-scripts',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareVersions, maxSatisfying, parseExactVersion, parseSpec, sortNewestFirst } from '../../src/core/versions.js';
+import { compareVersions, maxSatisfying, parseExactVersion, parseSpec, pickVersion, sortNewestFirst } from '../../src/core/versions.js';
 import { makeLayout } from '../../src/core/layout.js';
 
 describe('OpenClaw version ordering', () => {
@@ -37,7 +37,7 @@ describe('OpenClaw version ordering', () => {
 });
 
 describe('spec parsing refuses path-like input before anything uses it', () => {
-  it.each(['../x', '/etc', './2026.1.1', 'file:../x', 'http://evil/x.tgz', 'git+ssh://x', '..', 'a/b', '~/x', 'C:\\x', ''])('%j is invalid (exit 2)', (s) => {
+  it.each(['../x', '/etc', './2026.1.1', 'file:../x', 'http://evil/x.tgz', 'git+ssh://x', '..', 'a/b', '~/x', 'C:\\x', '', '-', '--', '-1', '-latest'])('%j is invalid (exit 2)', (s) => {
     expect(() => parseSpec(s)).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
   it.each([
@@ -59,5 +59,29 @@ describe('spec parsing refuses path-like input before anything uses it', () => {
     expect(() => l.version('../../etc')).toThrow();
     expect(() => l.version('2026.9.6/../../x')).toThrow();
     expect(parseExactVersion('2026.9.6 ')).toBeNull();
+  });
+});
+
+describe('pickVersion: ranges resolve as npm resolves them', () => {
+  const versions = ['2026.6.1', '2026.7.1', '2026.7.1-2', '2026.8.1-beta.1', '2026.8.1', '2026.9.1'];
+  const tags = { latest: '2026.8.1', beta: '2026.8.1-beta.1', next: '2026.9.1' };
+  it.each([
+    // [spec, dist-tags, expected, why]
+    ['^2026', tags, '2026.8.1', 'latest satisfies the range: latest, although 2026.9.1 is higher'],
+    ['*', tags, '2026.8.1', 'any version: latest'],
+    ['>=2026.8.1', tags, '2026.8.1', 'latest at the bottom edge of the range'],
+    ['>2026.8.1', tags, '2026.9.1', 'latest outside the range: highest match'],
+    ['~2026.7', tags, '2026.7.1-2', 'latest outside: highest match in OpenClaw order (correction after its base)'],
+    ['2026.7.1', tags, '2026.7.1', 'an exact version'],
+    ['2026.7.x', { latest: '2026.7.1' }, '2026.7.1', 'latest satisfies: npm takes it over its own correction 2026.7.1-2'],
+    ['^2026', {}, '2026.9.1', 'no latest tag: highest match'],
+    ['^2026', { latest: '2026.5.5' }, '2026.9.1', 'latest names a version that is not published: highest match'],
+    ['^2027', tags, null, 'nothing matches'],
+    ['latest', tags, '2026.8.1', 'a dist-tag: its target'],
+    ['beta', tags, '2026.8.1-beta.1', 'a dist-tag: its target'],
+    ['nope', tags, null, 'an unknown dist-tag'],
+    ['2026.5.1', tags, null, 'an exact version that is not published'],
+  ] as Array<[string, Record<string, string>, string | null, string]>)('%s with %j → %s (%s)', (spec, distTags, expected, _why) => {
+    expect(pickVersion(parseSpec(spec), versions, distTags)).toBe(expected);
   });
 });
