@@ -50,13 +50,13 @@ function readmeCommand(name: string): string {
 
 describe('first run (README)', () => {
   it('the README gives one set-up, one main-job and one test command', () => {
-    expect(readmeCommand('setup')).toBe('npm install -g oc-versions');
+    expect(readmeCommand('setup')).toBe('npm ci && npm run build && npm link');
     expect(readmeCommand('test')).toBe('npm test');
     expect(readmeCommand('main')).toMatch(/^oc-versions /);
   });
 
   it("the README's main-job command, verbatim, installs latest and runs it through the shim", async () => {
-    // `oc-versions` on PATH is this checkout's bin (what `npm install -g` links); no
+    // `oc-versions` on PATH is this checkout's bin (what the set-up's `npm link` links); no
     // OC_VERSIONS_HOME: the default home under the fresh HOME is used, as for a new operator.
     const binDir = path.join(t.home, '..', 'path-bin');
     await fsp.mkdir(binDir, { recursive: true });
