@@ -131,12 +131,20 @@ async function relinkTree(root: string, copyState: string, layout: Layout, versi
  * read-only one, like `database preflight` -- leaves -wal/-shm beside it, which the next preflight
  * calls `indeterminate`. In rollback-journal mode the copy stays one file until the canary gateway
  * itself opens it (and may switch it back to WAL, as it does with its live state).
+ *
+ * The copy also drops the live processes' leases (`state_leases`: the live gateway's owner lease
+ * among them). They name processes that run on the live state, not on the copy: with them the
+ * canary gateway refuses to start ("Another Gateway owner lease is still active", seen with the
+ * real 2026.9.6).
  */
-async function leaveWalMode(file: string): Promise<void> {
-  const { DatabaseSync } = (await import('node:sqlite')) as unknown as { DatabaseSync: new (p: string) => { exec(sql: string): void; close(): void } };
+async function prepareCopy(file: string): Promise<void> {
+  const { DatabaseSync } = (await import('node:sqlite')) as unknown as {
+    DatabaseSync: new (p: string) => { exec(sql: string): void; prepare(sql: string): { get(): unknown }; close(): void };
+  };
   const db = new DatabaseSync(file);
   try {
     db.exec('PRAGMA journal_mode=DELETE');
+    if (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'state_leases'").get()) db.exec('DELETE FROM state_leases');
   } finally {
     db.close();
   }
@@ -175,7 +183,7 @@ export async function copyOpenClawState(input: CopyStateInput): Promise<StateCop
     const copy = path.join(copyDir, rel);
     // gatewayStopped=false: without SQLite's backup API this refuses rather than copy a live WAL.
     await copyDatabase(path.join(liveStateDir, rel), copy, false);
-    await leaveWalMode(copy);
+    await prepareCopy(copy);
     const sidecars = ['-wal', '-shm', '-journal'].filter((s) => fs.existsSync(copy + s));
     if (sidecars.length > 0) throw new Error(`the copy of ${rel} has ${sidecars.join(', ')} beside it (not a consolidated copy)`);
     const agent = /^agents[\\/]([^\\/]+)[\\/]/.exec(rel);

@@ -163,6 +163,14 @@ describe('upgrade: the canary on a copy of the live state', () => {
   it('a good version: the canary passes, the upgrade completes, the canary never wrote the live state', async () => {
     const x = await host();
     h = x.h;
+    // The live gateway takes its owner lease in the state database (as OpenClaw 2026.9 does): the
+    // copy the canary starts on must not carry it, or the canary refuses to start.
+    const re = await h.cli('service', 'restart');
+    expect(re.code, re.stderr).toBe(0);
+    x.pid = (await waitFor(async () => (await getJson(`http://127.0.0.1:${h!.port}/info`))?.body, 15_000, 'the restarted gateway')).pid;
+    const lease = new DatabaseSync(path.join(x.stateDir, 'state', 'openclaw.sqlite'), { readOnly: true });
+    expect((lease.prepare("SELECT pid FROM state_leases WHERE scope = 'gateway-owner'").get() as { pid: number }).pid).toBe(x.pid);
+    lease.close();
     // Measure the canary phase alone: the rehearsal runs exactly the upgrade's canary stage.
     const before = checksums(x.stateDir);
     const rehearsal = await h.cli('verify', FROM, '--canary', '--json');
