@@ -99,6 +99,8 @@ function markedPids(id: string): number[] {
 }
 
 async function assertNothingLeft(id: string, r: CanaryResult): Promise<void> {
+  // A killed process keeps its environment readable until the kernel has torn it down.
+  await waitFor(async () => markedPids(id).length === 0, 5_000, 'no process with the canary marker').catch(() => undefined);
   expect(markedPids(id)).toEqual([]);
   expect(fs.existsSync(layout.canary(id))).toBe(false);
   expect(fs.existsSync(layout.canaryRecord(id))).toBe(false);
@@ -363,6 +365,7 @@ console.log('runner finished');
     expect(report.killed).toContain(rec.pid);
     expect(report.removed).toContain(rec.dir);
     await waitFor(async () => !isAlive(rec.pid), 5_000, 'the orphan to die');
+    await waitFor(async () => markedPids(id).length === 0, 5_000, 'no process with the canary marker').catch(() => undefined);
     expect(markedPids(id)).toEqual([]);
     expect(fs.existsSync(rec.dir)).toBe(false);
     expect(fs.existsSync(layout.canaryRecord(id))).toBe(false);
