@@ -25,9 +25,9 @@ const supervisorPid = (h: GatewayHost) => JSON.parse(fs.readFileSync(path.join(h
 
 describe('two homes side by side', () => {
   it('process backend: upgrade and rollback of one home never touch the other', async () => {
-    const a = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const a = await gatewayHost(inject('registryUrl'), '2026.1.1', { keepAlive: true });
     hosts.push(a);
-    const b = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const b = await gatewayHost(inject('registryUrl'), '2026.1.1', { keepAlive: true });
     hosts.push(b);
     const bBefore = await info(b.port);
     const bSupervisor = supervisorPid(b);

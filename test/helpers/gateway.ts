@@ -63,7 +63,7 @@ export interface GatewayHost {
  * backend (real detached process group) on a free loopback port. Fast deadlines
  * come from config.json so fault cells finish in seconds.
  */
-export async function gatewayHost(registryUrl: string, from: string, opts: { manager?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GatewayHost> {
+export async function gatewayHost(registryUrl: string, from: string, opts: { manager?: string; env?: NodeJS.ProcessEnv; keepAlive?: boolean } = {}): Promise<GatewayHost> {
   const t = await makeTestEnv(registryUrl, opts.env ?? {});
   const port = await freePort();
   const cli = (...args: string[]) => runCli(args, t.env);
@@ -74,7 +74,7 @@ export async function gatewayHost(registryUrl: string, from: string, opts: { man
   const cfgPath = path.join(t.ocHome, 'config.json');
   const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
   cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100, settle: { probes: 4, minWindowMs: 800 } };
-  cfg.service = { ...cfg.service, drainMs: 3_000 };
+  cfg.service = { ...cfg.service, drainMs: 3_000, ...(opts.keepAlive ? { keepAlive: {} } : {}) };
   fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
   const svc = await cli('service', 'install', '--manager', opts.manager ?? 'process', '--', 'gateway', 'run', '--port', String(port), '--bind', 'loopback');
   expect(svc.code, svc.stderr + svc.stdout).toBe(0);
