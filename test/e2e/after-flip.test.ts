@@ -114,6 +114,8 @@ describe('the definition drift guard (launchd via the launchctl double)', () => 
     const r = await runCli(['upgrade', v, '--json'], t.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.outcome).toBe('upgraded');
+    // The canary ran under the launchctl double too (copied state, the LaunchAgent's environment).
+    expect(r.json.canary).toMatchObject({ name: 'canary', ok: true });
     const settle = r.json.stages.find((s: { name: string }) => s.name === 'settle');
     expect(settle.ok).toBe(true);
     // The running process has every secret (the loaded job was never the rewritten file).
