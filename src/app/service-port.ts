@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ServicePort } from '../core/upgrade.js';
 import { captureServiceEnv, checkAndRestoreDefinition, loadedJobAgrees, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
-import { createSnapshot, migratedDatabases, restoreSnapshot } from '../service/snapshot.js';
+import { createdSinceSnapshot, createSnapshot, migratedDatabases, restoreSnapshot, setDatabaseAside } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 import { openService } from './service.js';
 import { backendOf } from '../service/index.js';
@@ -122,16 +122,22 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       // this transaction's own earlier restore), and only with the gateway stopped (the caller
       // restarts it).
       const migrated = await migratedDatabases(ctx.layout, snapshotId);
-      if (migrated.length === 0 && !opts.force) return [];
+      const created = await createdSinceSnapshot(ctx.layout, snapshotId);
+      if (migrated.length === 0 && created.length === 0 && !opts.force) return [];
       await mgr.stop({ drainMs: ctx.config.service.drainMs });
       // Only the databases the newer version migrated; a forced restore (undoing this
       // transaction's own earlier restore) puts back the whole consistent set.
       const only = opts.force ? {} : { onlyDatabases: migrated.map((m) => m.source) };
       const r = await restoreSnapshot(setup, snapshotId, { state: true, ...only }, { manager: mgr, ...(store ? { store } : {}), memory });
-      return r.databases.map((d) => {
-        const m = migrated.find((x) => x.source === d);
-        return m ? `${d} (schema ${m.live} → ${m.snapshot})` : d;
-      });
+      const aside: string[] = [];
+      for (const f of created) aside.push(`${f} (created since; set aside as ${path.basename(await setDatabaseAside(f, snapshotId))})`);
+      return [
+        ...r.databases.map((d) => {
+          const m = migrated.find((x) => x.source === d);
+          return m ? `${d} (schema ${m.live} → ${m.snapshot})` : d;
+        }),
+        ...aside,
+      ];
     },
   };
 }

@@ -301,3 +301,32 @@ export async function migratedDatabases(layout: Layout, txid: string): Promise<A
   }
   return out;
 }
+
+/**
+ * State databases that exist now but were not there when the snapshot was taken: a newer version
+ * created them (at its schema, which an older build refuses, as OpenClaw 2026.9.5 refuses the agent
+ * database 2026.9.6 creates). Going back to the snapshot means they did not exist.
+ */
+export async function createdSinceSnapshot(layout: Layout, txid: string): Promise<string[]> {
+  let meta: SnapshotMeta;
+  try {
+    meta = (await readSnapshot(layout, txid)).meta;
+  } catch {
+    return [];
+  }
+  const stateDir = meta.openclaw.stateDir;
+  if (!stateDir) return [];
+  const known = new Set(meta.openclaw.files.map((f) => f.source));
+  return (await listStateDatabases(stateDir)).map((rel) => path.join(stateDir, rel)).filter((f) => !known.has(f));
+}
+
+/** Move a database (and its -wal/-shm) aside as `<file>.oc-set-aside-<txid>`; nothing is deleted. */
+export async function setDatabaseAside(file: string, txid: string): Promise<string> {
+  const dest = `${file}.oc-set-aside-${txid}`;
+  for (const suffix of ['', '-wal', '-shm']) {
+    await fsp.rename(`${file}${suffix}`, `${dest}${suffix}`).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+  }
+  return dest;
+}

@@ -179,9 +179,20 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     const adb2 = new DatabaseSync(agentDb);
     adb2.exec("INSERT INTO notes VALUES ('written after the upgrade')");
     adb2.close();
+    // A database the new version created at its own schema (as 2026.9.6 creates an agent database
+    // 2026.9.5 refuses): it did not exist before the upgrade, so going back sets it aside.
+    const newDb = path.join(h.t.home, '.openclaw', 'agents', 'a2', 'agent', 'openclaw-agent.sqlite');
+    await fsp.mkdir(path.dirname(newDb), { recursive: true });
+    const ndb = new DatabaseSync(newDb);
+    ndb.exec("CREATE TABLE notes(n TEXT); INSERT INTO notes VALUES ('new'); PRAGMA user_version=99;");
+    ndb.close();
     const rb = await h.cli('rollback', '--json');
     expect(rb.code, rb.stderr).toBe(0);
     expect(rb.stderr).toMatch(/restored state databases .*schema 18 → 17/);
+    expect(rb.stderr).toMatch(/a2\/agent\/openclaw-agent\.sqlite \(created since; set aside/);
+    expect(fs.existsSync(newDb)).toBe(false);
+    const aside = fs.readdirSync(path.dirname(newDb)).find((n) => n.startsWith('openclaw-agent.sqlite.oc-set-aside-'));
+    expect(aside).toBeDefined();
     const after = new DatabaseSync(dbFile, { readOnly: true });
     expect((after.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(17);
     expect((after.prepare("SELECT v FROM kv WHERE k='who'").get() as { v: string }).v).toBe('old');
@@ -193,7 +204,7 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect(await h.version()).toBe('2026.1.1');
     // without a migration nothing is restored
     const again = await h.cli('upgrade', '2026.2.1', '--json');
-    expect(again.code).toBe(0);
+    expect(again.code, again.stdout.slice(0, 3000) + again.stderr.slice(-2000)).toBe(0);
     const rb2 = await h.cli('rollback', '--json');
     expect(rb2.code).toBe(0);
     expect(rb2.stderr).not.toMatch(/restored state databases/);
