@@ -52,9 +52,11 @@ export async function makeTestEnv(registryUrl: string, extraEnv: NodeJS.ProcessE
   };
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+/** Run the built CLI; `wrapper` (an executable that execs its arguments, e.g. an as-user helper) goes in front of node. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string; wrapper?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = [process.execPath, CLI, ...args];
+    const child = spawn(opts.wrapper ?? argv[0]!, opts.wrapper ? argv : argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

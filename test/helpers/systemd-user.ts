@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, type CliResult } from './cli.js';
+import { runCli, type CliResult } from './cli.js';
 
 export const SYSTEMD_USER_SH = path.resolve(import.meta.dirname, 'systemd-user.sh');
 
@@ -165,26 +165,8 @@ export async function startSystemdUser(): Promise<SystemdUser> {
     },
 
     runCli(args, env, opts = {}) {
-      return new Promise((resolve, reject) => {
-        // as-user execs (nsenter -> setpriv -> env -> node): the child pid is the CLI's node.
-        const child = spawn(asUser, [process.execPath, CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => (stdout += d));
-        child.stderr.on('data', (d) => (stderr += d));
-        const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 110_000);
-        child.on('error', reject);
-        child.on('close', (code, signal) => {
-          clearTimeout(timer);
-          let json: any;
-          try {
-            json = JSON.parse(stdout);
-          } catch {
-            json = undefined;
-          }
-          resolve({ code, signal, stdout, stderr, json });
-        });
-      });
+      // as-user execs (nsenter -> setpriv -> env -> node): the child pid is the CLI's node.
+      return runCli(args, env, { ...opts, wrapper: asUser });
     },
 
     systemctl(...args) {
