@@ -43,6 +43,20 @@ describe('install', () => {
     expect(bad.code).toBe(2);
   });
 
+  it('the CLI shim runs OpenClaw as externally supervised: its in-place `update` is refused', async () => {
+    expect((await cli('install', '2026.2.1')).code).toBe(0);
+    const shim = path.join(t.ocHome, 'bin', 'openclaw');
+    const env = { ...t.env };
+    delete env.OPENCLAW_SUPERVISOR_MODE;
+    const refused = await runShim(shim, ['update'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/update refused: an external supervisor/);
+    // the operator's own explicit choice wins (the shim only fills in an unset variable)
+    const own = await runShim(shim, ['update'], { ...env, OPENCLAW_SUPERVISOR_MODE: '' });
+    expect(own.code).toBe(0);
+    expect(own.stdout).toMatch(/would self-update/);
+  });
+
   it('is idempotent: a second install says so and exits 0', async () => {
     expect((await cli('install', '2026.2.1')).code).toBe(0);
     const before = treeState(path.join(t.ocHome, 'versions'));
