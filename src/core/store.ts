@@ -106,38 +106,68 @@ export async function swapCurrent(layout: Layout, version: string): Promise<void
 }
 
 /**
+ * The entries of `dir` whose name carries the pid of their writer (first capture group of
+ * `owned`) when that process is dead, or is this one (see sweepDeadOwned).
+ */
+export async function findDeadOwned(dir: string, owned: RegExp): Promise<string[]> {
+  let names: string[] = [];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => {
+    const m = owned.exec(n);
+    if (!m) return false;
+    const pid = Number(m[1]);
+    return pid === process.pid || !isAlive(pid);
+  });
+}
+
+/**
  * Remove the entries of `dir` whose name carries the pid of their writer (first capture
  * group of `owned`) when that process is dead, or is this one: callers sweep under the lock,
  * before their own work starts, so nothing of theirs is in progress yet.
  */
 export async function sweepDeadOwned(dir: string, owned: RegExp): Promise<string[]> {
-  const removed: string[] = [];
-  let names: string[] = [];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return removed;
-  }
-  for (const n of names) {
-    const m = owned.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || !isAlive(pid)) {
-      await fsp.rm(path.join(dir, n), { recursive: true, force: true });
-      removed.push(n);
-    }
-  }
+  const removed = await findDeadOwned(dir, owned);
+  for (const n of removed) await fsp.rm(path.join(dir, n), { recursive: true, force: true });
   return removed;
 }
 
 /** Temp symlinks of interrupted swaps: `current.tmp-<pid>-<rand>`. */
+export const SWAP_TEMP = /^current\.tmp-(\d+)-[0-9a-f]+$/;
+
 export function sweepSwapTemps(layout: Layout): Promise<string[]> {
-  return sweepDeadOwned(layout.home, /^current\.tmp-(\d+)-[0-9a-f]+$/);
+  return sweepDeadOwned(layout.home, SWAP_TEMP);
 }
 
 /** Staging dirs are `<version>.<pid>.<rand>` (and `<version>.removing.<pid>.<rand>`). */
+export const STAGING_DIR = /\.(\d+)\.[0-9a-f]+$/;
+
 export function sweepStaging(layout: Layout): Promise<string[]> {
-  return sweepDeadOwned(layout.stagingDir, /\.(\d+)\.[0-9a-f]+$/);
+  return sweepDeadOwned(layout.stagingDir, STAGING_DIR);
+}
+
+/** Bytes a tree takes on disk (allocated blocks; links are not followed). */
+export async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    let ents: fs.Dirent[];
+    try {
+      ents = await fsp.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      const p = path.join(d, e.name);
+      const st = await fsp.lstat(p).catch(() => null);
+      if (st) total += st.blocks * 512;
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(dir);
+  return total;
 }
 
 export async function makeStagingDir(layout: Layout, version: string): Promise<string> {
