@@ -26,7 +26,7 @@ import { isDegraded } from '../core/recover.js';
 import { inspectLock, withLock, type LockInspection } from '../core/lock.js';
 import { installShim, renderCliShim } from '../core/shims.js';
 import { freeBytes, listInstalled, packageDirOf, readCurrent, resolveEntry, treeBytes, type Seal } from '../core/store.js';
-import { parseExactVersion } from '../core/versions.js';
+import { parseExactVersion, sortNewestFirst } from '../core/versions.js';
 import { probeNodeVersion } from '../core/checks/run-package.js';
 import { exists, readJson } from '../os/fs.js';
 import { probeRegistry } from '../registry/index.js';
@@ -179,6 +179,8 @@ async function checkLeftovers(ctx: CommandContext): Promise<Check[]> {
 /** The shim and launcher: present, this home's, executable, as this oc-versions renders them now. */
 async function checkShims(ctx: CommandContext, anyInstalled: boolean): Promise<Check[]> {
   const { layout, config } = ctx;
+  // No config.json: no command has set this home up (nor recorded its runtime node) yet.
+  if (!(await exists(layout.config))) return [];
   const needed = anyInstalled || Boolean(config.service.manager);
   const out: Check[] = [];
   const shims: Array<[string, string, string, () => Promise<string>, () => Promise<unknown>]> = [
@@ -295,12 +297,13 @@ async function checkVersions(ctx: CommandContext, nodes: NodeInfo[]): Promise<Ch
       }
     }
   }
+  const newest = sortNewestFirst(sealed);
   if (link !== null && current === null) {
-    out.push(finding('current', 'error', `current points at ${link}, which is not a sealed version`, sealed.length > 0 ? `oc-versions use ${sealed[sealed.length - 1]}` : 'oc-versions install --use'));
-  } else if (link === null && sealed.length > 0) {
-    out.push(finding('current', 'warning', `no current version (${sealed.length} installed)`, `oc-versions use ${sealed[sealed.length - 1]}`));
+    out.push(finding('current', 'error', `current points at ${link}, which is not a sealed version`, newest[0] ? `oc-versions use ${newest[0]}` : 'oc-versions install --use'));
+  } else if (link === null && newest[0]) {
+    out.push(finding('current', 'warning', `no current version (${sealed.length} installed)`, `oc-versions use ${newest[0]}`));
   } else if (current !== null) {
-    out.push(finding('versions', 'info', `${sealed.length} sealed version(s): ${sealed.join(', ')}; current ${current}`));
+    out.push(finding('versions', 'info', `${sealed.length} sealed version(s): ${newest.join(', ')}; current ${current}`));
   }
   return out;
 }

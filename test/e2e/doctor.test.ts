@@ -3,7 +3,8 @@
  * a fixture version installed from the shared verdaccio and the gateway running under the
  * process backend: each planted fault is found, a read-only run changes nothing on disk and
  * never waits for the lock, and `--fix` repairs the safe ones (stale staging, orphaned temp
- * files, a wrong shim, a definition that lost an env key, a lock left by a SIGKILLed process).
+ * files, a wrong shim, a definition that lost an env key and its launcher, a lock left by a
+ * SIGKILLed process) and leaves the rest (a version needing another node, a broken seal) alone.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -116,6 +117,25 @@ describe('doctor', () => {
     } finally {
       await held.release();
     }
+
+    // Faults no fix may touch: a version needing another node, a version whose files no longer
+    // match its seal. Errors (exit 9), not fixable, and --fix leaves them (and the tree) alone.
+    const seal = path.join(t.ocHome, 'versions', '2026.1.1', '.oc-seal.json');
+    fs.writeFileSync(seal, JSON.stringify({ ...JSON.parse(fs.readFileSync(seal, 'utf8')), engines: { node: '>=99' } }));
+    const bad = await cli('doctor', '--json');
+    expect(bad.code).toBe(9);
+    const engines = assertShape(bad.json).findings.find((f) => f.id === 'engines/2026.1.1');
+    expect(engines).toMatchObject({ severity: 'error', fixable: false });
+    expect(engines!.what).toContain(`needs node >=99; the shim runs node ${process.versions.node}`);
+    const pkgJson = path.join(t.ocHome, 'versions', '2026.1.1', 'node_modules', 'openclaw', 'package.json');
+    fs.writeFileSync(pkgJson, JSON.stringify({ ...JSON.parse(fs.readFileSync(pkgJson, 'utf8')), version: '2026.1.9' }));
+    const tree = treeState(t.ocHome);
+    const fix = await cli('doctor', '--fix', '--json');
+    expect(fix.code).toBe(9);
+    expect(assertShape(fix.json)).toMatchObject({ ok: false, changed: false });
+    expect(fix.json.findings.find((f: Finding) => f.id === 'seal/2026.1.1')).toMatchObject({ severity: 'error', fixable: false });
+    expect(fix.json.findings.find((f: Finding) => f.id === 'seal/2026.1.1').what).toContain('its package.json says openclaw@2026.1.9');
+    expect(treeState(t.ocHome)).toEqual(tree);
   });
 
   it('a home that does not exist is one error finding and stays absent, with or without --fix', async () => {
@@ -156,6 +176,9 @@ describe('doctor', () => {
     const def = JSON.parse(fs.readFileSync(defPath, 'utf8'));
     expect(def.env.OPENCLAW_SERVICE_MARKER).toBe('openclaw');
     delete def.env.OPENCLAW_SERVICE_MARKER;
+    const program = [...def.program];
+    expect(program[0]).toBe(path.join(home, 'bin', 'openclaw-gateway'));
+    def.program = [process.execPath, '/opt/openclaw/dist/index.js', ...program.slice(1)];
     fs.writeFileSync(defPath, JSON.stringify(def, null, 2));
     const killed = await lockLeftByKilledProcess(home);
     expect(JSON.parse(fs.readFileSync(path.join(home, 'lock-owner.json'), 'utf8')).pid).toBe(killed);
@@ -174,6 +197,7 @@ describe('doctor', () => {
     expect(byId.get('shim')!.what).toContain('points at another home (/somewhere/else/.oc-versions)');
     expect(byId.get('service-env/OPENCLAW_SERVICE_MARKER')).toMatchObject({ severity: 'error', fixable: true });
     expect(byId.get('service-env/OPENCLAW_SERVICE_MARKER')!.what).toContain(`the last snapshot (${snap.json.txid})`);
+    expect(byId.get('service-launcher')).toMatchObject({ severity: 'error', fixable: true });
     expect(byId.get('lock')).toMatchObject({ severity: 'warning', fixable: true });
     expect(byId.get('lock')!.what).toContain(`pid ${killed} (doomed upgrade`);
     expect(found.findings.filter((f) => 'fixed' in f)).toEqual([]);
@@ -181,14 +205,14 @@ describe('doctor', () => {
     const human = await cli('doctor');
     expect(human.code).toBe(9);
     expect(human.stdout).toMatch(/^error +the CLI shim .* points at another home .* -- fix: re-render bin\/openclaw \(doctor --fix\)$/m);
-    expect(human.stdout).toMatch(/^doctor: PROBLEMS: 2 errors, 4 warnings; oc-versions doctor --fix applies 6 safe fixes$/m);
+    expect(human.stdout).toMatch(/^doctor: PROBLEMS: 3 errors, 4 warnings; oc-versions doctor --fix applies 7 safe fixes$/m);
 
     // --fix: each safe fix applied, re-checked and reported fixed.
     const fix = await cli('doctor', '--fix', '--json');
     expect(fix.code, fix.stdout + fix.stderr).toBe(0);
     const fixed = assertShape(fix.json);
     expect(fixed).toMatchObject({ ok: true, changed: true });
-    for (const id of [`stale-staging/${staging}`, 'orphaned-temp/state.json.1a2b3c4d', `orphaned-temp/bin/${shimTemp}`, 'shim', 'service-env/OPENCLAW_SERVICE_MARKER', 'lock']) {
+    for (const id of [`stale-staging/${staging}`, 'orphaned-temp/state.json.1a2b3c4d', `orphaned-temp/bin/${shimTemp}`, 'shim', 'service-env/OPENCLAW_SERVICE_MARKER', 'service-launcher', 'lock']) {
       expect(fixed.findings.find((f) => f.id === id), id).toMatchObject({ fixed: true });
     }
     expect(fixed.findings.filter((f) => f.severity === 'error' && !f.fixed)).toEqual([]);
@@ -197,7 +221,9 @@ describe('doctor', () => {
     expect(fs.existsSync(path.join(home, 'bin', shimTemp))).toBe(false);
     expect(fs.readFileSync(path.join(home, 'bin', 'openclaw'), 'utf8')).toBe(goodShim);
     expect(fs.statSync(path.join(home, 'bin', 'openclaw')).mode & 0o111).toBe(0o111);
-    expect(JSON.parse(fs.readFileSync(defPath, 'utf8')).env.OPENCLAW_SERVICE_MARKER).toBe('openclaw');
+    const restored = JSON.parse(fs.readFileSync(defPath, 'utf8'));
+    expect(restored.env.OPENCLAW_SERVICE_MARKER).toBe('openclaw');
+    expect(restored.program).toEqual(program);
     // The lock was taken over and released: nobody holds it.
     expect(fs.existsSync(path.join(home, 'lock'))).toBe(false);
     expect(fs.existsSync(path.join(home, 'lock-owner.json'))).toBe(false);
