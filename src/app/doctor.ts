@@ -167,13 +167,25 @@ function lockChecks(ctx: CommandContext, lock: LockInspection): Check[] {
   }
 }
 
+/** Scratch entries in tmp/ older than this belong to no running command (validation HOMEs live seconds). */
+const TMP_STALE_MS = 60 * 60_000;
+
 async function checkLeftovers(ctx: CommandContext): Promise<Check[]> {
-  return (await findLeftovers(ctx.layout)).map((l) => {
+  const tmpDir = ctx.layout.tmpDir;
+  const scratch: Check[] = [];
+  for (const name of await fsp.readdir(tmpDir).catch(() => [] as string[])) {
+    const p = path.join(tmpDir, name);
+    const st = await fsp.lstat(p).catch(() => null);
+    if (!st || Date.now() - st.mtimeMs < TMP_STALE_MS) continue;
+    const rel = path.relative(ctx.layout.home, p);
+    scratch.push(finding(`orphaned-temp/${rel}`, 'warning', `${rel} is scratch space untouched for ${Math.floor((Date.now() - st.mtimeMs) / 3_600_000)} h: no running command uses it`, `remove ${rel}`, () => fsp.rm(p, { recursive: true, force: true })));
+  }
+  return [...scratch, ...(await findLeftovers(ctx.layout)).map((l) => {
     const rel = path.relative(ctx.layout.home, path.join(l.dir, l.name));
     return l.kind === 'staging'
       ? finding(`stale-staging/${l.name}`, 'warning', `${rel} is a staging directory left by a process that is gone`, `remove ${rel}`, () => removeLeftover(l))
       : finding(`orphaned-temp/${rel}`, 'warning', `${rel} is a temp file left by an interrupted write`, `remove ${rel}`, () => removeLeftover(l));
-  });
+  })];
 }
 
 /** The shim and launcher: present, this home's, executable, as this oc-versions renders them now. */

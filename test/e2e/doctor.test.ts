@@ -169,6 +169,12 @@ describe('doctor', () => {
     fs.mkdirSync(path.join(home, 'staging', staging, 'node_modules'), { recursive: true });
     fs.writeFileSync(path.join(home, 'staging', staging, 'node_modules', 'x.js'), 'half an install');
     fs.writeFileSync(path.join(home, 'state.json.1a2b3c4d'), '{"torn":');
+    const claim = `lock-owner.json.claim-${gone}`;
+    fs.writeFileSync(path.join(home, claim), '{}');
+    const scratch = path.join(home, 'tmp', 'oc-validate-Xy12Ab');
+    fs.mkdirSync(path.join(scratch, '.openclaw'), { recursive: true });
+    const hoursAgo = new Date(Date.now() - 3 * 3_600_000);
+    fs.utimesSync(scratch, hoursAgo, hoursAgo);
     const shimTemp = `openclaw.tmp-${gone}-deadbeef`;
     fs.writeFileSync(path.join(home, 'bin', shimTemp), '#!/bin/sh\n');
     fs.writeFileSync(path.join(home, 'bin', 'openclaw'), goodShim.split(home).join('/somewhere/else/.oc-versions'), { mode: 0o755 });
@@ -193,6 +199,8 @@ describe('doctor', () => {
     expect(byId.get(`stale-staging/${staging}`)).toMatchObject({ severity: 'warning', fixable: true });
     expect(byId.get('orphaned-temp/state.json.1a2b3c4d')).toMatchObject({ severity: 'warning', fixable: true });
     expect(byId.get(`orphaned-temp/bin/${shimTemp}`)).toMatchObject({ severity: 'warning', fixable: true });
+    expect(byId.get(`orphaned-temp/${claim}`)).toMatchObject({ severity: 'warning', fixable: true });
+    expect(byId.get('orphaned-temp/tmp/oc-validate-Xy12Ab')).toMatchObject({ severity: 'warning', fixable: true });
     expect(byId.get('shim')).toMatchObject({ severity: 'error', fixable: true });
     expect(byId.get('shim')!.what).toContain('points at another home (/somewhere/else/.oc-versions)');
     expect(byId.get('service-env/OPENCLAW_SERVICE_MARKER')).toMatchObject({ severity: 'error', fixable: true });
@@ -205,20 +213,22 @@ describe('doctor', () => {
     const human = await cli('doctor');
     expect(human.code).toBe(9);
     expect(human.stdout).toMatch(/^error +the CLI shim .* points at another home .* -- fix: re-render bin\/openclaw \(doctor --fix\)$/m);
-    expect(human.stdout).toMatch(/^doctor: PROBLEMS: 3 errors, 4 warnings; oc-versions doctor --fix applies 7 safe fixes$/m);
+    expect(human.stdout).toMatch(/^doctor: PROBLEMS: 3 errors, 6 warnings; oc-versions doctor --fix applies 9 safe fixes$/m);
 
     // --fix: each safe fix applied, re-checked and reported fixed.
     const fix = await cli('doctor', '--fix', '--json');
     expect(fix.code, fix.stdout + fix.stderr).toBe(0);
     const fixed = assertShape(fix.json);
     expect(fixed).toMatchObject({ ok: true, changed: true });
-    for (const id of [`stale-staging/${staging}`, 'orphaned-temp/state.json.1a2b3c4d', `orphaned-temp/bin/${shimTemp}`, 'shim', 'service-env/OPENCLAW_SERVICE_MARKER', 'service-launcher', 'lock']) {
+    for (const id of [`stale-staging/${staging}`, 'orphaned-temp/state.json.1a2b3c4d', `orphaned-temp/bin/${shimTemp}`, `orphaned-temp/${claim}`, 'orphaned-temp/tmp/oc-validate-Xy12Ab', 'shim', 'service-env/OPENCLAW_SERVICE_MARKER', 'service-launcher', 'lock']) {
       expect(fixed.findings.find((f) => f.id === id), id).toMatchObject({ fixed: true });
     }
     expect(fixed.findings.filter((f) => f.severity === 'error' && !f.fixed)).toEqual([]);
     expect(fs.existsSync(path.join(home, 'staging', staging))).toBe(false);
     expect(fs.existsSync(path.join(home, 'state.json.1a2b3c4d'))).toBe(false);
     expect(fs.existsSync(path.join(home, 'bin', shimTemp))).toBe(false);
+    expect(fs.existsSync(path.join(home, claim))).toBe(false);
+    expect(fs.existsSync(scratch)).toBe(false);
     expect(fs.readFileSync(path.join(home, 'bin', 'openclaw'), 'utf8')).toBe(goodShim);
     expect(fs.statSync(path.join(home, 'bin', 'openclaw')).mode & 0o111).toBe(0o111);
     const restored = JSON.parse(fs.readFileSync(defPath, 'utf8'));
