@@ -477,7 +477,7 @@ async function checkRegistry(ctx: CommandContext): Promise<Check[]> {
   try {
     const p = await probeRegistry(ctx.pkg, { registry: ctx.registry, env: ctx.env }, REGISTRY_TIMEOUT_MS);
     const auth = p.auth ? 'credentials configured' : 'no credentials configured';
-    if (p.ok) return [finding('registry', 'info', `${p.registry} answers for ${ctx.pkg} (${p.versions} versions; ${auth})`)];
+    if (p.ok) return [finding('registry', 'info', `${p.registry} answers for ${ctx.pkg} (${p.versions} version${p.versions === 1 ? '' : 's'}; ${auth})`)];
     const err = p.error!;
     const what = `${redactCredentials(err.message)} (${auth})`;
     if (err.code === 'REGISTRY_UNREACHABLE') return [finding('registry', 'warning', what, 'check the network and your npm configuration (npm config list); installs and upgrades need the registry')];

@@ -8,16 +8,22 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { REPO, makeTestEnv, runCli, treeState, type TestEnv } from '../helpers/cli.js';
-import { gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { REPO, grepTree, makeTestEnv, runCli, treeState, type TestEnv } from '../helpers/cli.js';
+import { buildFixture } from '../helpers/fixtures.js';
+import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { createUser, publish, registryDown, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { acquireLock } from '../../src/core/lock.js';
-import { makeLayout } from '../../src/core/layout.js';
+import { homeTagOf, makeLayout } from '../../src/core/layout.js';
+import { isAlive, killGroup, sleep, spawnDetached } from '../../src/os/proc.js';
 
 let h: GatewayHost | undefined;
 let t: TestEnv | undefined;
+const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
   await h?.cleanup();
   await t?.cleanup();
   h = undefined;
@@ -252,4 +258,105 @@ describe('doctor', () => {
     await waitFor(async () => (await getJson(`http://127.0.0.1:${h!.port}/healthz`))?.status === 200, 15_000, 'the gateway');
     expect((await getJson(`http://127.0.0.1:${h.port}/env?keys=OPENCLAW_SERVICE_MARKER`))?.body.values).toEqual({ OPENCLAW_SERVICE_MARKER: 'openclaw' });
   });
+
+  it('the registry with the configured auth: credentials said, never printed; a refusal is an error, offline a warning', async () => {
+    const priv: TestRegistry = await startRegistry({ access: '$authenticated' });
+    cleanups.push(() => priv.stop());
+    const token = await createUser(priv.url, 'operator', 'correct-horse-battery');
+    const dir = await buildFixture({ name: 'openclaw', version: '2026.7.1', variant: 'good' });
+    await publish(priv.url, dir, { tag: 'latest', token });
+    await fsp.rm(path.dirname(dir), { recursive: true, force: true });
+    t = await makeTestEnv(inject('registryUrl'));
+    await fsp.mkdir(t.ocHome, { recursive: true, mode: 0o700 });
+    const env = { ...t.env };
+    delete env['npm_config_registry'];
+    const npmrc = (lines: string[]) => fsp.writeFile(path.join(t!.home, '.npmrc'), lines.join('\n') + '\n', { mode: 0o600 });
+    const registryOf = async () => {
+      const r = await runCli(['doctor', '--json'], env);
+      expect(r.stdout + r.stderr).not.toContain(token);
+      return { code: r.code, f: assertShape(r.json).findings.find((x) => x.id === 'registry')! };
+    };
+
+    await npmrc([`registry=${priv.url}`, `//127.0.0.1:${priv.port}/:_authToken=${token}`]);
+    const ok = await registryOf();
+    expect(ok.code).toBe(0);
+    expect(ok.f).toMatchObject({ severity: 'info', fixable: false });
+    expect(ok.f.what).toBe(`${priv.url} answers for openclaw (1 version; credentials configured)`);
+
+    await npmrc([`registry=${priv.url}`]);
+    const refused = await registryOf();
+    expect(refused.code).toBe(9);
+    expect(refused.f.severity).toBe('error');
+    expect(refused.f.what).toMatch(/HTTP 40[13].*\(no credentials configured\)$/);
+    expect(refused.f.fix).toMatch(/npm login --registry|_authToken/);
+
+    await npmrc([`registry=${await registryDown()}`]);
+    const offline = await registryOf();
+    expect(offline.code).toBe(0);
+    expect(offline.f.severity).toBe('warning');
+    expect(offline.f.what).toMatch(/unreachable/);
+  });
+
+  const TOOLS = ['dbus-run-session', 'secret-tool', 'gnome-keyring-daemon'];
+  const missing = TOOLS.filter((x) => !(process.env['PATH'] ?? '').split(':').some((d) => fs.existsSync(path.join(d, x))));
+  it.skipIf(missing.length > 0)(
+    `a lost secret key comes back as a secret-store reference, never in plaintext; a store that does not answer is an error${missing.length ? ` -- SKIPPED: needs ${missing.join(', ')}` : ''}`,
+    async () => {
+      const TOKEN = `tok-doctor-${Math.random().toString(36).slice(2)}`;
+      t = await makeTestEnv(inject('registryUrl'), { OC_VERSIONS_SECRET_STORE: 'secret-service' });
+      const root = path.dirname(t.home);
+      const runtime = path.join(root, 'xdg-runtime');
+      await fsp.mkdir(runtime, { recursive: true, mode: 0o700 });
+      const addrFile = path.join(root, 'dbus-address');
+      const session = spawnDetached(
+        'dbus-run-session',
+        ['--', 'sh', '-c', `echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; echo "$DBUS_SESSION_BUS_ADDRESS" > '${addrFile}'; exec sleep 900`],
+        { env: { PATH: process.env['PATH'], HOME: t.home, XDG_RUNTIME_DIR: runtime }, logFile: path.join(root, 'dbus.log') },
+      );
+      cleanups.push(async () => isAlive(session) && killGroup(session, 'SIGTERM'));
+      for (let i = 0; i < 100 && !fs.existsSync(addrFile); i++) await sleep(100);
+      t.env['DBUS_SESSION_BUS_ADDRESS'] = (await fsp.readFile(addrFile, 'utf8')).trim();
+      t.env['XDG_RUNTIME_DIR'] = runtime;
+      const cli = (...a: string[]) => runCli(a, t!.env);
+      expect((await cli('install', '2026.1.1')).code).toBe(0);
+      const port = await freePort();
+      const ins = await runCli(['service', 'install', '--manager', 'process', '--env', 'OPENCLAW_GATEWAY_TOKEN', '--', 'gateway', 'run', '--port', String(port)], {
+        ...t.env,
+        OPENCLAW_GATEWAY_TOKEN: TOKEN,
+      });
+      expect(ins.code, ins.stderr).toBe(0);
+      cleanups.push(() => cli('service', 'uninstall'));
+      expect((await cli('snapshot', 'create', '--json')).code).toBe(0);
+      expect((await cli('service', 'stop')).code).toBe(0);
+      const defPath = path.join(t.ocHome, 'service', 'process.json');
+      const def = JSON.parse(fs.readFileSync(defPath, 'utf8'));
+      const ref = { $secretRef: `secret-service:ai.openclaw.gateway.${homeTagOf(t.ocHome)}/OPENCLAW_GATEWAY_TOKEN` };
+      expect(def.env.OPENCLAW_GATEWAY_TOKEN).toEqual(ref);
+      delete def.env.OPENCLAW_GATEWAY_TOKEN;
+      fs.writeFileSync(defPath, JSON.stringify(def, null, 2));
+
+      const ro = await cli('doctor', '--json');
+      expect(ro.code, ro.stdout + ro.stderr).toBe(9);
+      const found = assertShape(ro.json).findings;
+      expect(found.find((f) => f.id === 'service-env/OPENCLAW_GATEWAY_TOKEN')).toMatchObject({ severity: 'error', fixable: true });
+      expect(found.find((f) => f.id === 'secret-store')).toMatchObject({ severity: 'info', what: 'the secret-service secret store answers' });
+
+      const fix = await cli('doctor', '--fix', '--json');
+      expect(fix.code, fix.stdout + fix.stderr).toBe(0);
+      expect(fix.json.findings.find((f: Finding) => f.id === 'service-env/OPENCLAW_GATEWAY_TOKEN')).toMatchObject({ fixed: true });
+      expect(JSON.parse(fs.readFileSync(defPath, 'utf8')).env.OPENCLAW_GATEWAY_TOKEN).toEqual(ref);
+      for (const r of [ro, fix]) expect(r.stdout + r.stderr).not.toContain(TOKEN);
+      expect(grepTree(t.ocHome, TOKEN)).toEqual([]);
+      expect((await cli('service', 'start')).code).toBe(0);
+      await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'the gateway');
+      expect((await getJson(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN`))?.body.values).toEqual({ OPENCLAW_GATEWAY_TOKEN: TOKEN });
+
+      // The store stops answering (no session bus): the definition keeps secrets there, so an error.
+      const noBus = await runCli(['doctor', '--json'], { ...t.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${path.join(root, 'no-bus')}` });
+      expect(noBus.code).toBe(9);
+      const store = assertShape(noBus.json).findings.find((f) => f.id === 'secret-store');
+      expect(store).toMatchObject({ severity: 'error', fixable: false });
+      expect(store!.what).toMatch(/the secret store does not answer/);
+    },
+  );
 });
