@@ -63,6 +63,11 @@ async function tryLock(layout: Layout): Promise<() => Promise<void>> {
   });
 }
 
+/** The holder is provably gone: on this host, not us, and its pid no longer exists. */
+function isDeadHolder(holder: LockOwner): boolean {
+  return holder.host === os.hostname() && holder.pid !== process.pid && !isAlive(holder.pid);
+}
+
 export async function acquireLock(layout: Layout, command: string): Promise<HeldLock> {
   await fsp.mkdir(layout.home, { recursive: true, mode: 0o700 }).catch((e) => {
     throw fromFsError(e, 'creating the oc-versions home') ?? e;
@@ -78,7 +83,7 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw fromFsError(e, 'taking the lock') ?? e;
       const holder = await readLockOwner(layout);
-      if (holder && holder.host === owner.host && holder.pid !== process.pid && !isAlive(holder.pid)) {
+      if (holder && isDeadHolder(holder)) {
         // The holder is dead (e.g. SIGKILLed): take over at once instead of waiting for staleness.
         // Claim the takeover by renaming the owner file: only one contender's rename succeeds.
         if (await claimDeadOwner(layout, holder)) await fsp.rm(lockDir(layout), { recursive: true, force: true });
@@ -152,7 +157,7 @@ export async function inspectLock(layout: Layout): Promise<LockInspection> {
   if (!st) return { state: owner ? 'orphan-owner' : 'free', owner, otherHost, ageMs: null, stale: false };
   const ageMs = Math.max(0, Date.now() - st.mtimeMs);
   if (!owner) return { state: 'unnamed', owner, otherHost, ageMs, stale: ageMs > STALE_MS };
-  if (!otherHost && owner.pid !== process.pid && !isAlive(owner.pid)) return { state: 'dead-holder', owner, otherHost, ageMs, stale: true };
+  if (isDeadHolder(owner)) return { state: 'dead-holder', owner, otherHost, ageMs, stale: true };
   return { state: 'held', owner, otherHost, ageMs, stale: false };
 }
 
