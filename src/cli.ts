@@ -170,6 +170,10 @@ export function buildCli() {
       return typeof code === 'number' ? code : 0;
     });
   cli
+    .command('doctor', 'check the home, shims, versions, service, secret store, disk and registry (never waits for the lock)')
+    .option('--fix', 'apply the safe fixes (takes the lock) and say what changed')
+    .action(async (o: Opts) => (await import('./commands/doctor.js')).run(await ctxOf(o), { fix: Boolean(o.fix) }));
+  cli
     .command('completion <shell>', 'print a completion script: bash, zsh or fish (eval "$(oc-versions completion bash)")')
     .action(async (shell: string, o: Opts) => (await import('./commands/completion.js')).run(await ctxOf(o), shell));
   // cac gives every `--no-x` flag "(default: true)": true of the hidden `x`, misleading on `--no-x`.

@@ -7,10 +7,11 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import { saveConfig } from '../core/config.js';
-import { exists, sweepAtomicTemps } from '../os/fs.js';
+import { exists, findAtomicTemps } from '../os/fs.js';
 import { installShim } from '../core/shims.js';
 import { readState, recordHistory, writeState, type State } from '../core/state.js';
-import { listInstalled, readCurrent, sweepDeadOwned, sweepStaging, sweepSwapTemps, swapCurrent } from '../core/store.js';
+import { findDeadOwned, listInstalled, readCurrent, STAGING_DIR, SWAP_TEMP, swapCurrent } from '../core/store.js';
+import type { Layout } from '../core/layout.js';
 import { parseSpec, maxSatisfying } from '../core/versions.js';
 import { installGatewayShim } from '../service/launcher.js';
 import { sweepCanary } from '../openclaw/canary.js';
@@ -19,16 +20,44 @@ import type { CommandContext } from './context.js';
 /** Snapshots and shims being written: `<name>.tmp-<pid>[-<rand>]`. */
 const DEAD_TEMP = /\.tmp-(\d+)(?:-[0-9a-f]+)?$/;
 
+/** What an interrupted operation leaves behind, found without touching anything. */
+export interface Leftover {
+  kind: 'staging' | 'temp';
+  dir: string;
+  name: string;
+}
+
+/**
+ * Leftovers of interrupted operations whose writer is dead: staging dirs, temp symlinks of
+ * `current`, write-file-atomic temps of our state files and of the process backend's files,
+ * snapshots and shims being written. `sweepLeftovers` removes exactly these (and canaries).
+ */
+export async function findLeftovers(layout: Layout): Promise<Leftover[]> {
+  const at = (kind: Leftover['kind'], dir: string) => (names: string[]) => names.map((name) => ({ kind, dir, name }));
+  const groups = await Promise.all([
+    findDeadOwned(layout.stagingDir, STAGING_DIR).then(at('staging', layout.stagingDir)),
+    findDeadOwned(layout.home, SWAP_TEMP).then(at('temp', layout.home)),
+    findAtomicTemps(layout.home, [layout.state, layout.config, layout.journal, layout.lockOwner].map((f) => path.basename(f))).then(at('temp', layout.home)),
+    // the process backend's pidfile and definition (a SIGKILL mid-write leaves `<file>.<n>`)
+    findAtomicTemps(layout.serviceDir, [layout.gatewayPid, layout.processDefinition].map((f) => path.basename(f))).then(at('temp', layout.serviceDir)),
+    findDeadOwned(layout.snapshotsDir, DEAD_TEMP).then(at('temp', layout.snapshotsDir)),
+    findDeadOwned(layout.binDir, DEAD_TEMP).then(at('temp', layout.binDir)),
+    // a lock takeover's claim of a dead holder's owner file, by a process that died claiming it
+    findDeadOwned(layout.home, new RegExp(`^${path.basename(layout.lockOwner).replace(/\./g, '\\.')}\\.claim-(\\d+)$`)).then(at('temp', layout.home)),
+  ]);
+  return groups.flat();
+}
+
+export async function removeLeftover(l: Leftover): Promise<void> {
+  await fsp.rm(path.join(l.dir, l.name), { recursive: true, force: true });
+}
+
 export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
   const { layout } = ctx;
+  const found = await findLeftovers(layout);
+  for (const l of found) await removeLeftover(l);
   const removed = [
-    ...(await sweepStaging(layout)),
-    ...(await sweepSwapTemps(layout)),
-    ...(await sweepAtomicTemps(layout.home, [layout.state, layout.config, layout.journal, layout.lockOwner].map((f) => path.basename(f)))),
-    // the process backend's pidfile and definition (a SIGKILL mid-write leaves `<file>.<n>`)
-    ...(await sweepAtomicTemps(layout.serviceDir, [layout.gatewayPid, layout.processDefinition].map((f) => path.basename(f)))),
-    ...(await sweepDeadOwned(layout.snapshotsDir, DEAD_TEMP)),
-    ...(await sweepDeadOwned(layout.binDir, DEAD_TEMP)),
+    ...found.map((l) => l.name),
     // A canary whose runner died (upgrade or verify --canary killed): its group, copy and record.
     ...(await sweepCanary(layout)).removed,
   ];
@@ -39,6 +68,8 @@ export async function sweepLeftovers(ctx: CommandContext): Promise<string[]> {
 /** Persist config (first mutating use records the runtime node) and render the shims. */
 export async function ensureHome(ctx: CommandContext): Promise<void> {
   try {
+    // The home holds the service definition's records and snapshots: only its owner reads it.
+    await fsp.mkdir(ctx.layout.home, { recursive: true, mode: 0o700 });
     await fsp.mkdir(ctx.layout.versionsDir, { recursive: true });
     await fsp.mkdir(ctx.layout.stagingDir, { recursive: true });
     await fsp.mkdir(ctx.layout.tmpDir, { recursive: true });

@@ -7,7 +7,7 @@
 import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
 
-const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'service', 'snapshot', 'completion'];
+const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'doctor', 'service', 'snapshot', 'completion'];
 const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--verbose', '--help', '--version'];
 const OPTIONS: Record<string, readonly string[]> = {
   install: ['--use', '--ignore-scripts'],
@@ -21,6 +21,7 @@ const OPTIONS: Record<string, readonly string[]> = {
   verify: ['--canary'],
   upgrade: ['--no-restart', '--dry-run', '--detach', '--ignore-scripts', '--no-canary'],
   recover: ['--auto'],
+  doctor: ['--fix'],
   service: ['--manager', '--label', '--plist', '--unit', '--drain-ms', '--secret-store'],
   snapshot: ['--reason', '--state-dir', '--secret-store'],
 };

@@ -63,8 +63,13 @@ async function tryLock(layout: Layout): Promise<() => Promise<void>> {
   });
 }
 
+/** The holder is provably gone: on this host, not us, and its pid no longer exists. */
+function isDeadHolder(holder: LockOwner): boolean {
+  return holder.host === os.hostname() && holder.pid !== process.pid && !isAlive(holder.pid);
+}
+
 export async function acquireLock(layout: Layout, command: string): Promise<HeldLock> {
-  await fsp.mkdir(layout.home, { recursive: true }).catch((e) => {
+  await fsp.mkdir(layout.home, { recursive: true, mode: 0o700 }).catch((e) => {
     throw fromFsError(e, 'creating the oc-versions home') ?? e;
   });
   const owner: LockOwner = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
@@ -78,7 +83,7 @@ export async function acquireLock(layout: Layout, command: string): Promise<Held
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw fromFsError(e, 'taking the lock') ?? e;
       const holder = await readLockOwner(layout);
-      if (holder && holder.host === owner.host && holder.pid !== process.pid && !isAlive(holder.pid)) {
+      if (holder && isDeadHolder(holder)) {
         // The holder is dead (e.g. SIGKILLed): take over at once instead of waiting for staleness.
         // Claim the takeover by renaming the owner file: only one contender's rename succeeds.
         if (await claimDeadOwner(layout, holder)) await fsp.rm(lockDir(layout), { recursive: true, force: true });
@@ -126,6 +131,34 @@ function lockedError(holder: LockOwner | undefined): OcError {
     hint: 'wait for it to finish, or run `oc-versions status` to follow it',
     details: holder ? { holder } : {},
   });
+}
+
+/**
+ * What the lock looks like now, judged by acquireLock's own rules, without taking it:
+ *  - `free`: no lock (a lock-owner.json alone is `orphan-owner`);
+ *  - `held`: its owner is alive on this host, or on another host (cannot be checked);
+ *  - `dead-holder`: its owner pid no longer exists on this host (acquireLock takes it over at once);
+ *  - `unnamed`: no owner named; `stale` once not refreshed for STALE_MS (acquireLock then takes it).
+ */
+export interface LockInspection {
+  state: 'free' | 'held' | 'dead-holder' | 'unnamed' | 'orphan-owner';
+  owner: LockOwner | undefined;
+  /** The holder is on another host: its liveness cannot be checked. */
+  otherHost: boolean;
+  /** `unnamed`: ms since proper-lockfile last refreshed the lock. */
+  ageMs: number | null;
+  stale: boolean;
+}
+
+export async function inspectLock(layout: Layout): Promise<LockInspection> {
+  const owner = await readLockOwner(layout);
+  const st = await fsp.stat(lockDir(layout)).catch(() => null);
+  const otherHost = Boolean(owner && owner.host !== os.hostname());
+  if (!st) return { state: owner ? 'orphan-owner' : 'free', owner, otherHost, ageMs: null, stale: false };
+  const ageMs = Math.max(0, Date.now() - st.mtimeMs);
+  if (!owner) return { state: 'unnamed', owner, otherHost, ageMs, stale: ageMs > STALE_MS };
+  if (isDeadHolder(owner)) return { state: 'dead-holder', owner, otherHost, ageMs, stale: true };
+  return { state: 'held', owner, otherHost, ageMs, stale: false };
 }
 
 export async function withLock<T>(layout: Layout, command: string, fn: () => Promise<T>): Promise<T> {

@@ -27,12 +27,19 @@ export function renderShim(template: string, values: Record<string, string>): st
   return out;
 }
 
+/** The shim at `dest` has exactly this text and is executable. */
+export async function shimIsCurrent(dest: string, body: string): Promise<boolean> {
+  if ((await fsp.readFile(dest, 'utf8').catch(() => null)) !== body) return false;
+  const st = await fsp.stat(dest).catch(() => null);
+  return Boolean(st && (st.mode & 0o111) === 0o111);
+}
+
 /**
  * Write a rendered shim to `dest` (0755) unless it already has exactly this
- * text (a failed command must change nothing on disk); returns true when written.
+ * text and mode (a failed command must change nothing on disk); returns true when written.
  */
 export async function writeShim(dest: string, body: string, what: string): Promise<boolean> {
-  if ((await fsp.readFile(dest, 'utf8').catch(() => null)) === body) return false;
+  if (await shimIsCurrent(dest, body)) return false;
   const tmp = `${dest}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   try {
     await fsp.mkdir(path.dirname(dest), { recursive: true });
@@ -46,8 +53,13 @@ export async function writeShim(dest: string, body: string, what: string): Promi
   }
 }
 
+/** The CLI shim as this oc-versions renders it for this home and node. */
+export async function renderCliShim(layout: Layout, runtimeNode: string): Promise<string> {
+  const template = await fsp.readFile(path.join(shimsSourceDir(), 'openclaw'), 'utf8');
+  return renderShim(template, { OC_HOME: layout.home, OC_NODE: runtimeNode });
+}
+
 /** Install (or refresh) the CLI shim; returns true when the file changed. */
 export async function installShim(layout: Layout, runtimeNode: string): Promise<boolean> {
-  const template = await fsp.readFile(path.join(shimsSourceDir(), 'openclaw'), 'utf8');
-  return writeShim(layout.cliShim, renderShim(template, { OC_HOME: layout.home, OC_NODE: runtimeNode }), 'the openclaw shim');
+  return writeShim(layout.cliShim, await renderCliShim(layout, runtimeNode), 'the openclaw shim');
 }

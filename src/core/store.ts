@@ -20,7 +20,7 @@ import { OcError, fromFsError } from '../errors.js';
 import type { Config } from './config.js';
 import { exists, fsyncDir, readJson } from '../os/fs.js';
 import type { Layout } from './layout.js';
-import { isAlive } from '../os/proc.js';
+import { isAlive, run } from '../os/proc.js';
 import { parseExactVersion, sortNewestFirst } from './versions.js';
 
 export interface Seal {
@@ -106,38 +106,71 @@ export async function swapCurrent(layout: Layout, version: string): Promise<void
 }
 
 /**
+ * The entries of `dir` whose name carries the pid of their writer (first capture group of
+ * `owned`) when that process is dead, or is this one (see sweepDeadOwned).
+ */
+export async function findDeadOwned(dir: string, owned: RegExp): Promise<string[]> {
+  let names: string[] = [];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => {
+    const m = owned.exec(n);
+    if (!m) return false;
+    const pid = Number(m[1]);
+    return pid === process.pid || !isAlive(pid);
+  });
+}
+
+/**
  * Remove the entries of `dir` whose name carries the pid of their writer (first capture
  * group of `owned`) when that process is dead, or is this one: callers sweep under the lock,
  * before their own work starts, so nothing of theirs is in progress yet.
  */
 export async function sweepDeadOwned(dir: string, owned: RegExp): Promise<string[]> {
-  const removed: string[] = [];
-  let names: string[] = [];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return removed;
-  }
-  for (const n of names) {
-    const m = owned.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || !isAlive(pid)) {
-      await fsp.rm(path.join(dir, n), { recursive: true, force: true });
-      removed.push(n);
-    }
-  }
+  const removed = await findDeadOwned(dir, owned);
+  for (const n of removed) await fsp.rm(path.join(dir, n), { recursive: true, force: true });
   return removed;
 }
 
 /** Temp symlinks of interrupted swaps: `current.tmp-<pid>-<rand>`. */
+export const SWAP_TEMP = /^current\.tmp-(\d+)-[0-9a-f]+$/;
+
 export function sweepSwapTemps(layout: Layout): Promise<string[]> {
-  return sweepDeadOwned(layout.home, /^current\.tmp-(\d+)-[0-9a-f]+$/);
+  return sweepDeadOwned(layout.home, SWAP_TEMP);
 }
 
 /** Staging dirs are `<version>.<pid>.<rand>` (and `<version>.removing.<pid>.<rand>`). */
+export const STAGING_DIR = /\.(\d+)\.[0-9a-f]+$/;
+
 export function sweepStaging(layout: Layout): Promise<string[]> {
-  return sweepDeadOwned(layout.stagingDir, /\.(\d+)\.[0-9a-f]+$/);
+  return sweepDeadOwned(layout.stagingDir, STAGING_DIR);
+}
+
+/**
+ * Bytes a tree takes on disk (allocated blocks; links are not followed): `du -sk` (a 650 MB
+ * version is tens of thousands of files, which du counts many times faster than node), else a walk.
+ */
+export async function treeBytes(dir: string): Promise<number> {
+  const du = await run('du', ['-sk', dir], { timeoutMs: 60_000, maxOutput: 4096 });
+  const kb = du.code === 0 ? /^(\d+)\s/.exec(du.stdout)?.[1] : undefined;
+  if (kb !== undefined) return Number(kb) * 1024;
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    const ents = await fsp.readdir(d, { withFileTypes: true }).catch(() => [] as fs.Dirent[]);
+    await Promise.all(
+      ents.map(async (e) => {
+        const p = path.join(d, e.name);
+        const st = await fsp.lstat(p).catch(() => null);
+        if (st) total += st.blocks * 512;
+        if (e.isDirectory()) await walk(p);
+      }),
+    );
+  };
+  await walk(dir);
+  return total;
 }
 
 export async function makeStagingDir(layout: Layout, version: string): Promise<string> {

@@ -50,24 +50,22 @@ export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600
 
 /**
  * write-file-atomic names its temp files `<file>.<hash>`; a process killed
- * mid-write leaves them behind. Remove those that belong to our own state files.
+ * mid-write leaves them behind. Those that belong to our own state files.
  */
-export async function sweepAtomicTemps(dir: string, bases: readonly string[]): Promise<string[]> {
+export async function findAtomicTemps(dir: string, bases: readonly string[]): Promise<string[]> {
   let names: string[];
   try {
     names = await fsp.readdir(dir);
   } catch {
     return [];
   }
-  const removed: string[] = [];
-  for (const name of names) {
-    for (const base of bases) {
-      if (name !== base && name.startsWith(base + '.') && /^\d+$|^[0-9a-f]+$/i.test(name.slice(base.length + 1))) {
-        await fsp.rm(path.join(dir, name), { force: true });
-        removed.push(name);
-      }
-    }
-  }
+  return names.filter((name) => bases.some((base) => name !== base && name.startsWith(base + '.') && /^\d+$|^[0-9a-f]+$/i.test(name.slice(base.length + 1))));
+}
+
+/** Remove the orphaned write-file-atomic temps of our own state files (caller holds the lock). */
+export async function sweepAtomicTemps(dir: string, bases: readonly string[]): Promise<string[]> {
+  const removed = await findAtomicTemps(dir, bases);
+  for (const name of removed) await fsp.rm(path.join(dir, name), { force: true });
   return removed;
 }
 

@@ -270,3 +270,54 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   }
 }
 
+
+/** What `probeRegistry` found; never carries a credential. */
+export interface RegistryProbe {
+  ok: boolean;
+  /** The registry the package is fetched from (credentials in the URL dropped). */
+  registry: string;
+  /** npm's configuration has credentials for that registry (never their value). */
+  auth: boolean;
+  /** How many versions the registry offers. */
+  versions: number;
+  error: OcError | null;
+}
+
+/** The nerf dart (`//host:port/path/`) prefixes of a registry URL, longest first, as npm matches auth. */
+function nerfDarts(registry: string): string[] {
+  try {
+    const u = new URL(registry);
+    const parts = u.pathname.split('/').filter(Boolean);
+    const out: string[] = [];
+    for (let i = parts.length; i >= 0; i--) out.push(`//${u.host}/${parts.slice(0, i).map((p) => p + '/').join('')}`);
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * One packument request with a short timeout and no retry: is the registry reachable with the
+ * configured auth? A failure is a value (the mapped OcError), never a throw, except for an
+ * unreadable npm configuration.
+ */
+export async function probeRegistry(name: string, opts: RegistryOptions, timeoutMs: number): Promise<RegistryProbe> {
+  await assertSupportedNode();
+  const npm = await npmOptions(opts);
+  const registry = registryFor(name, npm);
+  const darts = nerfDarts(registry);
+  const auth = Object.keys(npm).some((k) => darts.some((d) => k.startsWith(d + ':') && /:(_authToken|_auth|username|_password|certfile)$/.test(k) && Boolean(npm[k])));
+  const { default: pacote } = await import('pacote');
+  try {
+    const doc = await pacote.packument(name, {
+      ...npm,
+      timeout: timeoutMs,
+      fetchRetries: 0,
+      retry: { retries: 0 },
+      preferOnline: true,
+    });
+    return { ok: true, registry, auth, versions: Object.keys(doc.versions ?? {}).length, error: null };
+  } catch (e) {
+    return { ok: false, registry, auth, versions: 0, error: mapRegistryError(e, `fetching ${name}`, registry) };
+  }
+}

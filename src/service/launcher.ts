@@ -21,9 +21,14 @@ export function renderGatewayShim(template: string, layout: Layout, config: Conf
   return renderShim(template, { OC_HOME: layout.home, NODE: config.runtimeNode, DEFAULT_ENTRY: `node_modules/${config.package}/${entry}` });
 }
 
-export async function installGatewayShim(layout: Layout, config: Config): Promise<string> {
+/** The launcher as this oc-versions renders it for this home and config. */
+export async function renderGatewayLauncher(layout: Layout, config: Config): Promise<string> {
   const template = await fsp.readFile(path.join(shimsSourceDir(), 'openclaw-gateway'), 'utf8');
-  await writeShim(layout.gatewayShim, renderGatewayShim(template, layout, config), 'the gateway launcher');
+  return renderGatewayShim(template, layout, config);
+}
+
+export async function installGatewayShim(layout: Layout, config: Config): Promise<string> {
+  await writeShim(layout.gatewayShim, await renderGatewayLauncher(layout, config), 'the gateway launcher');
   return layout.gatewayShim;
 }
 

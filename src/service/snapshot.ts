@@ -223,6 +223,43 @@ export interface RestoreReport {
   databases: string[];
 }
 
+/**
+ * The values of a snapshot's env (plain values as kept; a secret reference from, in order, the
+ * values captured in memory, the secret store it names, the live definition). In memory only.
+ */
+export async function resolveSnapshotEnv(
+  snapEnv: Record<string, RedactedValue>,
+  opts: { store?: SecretStore | undefined; memory?: Record<string, string> | undefined; live?: Record<string, string> },
+): Promise<{ env: Record<string, string>; unresolved: string[] }> {
+  const env: Record<string, string> = {};
+  const unresolved: string[] = [];
+  for (const [k, v] of Object.entries(snapEnv)) {
+    const ref = parseSecretRef(v);
+    if (!ref) {
+      env[k] = v as string;
+      continue;
+    }
+    const value =
+      opts.memory?.[k] ??
+      (ref.kind !== 'none' && opts.store ? await opts.store.get(ref.name).catch(() => undefined) : undefined) ??
+      opts.live?.[k];
+    if (value === undefined) unresolved.push(k);
+    else env[k] = value;
+  }
+  return { env, unresolved };
+}
+
+/** The newest snapshot of this service (same manager and label) that recorded its definition. */
+export async function lastServiceSnapshot(layout: Layout, manager: string, label: string): Promise<{ meta: SnapshotMeta; definition: SnapshotDefinition } | undefined> {
+  const all = await listSnapshots(layout);
+  for (const meta of all.reverse()) {
+    if (meta.service?.manager !== manager || meta.service.label !== label) continue;
+    const { definition } = await readSnapshot(layout, meta.txid).catch(() => ({ definition: undefined }));
+    if (definition) return { meta, definition };
+  }
+  return undefined;
+}
+
 export async function restoreSnapshot(
   setup: SnapshotSetup,
   txid: string,
@@ -241,21 +278,7 @@ export async function restoreSnapshot(
     }
     const live = await mgr.readDefinition().catch(() => null);
     const liveAll = live ? { ...(await readEnvFiles(live)), ...live.env } : {};
-    const env: Record<string, string> = {};
-    const unresolved: string[] = [];
-    for (const [k, v] of Object.entries(definition.definition.env)) {
-      const ref = parseSecretRef(v);
-      if (!ref) {
-        env[k] = v as string;
-        continue;
-      }
-      const value =
-        opts.memory?.[k] ??
-        (ref.kind !== 'none' && opts.store ? await opts.store.get(ref.name).catch(() => undefined) : undefined) ??
-        liveAll[k];
-      if (value === undefined) unresolved.push(k);
-      else env[k] = value;
-    }
+    const { env, unresolved } = await resolveSnapshotEnv(definition.definition.env, { ...opts, live: liveAll });
     const restored: ServiceDefinition = { ...definition.definition, env };
     if (restored.program.some((a) => a.includes('oc-secret:')) && live) restored.program = live.program;
     await mgr.writeDefinition(restored);

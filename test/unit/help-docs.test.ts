@@ -44,6 +44,13 @@ describe.skipIf(!fs.existsSync(CLI))('help and docs agree', () => {
     }
   });
 
+  it('doctor is a command; its documented option is in its --help', () => {
+    const top = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    expect(top).toMatch(/^\s+doctor /m);
+    expect(documentedOptions('### `doctor`')).toEqual(['--fix']);
+    expect(help('doctor')).toMatch(/(^|\s)--fix(\s|$)/m);
+  });
+
   it('pin and unpin are commands', () => {
     const top = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
     expect(top).toMatch(/^\s+pin <spec>/m);
