@@ -8,7 +8,7 @@ import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
 
 const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'service', 'snapshot', 'completion'];
-const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--verbose', '--help', '--version'];
+const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--progress', '--no-color', '--verbose', '--help', '--version'];
 const OPTIONS: Record<string, readonly string[]> = {
   install: ['--use', '--ignore-scripts'],
   use: ['--no-restart'],

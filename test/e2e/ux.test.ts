@@ -141,7 +141,8 @@ describe("npm's configuration, as npm reads it", () => {
   it('a wrong token is not printed, not even with --verbose', async () => {
     const wrong = 'npm_WRONGWRONGWRONG0123456789';
     const env = await npmrcOnly([`registry=${priv.url}`, `//127.0.0.1:${priv.port}/:_authToken=${wrong}`]);
-    const r = await runCli(['install', PRIVATE_VERSION, '--verbose', '--json'], env);
+    // --progress: the progress lines must not carry it either
+    const r = await runCli(['install', PRIVATE_VERSION, '--verbose', '--json', '--progress'], env);
     expect(r.code).toBe(8);
     expect(r.stdout + r.stderr).not.toContain(wrong);
     expect(grepTree(t.ocHome, wrong)).toEqual([]);
