@@ -304,7 +304,10 @@ function followArborist(progress: InstallProgress, label: string): () => void {
     if (level === 'http' && topic === 'fetch' && typeof message === 'string' && /\.tgz\b/.test(message) && /\(cache hit\)/.test(message)) fromCache++;
   };
   const timer = setInterval(() => {
-    if (phase) progress.bytes(bytesReceived() - phaseBase, null);
+    // The tree's packuments often come from npm's cache or were just fetched by the resolve: a
+    // tree phase that received nothing says nothing about bytes.
+    const n = bytesReceived() - phaseBase;
+    if (phase === 'download' || (phase === 'tree' && n > 0)) progress.bytes(n, null);
   }, 100);
   timer.unref();
   process.on('time', onTime);

@@ -261,7 +261,7 @@ describe('shell completion', () => {
   it('bash: commands, options, service actions and installed versions land in COMPREPLY', async () => {
     expect(await complete(['oc-versions', ''])).toEqual(expect.arrayContaining(['install', 'use', 'upgrade', 'service', 'completion']));
     expect(await complete(['oc-versions', 'up'])).toEqual(['upgrade']);
-    expect(await complete(['oc-versions', 'upgrade', '--no-'])).toEqual(['--no-restart', '--no-canary']);
+    expect(await complete(['oc-versions', 'upgrade', '--no-'])).toEqual(['--no-restart', '--no-canary', '--no-color']);
     expect(await complete(['oc-versions', 'service', ''])).toEqual(['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status']);
     expect(await complete(['oc-versions', 'use', ''])).toEqual([]);
     expect((await cli('install', '2026.2.1')).code).toBe(0);
