@@ -34,7 +34,7 @@ import {
   type Seal,
 } from './store.js';
 import { dedupeAgainst } from './dedupe.js';
-import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
+import { formatFailure, validateTree, type ValidationReport } from './validate.js';
 import { pickVersion, sortNewestFirst, type ParsedSpec } from './versions.js';
 import { SILENT, type ProgressSink } from './progress.js';
 
