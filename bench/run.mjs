@@ -107,7 +107,8 @@ function checkTimes(stderr) {
 async function ocInstall(host, url, version) {
   const env = envFor(host.home, host.ocHome, url);
   const stamps = [];
-  const r = await timed(NODE, [CLI, 'install', version, '--registry', url, '--json'], { env, stamps });
+  // --progress: with --json the phase lines (timestamped below) come only on request.
+  const r = await timed(NODE, [CLI, 'install', version, '--registry', url, '--json', '--progress'], { env, stamps });
   const json = JSON.parse(r.stdout);
   if (json.version !== version) throw new Error(`oc-versions installed ${json.version}, wanted ${version}`);
   return { ms: r.ms, checks: checkTimes(r.stderr), phases: r.phases };

@@ -8,20 +8,33 @@ import fs from 'node:fs';
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
 import { reportError } from './report.js';
-import type { GlobalOptions } from './app/context.js';
+import type { CommandContext, ContextOptions, GlobalOptions } from './app/context.js';
 
 type Opts = GlobalOptions & Record<string, unknown>;
 
-async function ctxOf(o: Opts) {
+/** The running command's output: its live display is stopped before an error is reported. */
+let activeOut: CommandContext['out'] | undefined;
+
+async function ctxOf(o: Opts, ctxOpts: ContextOptions = {}) {
   const { createContext } = await import('./app/context.js');
-  return createContext({
-    ...(typeof o.home === 'string' ? { home: o.home } : {}),
-    ...(typeof o.registry === 'string' ? { registry: o.registry } : {}),
-    ...(typeof o.package === 'string' ? { package: o.package } : {}),
-    json: Boolean(o.json),
-    quiet: Boolean(o.quiet),
-  });
+  const ctx = await createContext(
+    {
+      ...(typeof o.home === 'string' ? { home: o.home } : {}),
+      ...(typeof o.registry === 'string' ? { registry: o.registry } : {}),
+      ...(typeof o.package === 'string' ? { package: o.package } : {}),
+      json: Boolean(o.json),
+      quiet: Boolean(o.quiet),
+      progress: Boolean(o.progress),
+      ...(o.color === false ? { color: false } : {}),
+    },
+    process.env,
+    ctxOpts,
+  );
+  activeOut = ctx.out;
+  return ctx;
 }
+/** Verbs that walk phases draw a live display on a terminal. */
+const LIVE: ContextOptions = { live: true };
 
 function serviceOpts(o: Opts) {
   const pick = (k: string) => (typeof o[k] === 'string' || typeof o[k] === 'number' ? String(o[k]) : undefined);
@@ -50,6 +63,8 @@ export function buildCli() {
     .option('--package <name>', 'managed package (default openclaw)')
     .option('--json', 'print one JSON document on stdout')
     .option('--quiet', 'no progress on stderr')
+    .option('--progress', 'with --json: progress on stderr all the same')
+    .option('--no-color', 'no colour in the progress display (as does NO_COLOR)')
     .option('--verbose', 'on failure, also print the cause chain (credentials redacted)');
 
   cli
@@ -57,16 +72,16 @@ export function buildCli() {
     .option('--use', 'switch to it afterwards')
     .option('--ignore-scripts', "do not run the package's lifecycle scripts")
     .action(async (spec: string | undefined, o: Opts) =>
-      (await import('./commands/install.js')).run(await ctxOf(o), spec, { use: Boolean(o.use), ignoreScripts: Boolean(o.ignoreScripts) }),
+      (await import('./commands/install.js')).run(await ctxOf(o, LIVE), spec, { use: Boolean(o.use), ignoreScripts: Boolean(o.ignoreScripts) }),
     );
   cli
     .command('use <version>', 'switch current to an installed version or range (atomic)')
     .option('--no-restart', 'flip current only; do not restart a running service')
-    .action(async (v: string, o: Opts) => (await import('./commands/use.js')).run(await ctxOf(o), v, { noRestart: o.restart === false }));
+    .action(async (v: string, o: Opts) => (await import('./commands/use.js')).run(await ctxOf(o, LIVE), v, { noRestart: o.restart === false }));
   cli
     .command('rollback', 'switch back to the previous version')
     .option('--no-restart', 'flip current only; do not restart a running service')
-    .action(async (o: Opts) => (await import('./commands/use.js')).rollback(await ctxOf(o), { noRestart: o.restart === false }));
+    .action(async (o: Opts) => (await import('./commands/use.js')).rollback(await ctxOf(o, LIVE), { noRestart: o.restart === false }));
   cli
     .command('list', 'installed versions, newest first')
     .alias('ls')
@@ -92,7 +107,7 @@ export function buildCli() {
   cli
     .command('verify [version]', 'validate an installed version (default: current) as before sealing')
     .option('--canary', 'instead: start it as a canary on a copy of the live state (a rehearsal of the upgrade; no restart)')
-    .action(async (v: string | undefined, o: Opts) => (await import('./commands/verify.js')).run(await ctxOf(o), v, { canary: Boolean(o.canary) }));
+    .action(async (v: string | undefined, o: Opts) => (await import('./commands/verify.js')).run(await ctxOf(o, LIVE), v, { canary: Boolean(o.canary) }));
   cli
     .command('upgrade [spec]', 'supervised upgrade: stage, validate, flip, restart, health-gate, roll back on failure')
     .option('--no-restart', 'flip current only; the running gateway keeps its version until restarted')
@@ -102,7 +117,7 @@ export function buildCli() {
     .option('--no-canary', 'skip the canary on a copy of the live state (the new version then first meets it after the stop)')
     .option('--force', 'an exact version outside the pin (oc-versions pin)')
     .action(async (spec: string | undefined, o: Opts) =>
-      (await import('./commands/upgrade.js')).run(await ctxOf(o), spec, {
+      (await import('./commands/upgrade.js')).run(await ctxOf(o, LIVE), spec, {
         force: Boolean(o.force),
         noCanary: o.canary === false,
         noRestart: o.restart === false,
@@ -118,7 +133,7 @@ export function buildCli() {
   cli
     .command('recover', 'finish or undo an interrupted upgrade')
     .option('--auto', 'unattended (the launchd recovery agent): report a degraded transaction instead of retrying it')
-    .action(async (o: Opts) => (await import('./commands/recover.js')).recover(await ctxOf(o), { auto: Boolean(o.auto) }));
+    .action(async (o: Opts) => (await import('./commands/recover.js')).recover(await ctxOf(o, LIVE), { auto: Boolean(o.auto) }));
   cli
     .command('history', 'every upgrade, use, rollback, recovery and watch rollback, newest first (never waits for the lock)')
     .option('--limit <n>', 'how many transitions', { default: 20 })
@@ -218,7 +233,11 @@ export async function main(argv: string[]): Promise<number> {
     const code = (await cli.runMatchedCommand()) as unknown;
     return typeof code === 'number' ? code : EXIT.OK;
   } catch (e) {
+    // The live display ends first (its phase marked cut short): the error's lines come after it.
+    activeOut?.done(false);
     return reportError(e, { json, verbose });
+  } finally {
+    activeOut?.done(true);
   }
 }
 

@@ -1,7 +1,7 @@
 /** What every command receives: resolved global options, layout, config and output. */
 import { loadConfig, type Config } from '../core/config.js';
 import { makeLayout, resolveHome, type Layout } from '../core/layout.js';
-import { createOutput, type Output } from '../output.js';
+import { createOutput, loadLiveRenderer, showsProgress, wantsLive, type Output } from '../output.js';
 
 export interface GlobalOptions {
   home?: string;
@@ -9,6 +9,15 @@ export interface GlobalOptions {
   package?: string;
   json?: boolean;
   quiet?: boolean;
+  /** --progress: progress on stderr even with --json. */
+  progress?: boolean;
+  /** false with --no-color. */
+  color?: boolean;
+}
+
+/** What a verb asks of the output: `live` for verbs that walk phases (install, upgrade, …). */
+export interface ContextOptions {
+  live?: boolean;
 }
 
 export interface CommandContext {
@@ -23,15 +32,18 @@ export interface CommandContext {
   argv: string[];
 }
 
-export async function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<CommandContext> {
+export async function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env, ctxOpts: ContextOptions = {}): Promise<CommandContext> {
   const layout = makeLayout(resolveHome(opts.home, env));
   const config = await loadConfig(layout, process.execPath, opts.package);
   const json = Boolean(opts.json);
+  const outOpts = { json, quiet: Boolean(opts.quiet), progress: Boolean(opts.progress), ...(opts.color === false ? { color: false } : {}), env };
+  // The terminal renderer is loaded only where it will draw: a verb that walks phases, progress shown, stderr a terminal.
+  const live = ctxOpts.live && showsProgress(outOpts) && wantsLive(process.stderr, env) ? await loadLiveRenderer() : undefined;
   return {
     layout,
     config,
     env,
-    out: createOutput({ json, quiet: opts.quiet }),
+    out: createOutput({ ...outOpts, ...(live ? { live } : {}) }),
     registry: opts.registry ?? config.registry,
     pkg: opts.package ?? config.package,
     argv: process.argv.slice(2),

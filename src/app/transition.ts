@@ -43,7 +43,7 @@ export function transitionDeps(ctx: CommandContext, service: TransitionDeps['ser
     config: ctx.config,
     env: ctx.env,
     service,
-    onProgress: (m) => ctx.out.progress(m),
+    out: ctx.out,
     fault: ctx.env['OC_VERSIONS_FAULT'],
   };
 }

@@ -7,8 +7,8 @@
 import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
 
-const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'doctor', 'service', 'snapshot', 'completion'];
-const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--verbose', '--help', '--version'];
+const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'uninstall-all', 'completion'];
+const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--progress', '--no-color', '--verbose', '--help', '--version'];
 const OPTIONS: Record<string, readonly string[]> = {
   install: ['--use', '--ignore-scripts'],
   use: ['--no-restart'],
@@ -19,11 +19,13 @@ const OPTIONS: Record<string, readonly string[]> = {
   uninstall: ['--force'],
   prune: ['--keep', '--dry-run', '--force'],
   verify: ['--canary'],
-  upgrade: ['--no-restart', '--dry-run', '--detach', '--ignore-scripts', '--no-canary'],
+  upgrade: ['--no-restart', '--dry-run', '--detach', '--ignore-scripts', '--no-canary', '--force'],
   recover: ['--auto'],
+  history: ['--limit'],
   doctor: ['--fix'],
-  service: ['--manager', '--label', '--plist', '--unit', '--drain-ms', '--secret-store'],
-  snapshot: ['--reason', '--state-dir', '--secret-store'],
+  service: ['--manager', '--label', '--plist', '--unit', '--node', '--env', '--env-file', '--drain-ms', '--secret-store'],
+  'uninstall-all': ['--yes', '--secret-store'],
+  snapshot: ['--reason', '--manager', '--label', '--state-dir', '--secret-store'],
 };
 const ACTIONS: Record<string, readonly string[]> = {
   service: ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'],
@@ -51,7 +53,7 @@ _oc_versions() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "\${COMP_WORDS[i]}" in
-      --home|--registry|--package|--keep|--manager|--label|--plist|--unit|--drain-ms|--secret-store|--reason|--state-dir) ((i++)) ;;
+      --home|--registry|--package|--keep|--limit|--manager|--label|--plist|--unit|--node|--env|--env-file|--drain-ms|--secret-store|--reason|--state-dir) ((i++)) ;;
       -*) ;;
       *) if [ -z "$cmd" ]; then cmd="\${COMP_WORDS[i]}"; fi ;;
     esac

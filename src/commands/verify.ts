@@ -22,6 +22,7 @@ export async function run(ctx: CommandContext, raw: string | undefined, opts: { 
   const seal = await readSeal(ctx.layout, version);
   const pkg = seal?.package ?? ctx.pkg;
   const prefix = ctx.layout.version(version);
+  ctx.out.phase('validate', `validating ${version}`);
   const report = await validateTree({
     packageDir: packageDirOf(prefix, pkg),
     prefix,
@@ -30,8 +31,9 @@ export async function run(ctx: CommandContext, raw: string | undefined, opts: { 
     config: ctx.config,
     tmpDir: ctx.layout.tmpDir,
     ...(seal?.lifecycle === 'skipped' ? { skip: ['lifecycle' as const] } : {}),
-    onCheck: (r) => ctx.out.progress(checkLine({ ...r, detail: r.ok && !r.skipped ? '' : r.detail })),
+    onCheck: (r) => ctx.out.check({ ...r, detail: r.ok && !r.skipped ? '' : r.detail }),
   });
+  ctx.out.end();
   const human = [
     `${version}: ${report.ok ? 'ok' : 'FAILED'}`,
     ...report.checks.map((c) => checkLine(c)),
@@ -45,6 +47,7 @@ async function rehearse(ctx: CommandContext, version: string): Promise<number> {
   // The canary writes its copy and its record under the home: one mutating command at a time.
   const r = await mutating(ctx, 'verify --canary', async () => {
     const deps = transitionDeps(ctx, await openServicePort(ctx));
+    ctx.out.phase('canary', `canary: ${version} on a copy of the live state`);
     return runCanaryStage(deps, version, await readCurrent(ctx.layout), `verify-${newTxid()}`, (m) => ctx.out.progress(m));
   });
   if (!r) {

@@ -18,6 +18,7 @@ import { scanStateLinks } from '../openclaw/links.js';
 import { httpGet } from '../os/http.js';
 import { isAlive, isZombie, listeningInodes, ownsListener, sleep } from '../os/proc.js';
 import { runCheckCommand } from './checks/command.js';
+import { SILENT, type ProgressSink } from './progress.js';
 
 export interface StageResult {
   name: string;
@@ -244,24 +245,42 @@ export async function gateTarget(deps: GateDeps, version: string, prePid: number
   };
 }
 
-export async function runGate(deps: GateDeps, version: string, prePid: number | null, port: number, enter: (phase: 'version' | 'deep') => Promise<void> = async () => {}): Promise<GateOutcome> {
+export interface GateHooks {
+  /** Called before the version and the deep stage run (the transition journals them). */
+  enter?: (phase: 'version' | 'deep') => Promise<void>;
+  /** Each stage as a phase, and its result as a check line. */
+  out?: ProgressSink;
+}
+
+export async function runGate(deps: GateDeps, version: string, prePid: number | null, port: number, hooks: GateHooks = {}): Promise<GateOutcome> {
+  const enter = hooks.enter ?? (async () => {});
+  const out = hooks.out ?? SILENT;
   const target = await gateTarget(deps, version, prePid, port);
   const stages: StageResult[] = [];
+  out.phase('gate-responsive', `gate: responsive (a new pid running ${version}, its liveness answering)`);
   const r1 = await gateResponsive(target);
   stages.push({ name: r1.name, ok: r1.ok, ms: r1.ms, detail: r1.detail });
+  out.check({ name: r1.name, ok: r1.ok, ms: r1.ms, detail: r1.detail });
   if (!r1.ok || r1.pid === null) {
+    out.end();
     stages.push({ name: 'health-verified', ok: false, ms: 0, detail: 'not run: the gateway is not responsive' });
     return { ok: false, stages, firstHealthyAt: null, reason: `restarted+responsive: ${r1.detail}`, pid: null };
   }
   await enter('version');
+  out.phase('gate-version', `gate: right version (${version} from the version probe)`);
   const r2 = await gateVersion(target, r1.pid);
   const checks: NonNullable<StageResult['checks']> = [{ name: 'version', ok: r2.ok, ms: r2.ms, detail: r2.detail }];
+  out.check({ name: 'version', ok: r2.ok, ms: r2.ms, detail: r2.detail });
   if (!r2.ok) {
+    out.end();
     stages.push({ name: 'health-verified', ok: false, ms: r2.ms, detail: `version: ${r2.detail}`, checks });
     return { ok: false, stages, firstHealthyAt: r1.firstHealthyAt, reason: `health-verified: version: ${r2.detail}`, pid: r1.pid };
   }
   await enter('deep');
+  out.phase('gate-deep', 'gate: deep checks with the new CLI');
   const r3 = await gateDeep(target, r1.pid);
+  for (const c of r3.checks) out.check(c);
+  out.end(r3.checks.length ? undefined : r3.detail);
   checks.push(...r3.checks);
   stages.push({ name: 'health-verified', ok: r3.ok, ms: r2.ms + r3.ms, detail: r3.ok ? `${r2.detail}; ${r3.detail}` : `deep checks: ${r3.detail}`, checks });
   return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}`, pid: r1.pid };

@@ -34,8 +34,9 @@ import {
   type Seal,
 } from './store.js';
 import { dedupeAgainst } from './dedupe.js';
-import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
+import { formatFailure, validateTree, type ValidationReport } from './validate.js';
 import { pickVersion, sortNewestFirst, type ParsedSpec } from './versions.js';
+import { SILENT, type ProgressSink } from './progress.js';
 
 export interface InstallOptions {
   layout: Layout;
@@ -43,8 +44,8 @@ export interface InstallOptions {
   pkg: string;
   registry: RegistryOptions;
   ignoreScripts: boolean;
-  onProgress?: (msg: string) => void;
-  onCheck?: (r: CheckResult) => void;
+  /** Phases (resolve, tree, download, lifecycle, validate, seal), bytes and each check. */
+  out?: ProgressSink;
 }
 
 export interface InstallResult {
@@ -56,6 +57,8 @@ export interface InstallResult {
 
 /** The registry's packument, the version picked in OpenClaw's ordering. */
 async function resolveSpec(opts: InstallOptions, spec: ParsedSpec): Promise<ResolvedPackage> {
+  const out = opts.out ?? SILENT;
+  out.phase('resolve', `resolving ${opts.pkg}@${spec.raw}`);
   const doc = await fetchPackument(opts.pkg, opts.registry, `resolving ${opts.pkg}@${spec.raw}`);
   const versions = Object.keys(doc.versions);
   const version = pickVersion(spec, versions, doc.distTags);
@@ -66,6 +69,7 @@ async function resolveSpec(opts: InstallOptions, spec: ParsedSpec): Promise<Reso
       hint: newest ? `newest available: ${newest} (oc-versions list --remote)` : 'the registry has no versions of this package',
     });
   }
+  out.end(version === spec.raw ? undefined : `${spec.raw} is ${version}`);
   return { name: opts.pkg, version, integrity: m.integrity, resolved: m.tarball, engines: m.engines };
 }
 
@@ -90,14 +94,15 @@ async function nodeVersion(node: string): Promise<string | null> {
 /** Stage, check, validate, seal and publish one version. Caller holds the lock. */
 export async function stageVersion(opts: InstallOptions, resolved: ResolvedPackage): Promise<InstallResult> {
   const { layout, config } = opts;
-  const progress = opts.onProgress ?? (() => {});
+  const out = opts.out ?? SILENT;
   const staging = await makeStagingDir(layout, resolved.version);
   const packageDir = packageDirOf(staging, opts.pkg);
   try {
     let entries: TarEntry[] = [];
-    progress(`installing ${opts.pkg}@${resolved.version} into staging (with its dependency tree)`);
+    out.progress(`installing ${opts.pkg}@${resolved.version} into staging (with its dependency tree)`);
     await installTree({
       ...opts.registry,
+      progress: out,
       prefix: staging,
       pkg: resolved,
       runScripts: !opts.ignoreScripts,
@@ -139,7 +144,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
       });
     }
     await writeEntryFiles(staging, opts.pkg, bin, serviceEntry);
-    progress(`validating ${resolved.version}`);
+    out.phase('validate', `validating ${resolved.version}`);
     const report = await validateTree({
       packageDir,
       prefix: staging,
@@ -147,8 +152,9 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
       runtimeNode: config.runtimeNode,
       config,
       tmpDir: layout.tmpDir,
-      ...(opts.onCheck ? { onCheck: opts.onCheck } : {}),
+      onCheck: (r) => out.check(r),
     });
+    out.end();
     if (!report.ok) {
       throw new OcError('VALIDATION_FAILED', `${opts.pkg}@${resolved.version} failed validation: ${formatFailure(report)}`, {
         hint: 'the staged install was discarded; current and the running gateway are untouched',
@@ -157,10 +163,11 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     }
     // Identical files of the current (or newest) installed version cost disk once where the
     // filesystem can clone; the staged tree is not sealed yet, so replacing files is allowed.
+    out.phase('seal', `sealing ${resolved.version} and moving it into versions/`);
     const base = (await readCurrent(layout)) ?? (await listInstalled(layout))[0]?.version ?? null;
     if (base) {
       const d = await dedupeAgainst(staging, layout.version(base));
-      if (d.cloned > 0) progress(`shared ${d.cloned} identical file(s) (${Math.round(d.bytes / 1024 / 1024)} MB) with ${base} by reflink`);
+      if (d.cloned > 0) out.progress(`shared ${d.cloned} identical file(s) (${Math.round(d.bytes / 1024 / 1024)} MB) with ${base} by reflink`);
     }
     const seal: Seal = {
       sealVersion: 1,
@@ -183,6 +190,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     const synced = await run('sync', ['-f', staging], { timeoutMs: 120_000 });
     if (synced.code !== 0) await run('sync', [], { timeoutMs: 120_000 });
     const outcome = await sealAndPromote(layout, staging, seal);
+    out.end();
     return { version: resolved.version, path: layout.version(resolved.version), alreadyInstalled: outcome === 'exists', validation: report };
   } catch (e) {
     await fsp.rm(staging, { recursive: true, force: true }).catch(() => {});

@@ -50,7 +50,7 @@ export async function recoverJournal(deps: TransitionDeps, opts: { explicit: boo
     });
   }
   await log({ event: 'recover', phase: j.phase, explicit: opts.explicit });
-  deps.onProgress(`recovering the interrupted ${j.op} ${j.from ?? '(none)'} → ${j.to} (stopped at phase ${j.phase})`);
+  deps.out.progress(`recovering the interrupted ${j.op} ${j.from ?? '(none)'} → ${j.to} (stopped at phase ${j.phase})`);
   const svc = deps.service;
   const done = async (outcome: RecoverResult['outcome'], version: string | null, detail: string, stages: StageResult[] = []): Promise<RecoverResult> => {
     await log({ event: 'recovered', outcome, version });

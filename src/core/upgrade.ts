@@ -23,6 +23,7 @@ import { runCanary, type CanaryResult } from '../openclaw/canary.js';
 import { consumeHandoff, probeHandoff, type HandoffProbe } from './handoff.js';
 import { resolveConfigPath, resolveStateDir } from '../openclaw/state.js';
 import type { ResolvedPackage } from '../registry/index.js';
+import { redactedSink, type ProgressSink } from './progress.js';
 
 export type Outcome = 'upgraded' | 'rolled-back' | 'degraded' | 'unchanged';
 
@@ -99,7 +100,8 @@ export interface TransitionDeps {
   config: Config;
   env: NodeJS.ProcessEnv;
   service: ServicePort | null;
-  onProgress: (msg: string) => void;
+  /** Each phase, check and gate stage (the core never prints). */
+  out: ProgressSink;
   /** Faults for tests (OC_VERSIONS_FAULT); null in normal use. */
   fault?: string | undefined;
 }
@@ -274,7 +276,8 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   const txid = newTxid();
   const red = redactorOf(deps.service);
   const log = transactionLog(layout, txid, deps.service);
-  const progress = (m: string) => deps.onProgress(red(m));
+  const out = redactedSink(deps.out, red);
+  const progress = (m: string) => out.progress(m);
   const svc = plan.restart ? deps.service : null;
   const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null, gatePid: null, handoff: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
   const t0 = Date.now();
@@ -295,7 +298,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
     const walk = w as Walk;
     if (!flipped) {
       // Before the flip nothing live has changed: a failure closes the transaction and throws.
-      await runBeforeFlip(deps, req, walk, action.id, { txid, t0, log, progress });
+      await runBeforeFlip(deps, req, walk, action.id, { txid, t0, log, progress, out });
       if (action.id === 'flip') flipped = true;
       continue;
     }
@@ -311,7 +314,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
     }
     if (walk.gateFailure !== null) continue;
     try {
-      await runAfterFlip(deps, req, walk, action.id, progress);
+      await runAfterFlip(deps, req, walk, action.id, out);
     } catch (e) {
       if (walk.watcher) await walk.watcher.stop();
       walk.watcher = null;
@@ -335,6 +338,7 @@ interface StepTools {
   t0: number;
   log: (entry: Record<string, unknown>) => Promise<void>;
   progress: (m: string) => void;
+  out: ProgressSink;
 }
 
 /** snapshot → stage → flip: the old gateway keeps serving; a failure changes nothing live. */
@@ -344,6 +348,7 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
     case 'snapshot': {
       const svc = w.svc!;
       await w.journal.enter('snapshot');
+      t.out.phase('snapshot', 'snapshot: the service definition (secret values as references), env key names, state databases');
       const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }));
       w.prePid = st.running ? st.pid : null;
       let snap: string | null;
@@ -357,6 +362,7 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
       }
       await w.journal.update({ prePid: w.prePid, snapshot: snap });
       await t.log({ event: 'snapshot', id: snap, prePid: w.prePid });
+      t.out.end(snap ? `snapshot ${snap}` : undefined);
       return;
     }
     case 'stage': {
@@ -377,12 +383,14 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
     }
     case 'canary': {
       await w.journal.enter('canary');
-      t.progress(`canary: ${req.to} on a copy of the live state (the gateway keeps serving ${req.from ?? 'nothing'})`);
+      t.out.phase('canary', `canary: ${req.to} on a copy of the live state (the gateway keeps serving ${req.from ?? 'nothing'})`);
       const r = await runCanaryStage(deps, req.to, req.from, t.txid, t.progress);
       if (!r) {
-        t.progress('canary: skipped (no OpenClaw state dir: no HOME and none configured)');
+        t.out.end('skipped: no OpenClaw state dir (no HOME and none configured)');
         return;
       }
+      t.out.check({ name: 'canary', ok: r.ok, ms: r.ms, detail: r.ok ? '' : r.detail });
+      t.out.end();
       w.canary = r;
       await t.log({ event: 'stage', name: 'canary', ok: r.ok, detail: r.detail, ms: r.ms, startMs: r.startMs });
       if (r.ok) return;
@@ -403,7 +411,9 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
     }
     case 'flip': {
       await w.journal.enter('flip');
+      t.out.phase('flip', `flipping current ${req.from ?? '(none)'} → ${req.to}`);
       await swapCurrent(layout, req.to);
+      t.out.end();
       w.stages.push({ name: 'installed+promoted', ok: true, ms: Date.now() - t.t0, detail: `current → ${req.to}${req.resolved ? ' (staged, validated, sealed)' : ''}` });
       await t.log({ event: 'stage', name: 'installed+promoted', ok: true });
       if (w.svc) w.port = await probePort(deps);
@@ -415,8 +425,9 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
 }
 
 /** definition → restart → gate: a throw here rolls back (the caller's catch). */
-async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Walk, id: StepId, progress: (m: string) => void): Promise<void> {
+async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Walk, id: StepId, out: ProgressSink): Promise<void> {
   const svc = w.svc!;
+  const progress = (m: string) => out.progress(m);
   const red = redactorOf(deps.service);
   const log = transactionLog(deps.layout, w.journal.journal.txid, deps.service);
   switch (id) {
@@ -441,7 +452,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       // Asked of the exact runtime, before anything stops (it is not downtime).
       const target = await gateTarget(deps, req.to, w.prePid, w.port);
       w.handoff = await probeHandoff(target.runtimeNode, target.bin, target.env, deps.config.health.responsiveDeadlineMs);
-      progress(`restarting the gateway (${svc.manager} ${svc.label})`);
+      out.phase('restart', `restarting the gateway (${svc.manager} ${svc.label})`);
       w.watcher = w.prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, w.port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
       w.restartAt = Date.now();
       await svc.restart(deps.config.service.drainMs);
@@ -452,12 +463,13 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
         progress(`the service definition changed during the restart; restored ${d.restoredKeys.join(', ') || 'it'} and restarting again`);
         await svc.restart(deps.config.service.drainMs);
       }
+      out.end();
       w.restored = [...new Set(w.restored)];
       return;
     }
     case 'gate': {
       await w.journal.enter('gate-responsive');
-      const gate = await runGate(deps, req.to, w.prePid, w.port, (p) => w.journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'));
+      const gate = await runGate(deps, req.to, w.prePid, w.port, { enter: (p) => w.journal.enter(p === 'version' ? 'gate-version' : 'gate-deep'), out });
       const seen = w.watcher ? await w.watcher.stop() : { lastOld: null, firstNew: null };
       w.watcher = null;
       if (w.handoff && gate.pid !== null) {
@@ -490,7 +502,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       // At least the configured window, and at least as long as the new version took to start
       // in the canary: a crash "a few seconds after start" must fall inside it.
       const windowMs = Math.max(deps.config.health.settle.minWindowMs, w.canary?.startMs ?? 0);
-      progress(`settling ${req.to}: ${deps.config.health.settle.probes} observations over ${windowMs} ms`);
+      out.phase('settle', `settling ${req.to}: ${deps.config.health.settle.probes} observations over ${windowMs} ms`);
       const r = await settleGateway(target, w.gatePid!, windowMs, deps.config.health.settle.probes);
       let detail = red(r.detail);
       if (r.ok) {
@@ -502,7 +514,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
           if (d.loadedOk === false && svc.reloadAndRestart) {
             progress(`the service definition was rewritten and the running job lacks ${d.restoredKeys.join(', ') || 'the launcher'}; reloading it`);
             await svc.reloadAndRestart(deps.config.service.drainMs);
-            const again = await runGate(deps, req.to, w.gatePid, w.port);
+            const again = await runGate(deps, req.to, w.gatePid, w.port, { out });
             if (!again.ok) {
               w.stages.push({ name: 'settle', ok: false, ms: r.ms, detail: `${detail}; definition rewritten during the start; after reloading it: ${red(again.reason)}` });
               w.gateFailure = red(`settle: ${again.reason}`);
@@ -515,6 +527,8 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
         }
       }
       const stage: StageResult = { name: 'settle', ok: r.ok, ms: r.ms, detail };
+      out.check(stage);
+      out.end();
       await log({ event: 'stage', name: stage.name, ok: stage.ok, detail: stage.detail, ms: stage.ms });
       w.stages.push(stage);
       if (!r.ok) w.gateFailure = `settle: ${detail}`;
@@ -585,7 +599,8 @@ export async function rollback(
   const red = redactorOf(svc);
   reason = red(reason);
   const log = transactionLog(deps.layout, txid, svc);
-  deps.onProgress(`rolling back to ${req.from ?? '(nothing)'}: ${reason}`);
+  const out = redactedSink(deps.out, red);
+  out.phase('rollback', `rolling back to ${req.from ?? '(nothing)'}: ${reason}`);
   await log({ event: 'rollback', reason });
   /** Stop here: the journal keeps the transaction, marked degraded, and nothing retries on its own. */
   const degraded = async (why: string, rollbackReason: string, next: string): Promise<TransitionResult> => {
@@ -610,9 +625,11 @@ export async function rollback(
       detail: `restored keys: ${d.restoredKeys.join(', ') || 'none needed'}${d.unrestorableKeys.length ? `; could not restore: ${d.unrestorableKeys.join(', ')}` : ''}${restoredDbs.length ? `; state restored: ${restoredDbs.join(', ')}` : ''}`,
     });
     await journal.enter('rollback-restart');
+    out.phase('restart', `restarting the gateway on ${req.from} (${svc.manager} ${svc.label})`);
     await svc.restart(deps.config.service.drainMs);
+    out.end();
     await journal.enter('rollback-gate');
-    const gate = await runGate(deps, req.from, null, port);
+    const gate = await runGate(deps, req.from, null, port, { out });
     gate.reason = red(gate.reason);
     rbStages.push(...gate.stages.map((st) => ({ ...st, detail: red(st.detail) })));
     for (const s of gate.stages) await log({ event: 'rollback-stage', name: s.name, ok: s.ok, detail: s.detail });

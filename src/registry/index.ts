@@ -5,7 +5,9 @@
  * Registry resolution: --registry, else the user's npm configuration as npm reads it
  * (registry/npm-config.ts), else the public registry.
  */
+import dc from 'node:diagnostics_channel';
 import fsp from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import { loadNpmConfig } from './npm-config.js';
@@ -219,6 +221,102 @@ export interface InstallTreeOptions extends RegistryOptions {
   runtimeNodeDir: string;
   /** Called between extraction and lifecycle scripts (the tarball file check goes here). */
   beforeScripts?: () => Promise<void>;
+  /** Where the install's phases, bytes and packages are reported (src/core/progress.ts). */
+  progress?: InstallProgress;
+}
+
+/** The part of the core's progress sink an install reports to. */
+export interface InstallProgress {
+  phase(name: string, detail: string): void;
+  bytes(done: number, total: number | null): void;
+  items(done: number, total: number): void;
+  end(summary?: string): void;
+}
+
+/**
+ * Bytes this process received over HTTP(S), counted at the sockets: every request npm's
+ * libraries make (packuments, tarballs, through npm's own agent and proxies) publishes
+ * `http.client.request.start`; its socket's `bytesRead` (TLS: after decryption) counts the
+ * response headers and bodies. Sockets are shared by keep-alive: each is counted once.
+ */
+const sockets = new Map<Socket, number>();
+let closedBytes = 0;
+let meterOn = false;
+function trackSocket(s: Socket): void {
+  if (sockets.has(s)) return;
+  // A keep-alive socket opened before the meter started: only what it reads from now on counts.
+  sockets.set(s, s.bytesRead);
+  s.once('close', () => {
+    closedBytes += s.bytesRead - (sockets.get(s) ?? 0);
+    sockets.delete(s);
+  });
+}
+function bytesReceived(): number {
+  if (!meterOn) {
+    meterOn = true;
+    dc.subscribe('http.client.request.start', (msg) => {
+      const request = (msg as { request: { socket: Socket | null; once(ev: 'socket', fn: (s: Socket) => void): void } }).request;
+      if (request.socket) trackSocket(request.socket);
+      else request.once('socket', trackSocket);
+    });
+  }
+  let n = closedBytes;
+  for (const [s, base] of sockets) n += s.bytesRead - base;
+  return n;
+}
+
+/**
+ * Follow arborist while it reifies, from what it reports of itself: proc-log's `time` events
+ * (`idealTree`, `reify:unpack`, one `reifyNode:<location>` per package it unpacks) and its `http
+ * fetch` log lines (`… (cache hit)` for a tarball npm's cache already held), plus the bytes the
+ * sockets received. Returns a stop function.
+ */
+function followArborist(progress: InstallProgress, label: string): () => void {
+  let phaseBase = bytesReceived();
+  let started = 0;
+  let finished = 0;
+  let fromCache = 0;
+  let phase: 'tree' | 'download' | null = null;
+  const onTime = (kind: unknown, name: unknown) => {
+    if (typeof name !== 'string') return;
+    if (kind === 'start' && name === 'idealTree') {
+      phase = 'tree';
+      phaseBase = bytesReceived();
+      progress.phase('tree', `resolving the dependency tree of ${label}`);
+    } else if (kind === 'end' && name === 'idealTree' && phase === 'tree') {
+      progress.end();
+      phase = null;
+    } else if (kind === 'start' && name === 'reify:unpack') {
+      phase = 'download';
+      phaseBase = bytesReceived();
+      progress.phase('download', `downloading and unpacking ${label} and its dependencies`);
+    } else if (name.startsWith('reifyNode:') && phase === 'download') {
+      if (kind === 'start') started++;
+      else finished++;
+      progress.items(finished, started);
+    } else if (kind === 'end' && name === 'reify:unpack' && phase === 'download') {
+      progress.bytes(bytesReceived() - phaseBase, null);
+      progress.end(fromCache > 0 ? `${fromCache} of ${started} package(s) from npm's cache` : undefined);
+      phase = null;
+    }
+  };
+  const onLog = (level: unknown, topic: unknown, message: unknown) => {
+    if (level === 'http' && topic === 'fetch' && typeof message === 'string' && /\.tgz\b/.test(message) && /\(cache hit\)/.test(message)) fromCache++;
+  };
+  const timer = setInterval(() => {
+    // The tree's packuments often come from npm's cache or were just fetched by the resolve: a
+    // tree phase that received nothing says nothing about bytes.
+    const n = bytesReceived() - phaseBase;
+    if (phase === 'download' || (phase === 'tree' && n > 0)) progress.bytes(n, null);
+  }, 100);
+  timer.unref();
+  process.on('time', onTime);
+  process.on('log', onLog);
+  return () => {
+    clearInterval(timer);
+    process.off('time', onTime);
+    process.off('log', onLog);
+  };
 }
 
 /**
@@ -247,13 +345,21 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
     allowScripts: { [name]: true },
   };
   const savedPath = process.env['PATH'];
+  const progress = opts.progress;
+  const stopFollowing = progress ? followArborist(progress, `${name}@${version}`) : () => {};
   try {
-    await new Arborist({ ...common, ignoreScripts: true }).reify({ save: false });
+    try {
+      await new Arborist({ ...common, ignoreScripts: true }).reify({ save: false });
+    } finally {
+      stopFollowing();
+    }
     if (opts.beforeScripts) await opts.beforeScripts();
     if (opts.runScripts) {
+      progress?.phase('lifecycle', `running ${name}'s lifecycle scripts`);
       // npm scripts resolve `node` from PATH: make it the runtime node the shim will use.
       process.env['PATH'] = `${opts.runtimeNodeDir}${path.delimiter}${savedPath ?? ''}`;
       await new Arborist({ ...common, ignoreScripts: false }).rebuild({});
+      progress?.end();
     }
   } catch (e) {
     if (e instanceof OcError) throw e;

@@ -94,7 +94,7 @@ describe('upgrade (process backend, real fixture gateways)', () => {
   it('refuses a secret in the gateway arguments (it would be stored in plaintext)', async () => {
     h = await gatewayHost(inject('registryUrl'), '2026.1.1');
     const before = fs.readFileSync(path.join(h.t.ocHome, 'config.json'), 'utf8');
-    const r = await h.cli('service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--token', 'SEKRET-CANARY-1234', '--json');
+    const r = await h.cli('service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--token', 'SEKRET-CANARY-1234', '--json', '--progress');
     expect(r.code).toBe(2);
     expect(r.stdout + r.stderr).not.toContain('SEKRET-CANARY-1234');
     expect(fs.readFileSync(path.join(h.t.ocHome, 'config.json'), 'utf8')).toBe(before);
@@ -186,7 +186,7 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     const ndb = new DatabaseSync(newDb);
     ndb.exec("CREATE TABLE notes(n TEXT); INSERT INTO notes VALUES ('new'); PRAGMA user_version=99;");
     ndb.close();
-    const rb = await h.cli('rollback', '--json');
+    const rb = await h.cli('rollback', '--json', '--progress');
     expect(rb.code, rb.stderr).toBe(0);
     expect(rb.stderr).toMatch(/restored state databases .*schema 18 → 17/);
     expect(rb.stderr).toMatch(/a2\/agent\/openclaw-agent\.sqlite \(created since; set aside/);
@@ -205,7 +205,7 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     // without a migration nothing is restored
     const again = await h.cli('upgrade', '2026.2.1', '--json');
     expect(again.code, again.stdout.slice(0, 3000) + again.stderr.slice(-2000)).toBe(0);
-    const rb2 = await h.cli('rollback', '--json');
+    const rb2 = await h.cli('rollback', '--json', '--progress');
     expect(rb2.code).toBe(0);
     expect(rb2.stderr).not.toMatch(/restored state databases/);
   });

@@ -141,7 +141,8 @@ describe("npm's configuration, as npm reads it", () => {
   it('a wrong token is not printed, not even with --verbose', async () => {
     const wrong = 'npm_WRONGWRONGWRONG0123456789';
     const env = await npmrcOnly([`registry=${priv.url}`, `//127.0.0.1:${priv.port}/:_authToken=${wrong}`]);
-    const r = await runCli(['install', PRIVATE_VERSION, '--verbose', '--json'], env);
+    // --progress: the progress lines must not carry it either
+    const r = await runCli(['install', PRIVATE_VERSION, '--verbose', '--json', '--progress'], env);
     expect(r.code).toBe(8);
     expect(r.stdout + r.stderr).not.toContain(wrong);
     expect(grepTree(t.ocHome, wrong)).toEqual([]);
@@ -260,7 +261,7 @@ describe('shell completion', () => {
   it('bash: commands, options, service actions and installed versions land in COMPREPLY', async () => {
     expect(await complete(['oc-versions', ''])).toEqual(expect.arrayContaining(['install', 'use', 'upgrade', 'service', 'completion']));
     expect(await complete(['oc-versions', 'up'])).toEqual(['upgrade']);
-    expect(await complete(['oc-versions', 'upgrade', '--no-'])).toEqual(['--no-restart', '--no-canary']);
+    expect(await complete(['oc-versions', 'upgrade', '--no-'])).toEqual(['--no-restart', '--no-canary', '--no-color']);
     expect(await complete(['oc-versions', 'service', ''])).toEqual(['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status']);
     expect(await complete(['oc-versions', 'use', ''])).toEqual([]);
     expect((await cli('install', '2026.2.1')).code).toBe(0);

@@ -14,7 +14,7 @@ import type { CommandContext } from '../../src/app/context.js';
 import { defaultConfig, saveConfig, type Config } from '../../src/core/config.js';
 import { makeLayout, type Layout } from '../../src/core/layout.js';
 import { loadConfig } from '../../src/core/config.js';
-import type { Output } from '../../src/output.js';
+import { checkLine, type Output } from '../../src/output.js';
 import { installGatewayShim } from '../../src/service/launcher.js';
 import { grepTree } from './cli.js';
 
@@ -126,6 +126,19 @@ export function captureOutput(json = true): CapturedOutput {
     warn(m) {
       o.warnings.push(m);
     },
+    // Phases and checks as the plain renderer would print them.
+    phase(_name, detail) {
+      o.progressLines.push(detail);
+    },
+    bytes() {},
+    items() {},
+    check(r) {
+      o.progressLines.push(checkLine(r));
+    },
+    end(summary) {
+      if (summary) o.progressLines.push(summary);
+    },
+    done() {},
   };
   return o;
 }

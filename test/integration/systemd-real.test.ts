@@ -134,7 +134,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       const st = await cli('service', 'status', '--json');
       expect(st.json).toMatchObject({ running: true, pid: info.pid, version: '2026.2.1' });
 
-      const r = await cli('upgrade', CRASH, '--no-canary', '--json');
+      const r = await cli('upgrade', CRASH, '--no-canary', '--json', '--progress');
       expect(r.code, ok(r)).toBe(6);
       expect(r.json.outcome).toBe('rolled-back');
       const failed = r.json.stages.find((s: { ok: boolean }) => !s.ok);

@@ -1,6 +1,7 @@
 /**
  * `--help` and docs/cli.md agree (issue 13, part 8): every option the cli.md option tables name
- * for `service`, `snapshot` and `upgrade` is in that command's --help, and no `--no-x` flag claims
+ * for `service`, `snapshot` and `upgrade` is in that command's --help, every global option in the
+ * top-level --help and the completion script, and no `--no-x` flag claims
  * "(default: true)". Runs the built CLI.
  */
 import { execFileSync } from 'node:child_process';
@@ -34,6 +35,30 @@ describe.skipIf(!fs.existsSync(CLI))('help and docs agree', () => {
     const text = help(cmd);
     const missing = documented.filter((o) => !new RegExp(`(^|\\s)${o}(\\s|,|$)`, 'm').test(text));
     expect(missing).toEqual([]);
+  });
+
+  it('every global option documented is in `--help`, and the completion script offers it', () => {
+    const documented = documentedOptions('## Global options');
+    expect(documented).toEqual(expect.arrayContaining(['--json', '--quiet', '--progress', '--no-color']));
+    const top = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    const completion = execFileSync(process.execPath, [CLI, 'completion', 'bash'], { encoding: 'utf8' });
+    for (const o of documented) {
+      expect(top, o).toMatch(new RegExp(`(^|\\s)${o}(\\s|,|$)`, 'm'));
+      expect(completion, o).toContain(o);
+    }
+  });
+
+  it('the completion script offers every command of `--help` and each command\'s own options', () => {
+    const top = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    const commands = [...top.slice(top.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!);
+    expect(commands).toEqual(expect.arrayContaining(['install', 'upgrade', 'doctor', 'pin', 'history', 'uninstall-all']));
+    const completion = execFileSync(process.execPath, [CLI, 'completion', 'bash'], { encoding: 'utf8' });
+    const globals = new Set(documentedOptions('## Global options').concat(['--help', '--version', '-h', '-v']));
+    for (const cmd of commands) {
+      expect(completion, cmd).toMatch(new RegExp(`(^|[\\s"'])${cmd}([\\s"')]|$)`, 'm'));
+      const own = [...help(cmd).matchAll(/^ {2}(--[a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((o) => !globals.has(o));
+      for (const o of own) expect(completion, `${cmd} ${o}`).toContain(o);
+    }
   });
 
   it('no --no-x flag says "(default: true)"', () => {
