@@ -5,6 +5,7 @@
  * Registry resolution: --registry, else the user's npm configuration as npm reads it
  * (registry/npm-config.ts), else the public registry.
  */
+import diagnostics from 'node:diagnostics_channel';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
@@ -206,14 +207,22 @@ function packumentCache(inner?: PackumentCacheLike): PackumentCacheLike {
 }
 
 let installerModules: Promise<unknown> | undefined;
+const HTTP_REQUEST_START = 'http.client.request.start';
 
 /**
- * Start loading arborist (≈ 0.2–0.3 s of module evaluation) without waiting for it: called once
- * the packument request is under way, so the load overlaps the registry's answer.
+ * Load arborist (≈ 0.2–0.3 s of module evaluation, npm's price too) while the registry answers:
+ * the load starts when the next HTTP request is created (the packument's; Node announces it on
+ * a diagnostics channel), one turn later so the request is written first. Returns a cancel for
+ * when no request was made. A load failure surfaces where arborist is used.
  */
-function preloadInstaller(): void {
-  installerModules ??= new Promise((resolve) => setImmediate(resolve)).then(() => import('@npmcli/arborist'));
-  installerModules.catch(() => undefined); // a load failure surfaces where arborist is used
+function preloadInstallerOnNextRequest(): () => void {
+  const start = (): void => {
+    diagnostics.unsubscribe(HTTP_REQUEST_START, start);
+    installerModules ??= new Promise((resolve) => setImmediate(resolve)).then(() => import('@npmcli/arborist'));
+    installerModules.catch(() => undefined);
+  };
+  diagnostics.subscribe(HTTP_REQUEST_START, start);
+  return () => diagnostics.unsubscribe(HTTP_REQUEST_START, start);
 }
 
 /**
@@ -224,10 +233,9 @@ export async function fetchPackument(name: string, opts: RegistryOptions, what =
   await assertSupportedNode();
   const npm = await npmOptions(opts);
   const { default: pacote } = await import('pacote');
+  const cancelPreload = preload ? preloadInstallerOnNextRequest() : undefined;
   try {
-    const request = pacote.packument(name, { ...npm, packumentCache: packumentCache() });
-    if (preload) preloadInstaller();
-    const doc = await request;
+    const doc = await pacote.packument(name, { ...npm, packumentCache: packumentCache() });
     const versions: Packument['versions'] = {};
     for (const [v, m] of Object.entries(doc.versions ?? {})) {
       versions[v] = { integrity: m?.dist?.integrity, tarball: m?.dist?.tarball, engines: m?.engines };
@@ -235,6 +243,8 @@ export async function fetchPackument(name: string, opts: RegistryOptions, what =
     return { name, versions, distTags: doc['dist-tags'] ?? {} };
   } catch (e) {
     throw mapRegistryError(e, what, registryFor(name, npm));
+  } finally {
+    cancelPreload?.();
   }
 }
 

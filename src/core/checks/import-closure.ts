@@ -42,6 +42,42 @@ export function blankShebang(src: string): string {
   return ' '.repeat(end) + src.slice(end);
 }
 
+/** What reading and lexing one file found. */
+type Lexed =
+  | { kind: 'unreadable'; code: string }
+  | { kind: 'commonjs' | 'unparsable' }
+  | { kind: 'module'; specifiers: string[]; nonLiteral: number };
+
+/** Read and lex one file: its relative specifiers (static imports, re-exports, string-literal dynamic imports). */
+function lexFile(file: string): Lexed {
+  let src: string;
+  try {
+    src = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return { kind: 'unreadable', code: String((e as NodeJS.ErrnoException).code ?? 'error') };
+  }
+  if (file.endsWith('.cjs')) return { kind: 'commonjs' };
+  let imports: ReturnType<typeof parseModule>[0];
+  try {
+    imports = parseModule(blankShebang(src))[0];
+  } catch {
+    // Not lexable as ESM (CommonJS with syntax the lexer rejects, or newer syntax): counted, not a failure.
+    return { kind: 'unparsable' };
+  }
+  const specifiers: string[] = [];
+  let nonLiteral = 0;
+  for (const imp of imports) {
+    if (imp.type === 'import-meta') continue;
+    if (imp.type === 'dynamic' && (imp.specifier === undefined || imp.glob)) {
+      nonLiteral++;
+      continue;
+    }
+    const spec = imp.specifier;
+    if (spec !== undefined && (spec.startsWith('./') || spec.startsWith('../'))) specifiers.push(spec);
+  }
+  return { kind: 'module', specifiers, nonLiteral };
+}
+
 /**
  * Walk every relative static import, re-export and string-literal dynamic import()
  * reachable from `roots`, resolving as Node's ESM loader does for relative
@@ -49,11 +85,12 @@ export function blankShebang(src: string): string {
  * percent-decoding), no extension guessing, no directory index. Each file is
  * read once.
  *
- * Reads and stats are synchronous: for a tree that was just installed (page cache
- * warm) a promise-based read costs several times the read itself (a FileHandle,
- * four thread-pool hops, the promise), which was most of the walk's time on the
- * real package's 5,755 files. The walk yields to the event loop every
- * YIELD_EVERY files so concurrent work (other checks, timers) keeps moving.
+ * Reads are synchronous: for a just-installed tree (page cache warm) a
+ * promise-based read costs several times the read itself (a FileHandle, four
+ * thread-pool hops, a promise), which was most of the walk's time on the real
+ * package's 5,755 files. The walk yields to the event loop every YIELD_EVERY
+ * files so concurrent work (the other checks, timers) keeps moving. (Lexing in
+ * worker threads was measured too: more CPU in total, no faster on 2 cores.)
  */
 export async function walkImportClosure(roots: readonly string[]): Promise<ImportClosureStats> {
   await initLexer();
@@ -67,8 +104,11 @@ export async function walkImportClosure(roots: readonly string[]): Promise<Impor
   const kindOf = (p: string): 'file' | 'dir' | 'missing' => {
     let k = statCache.get(p);
     if (!k) {
-      const st = fs.statSync(p, { throwIfNoEntry: false });
-      k = st === undefined ? 'missing' : st.isDirectory() ? 'dir' : 'file';
+      try {
+        k = fs.statSync(p).isDirectory() ? 'dir' : 'file';
+      } catch {
+        k = 'missing';
+      }
       statCache.set(p, k);
     }
     return k;
@@ -81,39 +121,20 @@ export async function walkImportClosure(roots: readonly string[]): Promise<Impor
     stats.missing.push({ importer, specifier, reason });
   };
 
-  const processFile = (file: string): void => {
-    let src: string;
-    try {
-      src = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
+  const record = (file: string, r: Lexed): void => {
+    if (r.kind === 'unreadable') {
       // Named after its importer once the walk is over (the smallest importer wins).
-      unreadable.set(file, code === 'ENOENT' ? 'missing' : code === 'EISDIR' ? 'is a directory' : `unreadable (${code ?? 'error'})`);
+      unreadable.set(file, r.code === 'ENOENT' ? 'missing' : r.code === 'EISDIR' ? 'is a directory' : `unreadable (${r.code})`);
       return;
     }
     stats.files++;
-    if (file.endsWith('.cjs')) {
-      stats.commonjs++;
-      return;
-    }
-    let imports: ReturnType<typeof parseModule>[0];
-    try {
-      imports = parseModule(blankShebang(src))[0];
-    } catch {
-      // Not lexable as ESM (CommonJS with syntax the lexer rejects, or newer syntax): count, do not fail.
-      stats.unparsable++;
-      return;
-    }
+    if (r.kind === 'commonjs') stats.commonjs++;
+    if (r.kind === 'unparsable') stats.unparsable++;
+    if (r.kind !== 'module') return;
+    stats.nonLiteral += r.nonLiteral;
     let base: URL | undefined;
     const dir = path.dirname(file);
-    for (const imp of imports) {
-      if (imp.type === 'import-meta') continue;
-      if (imp.type === 'dynamic' && (imp.specifier === undefined || imp.glob)) {
-        stats.nonLiteral++;
-        continue;
-      }
-      const spec = imp.specifier;
-      if (spec === undefined || !(spec.startsWith('./') || spec.startsWith('../'))) continue;
+    for (const spec of r.specifiers) {
       let target: string;
       if (PLAIN_RELATIVE.test(spec)) {
         // What URL resolution gives for a specifier with nothing to decode, drop or strip.
@@ -151,7 +172,8 @@ export async function walkImportClosure(roots: readonly string[]): Promise<Impor
     }
   }
   for (let n = 1; queue.length > 0; n++) {
-    processFile(queue.pop()!);
+    const file = queue.pop()!;
+    record(file, lexFile(file));
     if (n % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   for (const [file, reason] of unreadable) {

@@ -4,9 +4,9 @@
  *
  * Reading and hashing ≈ 11,000 files / 280 MB is the cost: each file is opened,
  * fstat'ed, read into one reused buffer and hashed with synchronous calls (no
- * promise or thread-pool hop per file), in worker threads for a large inventory
- * so the hashing uses every core and leaves this thread to the import-closure
- * walk; a small inventory is checked inline (a worker costs more than it saves).
+ * promise or thread-pool hop per file): in worker threads for a large inventory,
+ * leaving this thread's core to the import-closure walk that runs at the same
+ * time; a small inventory is checked inline (a worker costs more than it saves).
  */
 import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,7 +18,7 @@ import { errText, plural, safeRelative, type Outcome } from './common.js';
 
 /** Inventories with fewer listed files are checked on this thread. */
 const WORKER_MIN_FILES = 1500;
-/** At most this many hashing threads. */
+/** At most this many hashing threads (one per core but one). */
 const MAX_WORKERS = 4;
 
 interface InventoryItem {
@@ -142,8 +142,9 @@ function verifyInWorker(dir: string, jobs: HashJob[]): Promise<FileVerdict[]> {
 
 /** Verdicts in job order: inline for a small list, else interleaved slices across worker threads. */
 async function verifyAll(dir: string, jobs: HashJob[]): Promise<FileVerdict[]> {
-  const threads = Math.min(MAX_WORKERS, os.availableParallelism(), Math.floor(jobs.length / (WORKER_MIN_FILES / 2)));
-  if (jobs.length < WORKER_MIN_FILES || threads < 2) return verifyFiles(dir, jobs, fs, { createHash, hash }, path);
+  if (jobs.length < WORKER_MIN_FILES) return verifyFiles(dir, jobs, fs, { createHash, hash }, path);
+  // One core stays with this thread (the import-closure walk runs here at the same time).
+  const threads = Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism() - 1));
   // Interleaved so big and small files spread evenly.
   const slices = Array.from({ length: threads }, (_, t) => jobs.filter((_, i) => i % threads === t));
   const results = await Promise.all(slices.map((slice) => verifyInWorker(dir, slice)));
