@@ -2,7 +2,8 @@
 // oc-versions benchmarks: ratios measured side by side in one run (see docs/benchmarks.md).
 //
 //   npm run bench                     (= npm run build && node bench/run.mjs; Node 24 from node_modules/.bin)
-//   node bench/run.mjs [--rounds 5] [--pad-mb 8] [--chunks 200] [--only install,shim,upgrade,closure]
+//   node bench/run.mjs [--rounds 5] [--pad-mb 8] [--chunks 200] [--only install,scale,shim,upgrade,closure]
+//   (install includes scale: installs with 1, 10 and 50 versions already present)
 //                      [--json out.json]
 //
 // Everything runs against a private verdaccio on 127.0.0.1 (never the public registry), with
@@ -193,6 +194,61 @@ async function benchInstall(url, fixture) {
   return out;
 }
 
+/**
+ * A copy of the sealed version `from` of an oc home as version `to`, as an install would have
+ * left it: the directory name, the seal's `version` (what listInstalled checks) and the
+ * package's own package.json say `to`. Cheap (a fixture version is a few hundred KB).
+ */
+function fabricateVersion(ocHome, from, to) {
+  const src = path.join(ocHome, 'versions', from);
+  const dst = path.join(ocHome, 'versions', to);
+  fs.cpSync(src, dst, { recursive: true, verbatimSymlinks: true });
+  const sealFile = path.join(dst, '.oc-seal.json');
+  const seal = JSON.parse(fs.readFileSync(sealFile, 'utf8'));
+  fs.writeFileSync(sealFile, `${JSON.stringify({ ...seal, version: to }, null, 2)}\n`);
+  const pj = path.join(dst, 'node_modules', 'openclaw', 'package.json');
+  fs.writeFileSync(pj, fs.readFileSync(pj, 'utf8').replace(`"version": "${from}"`, `"version": "${to}"`));
+}
+
+/**
+ * Cost as the store grows: `install <version>` into a home that already holds 1, 10 or 50
+ * sealed versions (one real install of `base`, the rest fabricated copies of it), warm npm
+ * cache, each round on a fresh copy of the prepared home; interleaved with the 1-version case,
+ * which is the B side.
+ */
+async function benchScale(url, base, version) {
+  const COUNTS = [1, 10, 50];
+  const warm = freshHost('scale');
+  await npmInstall(warm.home, path.join(warm.home, '.npm'), url, version); // primes the cache (untimed)
+  const templates = {};
+  for (const n of COUNTS) {
+    const ocHome = path.join(warm.root, `template-${n}`);
+    await ocInstall({ ...warm, ocHome }, url, base);
+    for (let k = 1; k < n; k++) fabricateVersion(ocHome, base, `2025.1.${k}`);
+    templates[n] = ocHome;
+  }
+  const t = Object.fromEntries(COUNTS.map((n) => [n, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    const order = i % 2 === 0 ? COUNTS : [...COUNTS].reverse();
+    for (const n of order) {
+      const ocHome = path.join(warm.root, `round-${n}`);
+      fs.cpSync(templates[n], ocHome, { recursive: true, verbatimSymlinks: true });
+      const installed = fs.readdirSync(path.join(ocHome, 'versions')).length;
+      if (installed !== n) throw new Error(`scale: prepared home holds ${installed} versions, wanted ${n}`);
+      t[n].push((await ocInstall({ ...warm, ocHome }, url, version)).ms);
+      removeDir(ocHome);
+    }
+    log(`install with 1/10/50 versions present, round ${i + 1}/${ROUNDS}: ${COUNTS.map((n) => `${n}: ${ms(t[n].at(-1))} ms`).join(', ')}`);
+  }
+  removeDir(warm.root);
+  const out = {};
+  for (const n of COUNTS.slice(1)) {
+    out[n] = addRow(`install ${version} with ${n} versions present vs 1 present (warm cache)`, t[n], t[1], `oc-versions install (${n} present)`, 'oc-versions install (1 present)');
+  }
+  out.samples = t;
+  return out;
+}
+
 async function benchShim(url, version) {
   const host = freshHost('shim');
   await ocInstall(host, url, version); // the first install becomes current
@@ -326,6 +382,7 @@ async function main() {
     results.sections.installSmall = await benchInstall(reg.url, small);
     results.sections.installLarge = await benchInstall(reg.url, big);
   }
+  if (ONLY.has('install') || ONLY.has('scale')) results.sections.scale = await benchScale(reg.url, small.version, '2026.2.1');
   if (ONLY.has('shim')) results.sections.shim = await benchShim(reg.url, small.version);
   if (ONLY.has('upgrade')) results.sections.upgrade = await benchUpgrade(reg.url, '2026.1.1', '2026.2.1');
   if (ONLY.has('closure')) results.sections.closure = await benchClosure();

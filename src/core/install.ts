@@ -8,7 +8,6 @@ import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import {
   installTree,
-  listTarball,
   fetchPackument,
   type RegistryOptions,
   type ResolvedPackage,
@@ -59,7 +58,7 @@ export interface InstallResult {
 async function resolveSpec(opts: InstallOptions, spec: ParsedSpec): Promise<ResolvedPackage> {
   const out = opts.out ?? SILENT;
   out.phase('resolve', `resolving ${opts.pkg}@${spec.raw}`);
-  const doc = await fetchPackument(opts.pkg, opts.registry, `resolving ${opts.pkg}@${spec.raw}`);
+  const doc = await fetchPackument(opts.pkg, opts.registry, `resolving ${opts.pkg}@${spec.raw}`, { preloadInstaller: true });
   const versions = Object.keys(doc.versions);
   const version = pickVersion(spec, versions, doc.distTags);
   const m = version ? doc.versions[version] : undefined;
@@ -99,6 +98,8 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
   const packageDir = packageDirOf(staging, opts.pkg);
   try {
     let entries: TarEntry[] = [];
+    // The seal and the runtime check need the runtime node's version: ask while arborist works.
+    void probeNodeVersion(config.runtimeNode);
     out.progress(`installing ${opts.pkg}@${resolved.version} into staging (with its dependency tree)`);
     await installTree({
       ...opts.registry,
@@ -107,11 +108,11 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
       pkg: resolved,
       runScripts: !opts.ignoreScripts,
       runtimeNodeDir: path.dirname(config.runtimeNode),
-      beforeScripts: async () => {
+      beforeScripts: async (listed) => {
         // Before lifecycle scripts can legitimately remove anything (OpenClaw's
         // postinstall deletes its pending marker), every tarball file must be on disk
         // with its size: pacote can report success on a full disk.
-        entries = await listTarball(resolved, opts.registry);
+        entries = listed;
         const { missing, wrongSize } = await checkTarballFiles(packageDir, entries, new Set());
         if (missing.length + wrongSize.length > 0) {
           const free = await freeBytes(staging);
@@ -144,6 +145,9 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
       });
     }
     await writeEntryFiles(staging, opts.pkg, bin, serviceEntry);
+    // Start writing the staged tree back to disk while the checks read it from the page cache;
+    // the sync before the seal then has little left to do.
+    const flushing = run('sync', ['-f', staging], { timeoutMs: 120_000 });
     out.phase('validate', `validating ${resolved.version}`);
     const report = await validateTree({
       packageDir,
@@ -187,6 +191,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     };
     // The seal promises complete files: flush the staged tree to disk first, so a power loss
     // after the seal cannot leave a "sealed" version with empty files (syncfs where available).
+    await flushing;
     const synced = await run('sync', ['-f', staging], { timeoutMs: 120_000 });
     if (synced.code !== 0) await run('sync', [], { timeoutMs: 120_000 });
     const outcome = await sealAndPromote(layout, staging, seal);

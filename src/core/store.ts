@@ -21,6 +21,7 @@ import type { Config } from './config.js';
 import { exists, fsyncDir, readJson } from '../os/fs.js';
 import type { Layout } from './layout.js';
 import { isAlive, run } from '../os/proc.js';
+import { mapLimit } from './checks/common.js';
 import { parseExactVersion, sortNewestFirst } from './versions.js';
 
 export interface Seal {
@@ -264,16 +265,19 @@ export async function checkTarballFiles(
 ): Promise<{ missing: string[]; wrongSize: string[] }> {
   const missing: string[] = [];
   const wrongSize: string[] = [];
-  for (const e of entries) {
-    if (exempt.has(e.path)) continue;
+  const verdicts = await mapLimit(entries, 32, async (e): Promise<'missing' | 'size' | null> => {
+    if (exempt.has(e.path)) return null;
     try {
       const st = await fsp.lstat(path.join(packageDir, e.path));
-      if (!st.isFile()) missing.push(e.path);
-      else if (st.size !== e.size) wrongSize.push(e.path);
+      return !st.isFile() ? 'missing' : st.size !== e.size ? 'size' : null;
     } catch {
-      missing.push(e.path);
+      return 'missing';
     }
-  }
+  });
+  verdicts.forEach((v, i) => {
+    if (v === 'missing') missing.push(entries[i]!.path);
+    else if (v === 'size') wrongSize.push(entries[i]!.path);
+  });
   return { missing, wrongSize };
 }
 

@@ -48,7 +48,23 @@ export async function assertSupportedNode(version = process.versions.node): Prom
  * registry (scoped registries still apply, as with npm's --registry), and oc-versions' own
  * network budget (one retry, short backoff: a dead registry is reported in seconds).
  */
-export async function npmOptions(opts: RegistryOptions): Promise<Record<string, unknown>> {
+export function npmOptions(opts: RegistryOptions): Promise<Record<string, unknown>> {
+  // One command reads the npm configuration once (resolve, install and the tarball listing all need it).
+  const key = `${opts.registry ?? ''}\0${opts.cwd ?? process.cwd()}`;
+  let byKey = npmOptionsCache.get(opts.env);
+  if (!byKey) npmOptionsCache.set(opts.env, (byKey = new Map()));
+  let p = byKey.get(key);
+  if (!p) {
+    p = readNpmOptions(opts);
+    byKey.set(key, p);
+    p.catch(() => byKey.delete(key));
+  }
+  return p;
+}
+
+const npmOptionsCache = new WeakMap<NodeJS.ProcessEnv, Map<string, Promise<Record<string, unknown>>>>();
+
+async function readNpmOptions(opts: RegistryOptions): Promise<Record<string, unknown>> {
   const flat = await loadNpmConfig(opts.env, opts.cwd ?? process.cwd());
   const registry = opts.registry ?? (typeof flat['registry'] === 'string' ? flat['registry'] : DEFAULT_REGISTRY);
   let url: URL;
@@ -154,13 +170,73 @@ export interface Packument {
   distTags: Record<string, string>;
 }
 
-/** Fetch a packument; `what` names the operation in the error. Versions are chosen by core/versions.ts. */
-export async function fetchPackument(name: string, opts: RegistryOptions, what = `fetching ${name}`): Promise<Packument> {
+/**
+ * Packuments fetched by this process in the last minute, handed to pacote and arborist as
+ * (the front of) their packument cache: the packument an install resolved its version from is
+ * the one arborist builds the tree from and the tarball listing reads, so one install asks the
+ * registry for it once, not three times. Arborist's own cache (an LRU bounded by heap size) holds
+ * everything else.
+ */
+const RECENT_MS = 60_000;
+const recentPackuments = new Map<string, { doc: unknown; at: number }>();
+
+interface PackumentCacheLike {
+  has(key: string): boolean;
+  get(key: string): unknown;
+  set(key: string, value: unknown): unknown;
+  delete(key: string): unknown;
+}
+
+function recentPackument(key: string): { doc: unknown } | undefined {
+  const hit = recentPackuments.get(key);
+  if (hit && Date.now() - hit.at < RECENT_MS) return hit;
+  if (hit) recentPackuments.delete(key);
+  return undefined;
+}
+
+/** `inner` (arborist's cache) behind the packuments this process fetched itself; with no inner, a recording cache. */
+function packumentCache(inner?: PackumentCacheLike): PackumentCacheLike {
+  return {
+    has: (k) => recentPackument(k) !== undefined || (inner?.has(k) ?? false),
+    get: (k) => recentPackument(k)?.doc ?? inner?.get(k),
+    set: (k, v) => (inner ? inner.set(k, v) : recentPackuments.set(k, { doc: v, at: Date.now() })),
+    delete: (k) => {
+      recentPackuments.delete(k);
+      return inner?.delete(k);
+    },
+  };
+}
+
+let installerModules: Promise<unknown> | undefined;
+const HTTP_REQUEST_START = 'http.client.request.start';
+
+/**
+ * Load arborist (≈ 0.2–0.3 s of module evaluation, npm's price too) while the registry answers:
+ * the load starts when the next HTTP request is created (the packument's; Node announces it on
+ * a diagnostics channel), one turn later so the request is written first. Returns a cancel for
+ * when no request was made. A load failure surfaces where arborist is used.
+ */
+function preloadInstallerOnNextRequest(): () => void {
+  const start = (): void => {
+    dc.unsubscribe(HTTP_REQUEST_START, start);
+    installerModules ??= new Promise((resolve) => setImmediate(resolve)).then(() => import('@npmcli/arborist'));
+    installerModules.catch(() => undefined);
+  };
+  dc.subscribe(HTTP_REQUEST_START, start);
+  return () => dc.unsubscribe(HTTP_REQUEST_START, start);
+}
+
+/**
+ * Fetch a packument; `what` names the operation in the error. Versions are chosen by
+ * core/versions.ts. `preloadInstaller`: an install follows, so load arborist while the request is out.
+ */
+export async function fetchPackument(name: string, opts: RegistryOptions, what = `fetching ${name}`, { preloadInstaller: preload = false } = {}): Promise<Packument> {
   await assertSupportedNode();
   const npm = await npmOptions(opts);
   const { default: pacote } = await import('pacote');
+  const cancelPreload = preload ? preloadInstallerOnNextRequest() : undefined;
   try {
-    const doc = await pacote.packument(name, npm);
+    const doc = await pacote.packument(name, { ...npm, packumentCache: packumentCache() });
     const versions: Packument['versions'] = {};
     for (const [v, m] of Object.entries(doc.versions ?? {})) {
       versions[v] = { integrity: m?.dist?.integrity, tarball: m?.dist?.tarball, engines: m?.engines };
@@ -168,6 +244,8 @@ export async function fetchPackument(name: string, opts: RegistryOptions, what =
     return { name, versions, distTags: doc['dist-tags'] ?? {} };
   } catch (e) {
     throw mapRegistryError(e, what, registryFor(name, npm));
+  } finally {
+    cancelPreload?.();
   }
 }
 
@@ -177,9 +255,21 @@ export interface TarEntry {
   mode: number;
 }
 
-/** The regular files of a package tarball (integrity-checked by pacote), paths relative to the package root. */
-export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions): Promise<TarEntry[]> {
-  const npm: Record<string, unknown> = { ...(await npmOptions(opts)), integrity: pkg.integrity };
+/**
+ * The regular files of a package tarball (integrity-checked by pacote), paths relative to the
+ * package root. Read from npm's cache by integrity when it is there (no registry request);
+ * `cachedOnly`: fail (ENOTCACHED) rather than download it.
+ */
+export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions, { cachedOnly = false } = {}): Promise<TarEntry[]> {
+  const npm: Record<string, unknown> = {
+    ...(await npmOptions(opts)),
+    integrity: pkg.integrity,
+    ...(pkg.resolved ? { resolved: pkg.resolved } : {}),
+    // The tarball was just fetched with integrity: the cached copy is the same bytes.
+    preferOnline: false,
+    ...(cachedOnly ? { offline: true } : {}),
+    packumentCache: packumentCache(),
+  };
   const { default: pacote } = await import('pacote');
   const tar = await import('tar');
   const entries: TarEntry[] = [];
@@ -187,6 +277,7 @@ export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions): 
     await pacote.tarball.stream(
       `${pkg.name}@${pkg.version}`,
       async (stream) => {
+        entries.length = 0; // pacote retries the handler on a corrupt cache entry
         await new Promise<void>((resolve, reject) => {
           const parser = new tar.Parser({
             onReadEntry: (entry) => {
@@ -207,6 +298,7 @@ export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions): 
       npm,
     );
   } catch (e) {
+    if (cachedOnly) throw e;
     throw mapRegistryError(e, `reading the tarball of ${pkg.name}@${pkg.version}`, registryFor(pkg.name, npm));
   }
   return entries;
@@ -219,8 +311,11 @@ export interface InstallTreeOptions extends RegistryOptions {
   runScripts: boolean;
   /** Directory prepended to PATH while lifecycle scripts run, so they use the runtime node. */
   runtimeNodeDir: string;
-  /** Called between extraction and lifecycle scripts (the tarball file check goes here). */
-  beforeScripts?: () => Promise<void>;
+  /**
+   * Called between extraction and lifecycle scripts, with the package's tarball listing
+   * (the tarball file check goes here).
+   */
+  beforeScripts?: (entries: TarEntry[]) => Promise<void>;
   /** Where the install's phases, bytes and packages are reported (src/core/progress.ts). */
   progress?: InstallProgress;
 }
@@ -319,12 +414,17 @@ function followArborist(progress: InstallProgress, label: string): () => void {
   };
 }
 
+/** arborist's (symbol-named) step between extraction and lifecycle scripts, overridden to run the file check. */
+const BUILD_STEP = Symbol.for('build');
+
 /**
- * Install `<name>@<version>` with its full dependency tree into `prefix` using
- * npm's own installer (arborist). Extraction runs with scripts off; then, if
- * allowed, the managed package's lifecycle runs via arborist's rebuild with an
- * allowScripts policy naming only that package (what OpenClaw's own updater does
- * with --allow-scripts=openclaw). Other dependencies' scripts never run.
+ * Install `<name>@<version>` with its full dependency tree into `prefix` using npm's own
+ * installer (arborist), in one reify: scripts run under an allowScripts policy naming only the
+ * managed package (what OpenClaw's own updater does with --allow-scripts=openclaw); other
+ * dependencies' scripts never run. Between extraction and the lifecycle (arborist's build step)
+ * `beforeScripts` gets the package's tarball listing, read from npm's cache while arborist works
+ * when the tarball was already cached. On an arborist without that step: reify with scripts
+ * off, the check, then a `rebuild` for the lifecycle.
  */
 export async function installTree(opts: InstallTreeOptions): Promise<void> {
   const npm = await npmOptions(opts);
@@ -344,22 +444,61 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
     binLinks: true,
     allowScripts: { [name]: true },
   };
+  // Listed from the cache concurrently with arborist when a previous install left the tarball
+  // there; otherwise (ENOTCACHED) after arborist fetched it.
+  const early = listTarball(opts.pkg, opts, { cachedOnly: true }).then(
+    (entries) => entries,
+    () => null,
+  );
+  const listing = async (): Promise<TarEntry[]> => (await early) ?? (await listTarball(opts.pkg, opts));
   const savedPath = process.env['PATH'];
   const progress = opts.progress;
   const stopFollowing = progress ? followArborist(progress, `${name}@${version}`) : () => {};
+  // npm scripts resolve `node` from PATH: make it the runtime node the shim will use.
+  const scriptPath = `${opts.runtimeNodeDir}${path.delimiter}${savedPath ?? ''}`;
+  let inLifecycle = false;
+  const enterLifecycle = () => {
+    process.env['PATH'] = scriptPath;
+    stopFollowing();
+    progress?.phase('lifecycle', `running ${name}'s lifecycle scripts`);
+    inLifecycle = true;
+  };
   try {
-    try {
-      await new Arborist({ ...common, ignoreScripts: true }).reify({ save: false });
-    } finally {
-      stopFollowing();
-    }
-    if (opts.beforeScripts) await opts.beforeScripts();
-    if (opts.runScripts) {
-      progress?.phase('lifecycle', `running ${name}'s lifecycle scripts`);
-      // npm scripts resolve `node` from PATH: make it the runtime node the shim will use.
-      process.env['PATH'] = `${opts.runtimeNodeDir}${path.delimiter}${savedPath ?? ''}`;
-      await new Arborist({ ...common, ignoreScripts: false }).rebuild({});
-      progress?.end();
+    const proto = Arborist.prototype as unknown as Record<symbol, unknown>;
+    if (typeof proto[BUILD_STEP] === 'function') {
+      const beforeScripts = async (): Promise<void> => {
+        const entries = await listing();
+        await opts.beforeScripts?.(entries);
+        if (opts.runScripts) enterLifecycle();
+      };
+      const arb = new Arborist({ ...common, ignoreScripts: !opts.runScripts }) as unknown as Record<symbol, () => Promise<void>> & {
+        options: { packumentCache?: PackumentCacheLike };
+        reify(o: Record<string, unknown>): Promise<unknown>;
+      };
+      arb.options.packumentCache = packumentCache(arb.options.packumentCache);
+      const build = arb[BUILD_STEP]!.bind(arb);
+      arb[BUILD_STEP] = async () => {
+        await beforeScripts();
+        await build();
+      };
+      try {
+        await arb.reify({ save: false });
+      } finally {
+        stopFollowing();
+      }
+      if (inLifecycle) progress?.end();
+    } else {
+      try {
+        await new Arborist({ ...common, ignoreScripts: true }).reify({ save: false });
+      } finally {
+        stopFollowing();
+      }
+      await opts.beforeScripts?.(await listing());
+      if (opts.runScripts) {
+        enterLifecycle();
+        await new Arborist({ ...common, ignoreScripts: false }).rebuild({});
+        progress?.end();
+      }
     }
   } catch (e) {
     if (e instanceof OcError) throw e;

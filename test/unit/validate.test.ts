@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckName, ValidateInput, ValidationReport } from '../../src/core/validate.js';
 import { CHECK_ORDER, firstFailure, formatFailure, validateTree } from '../../src/core/validate.js';
 import { blankShebang, walkImportClosure } from '../../src/core/checks/import-closure.js';
-import { parseInventory } from '../../src/core/checks/inventory.js';
+import { checkInventory, parseInventory } from '../../src/core/checks/inventory.js';
+import { run } from '../../src/os/proc.js';
 
 const VERSION = '2026.9.6';
 let root: string;
@@ -482,11 +483,78 @@ describe('walkImportClosure', () => {
     expect(s).toMatchObject({ files: 3, commonjs: 1, unparsable: 1, nonLiteral: 2, missing: [] });
   });
 
+  it('resolves dot segments as URLs do and walks a graph longer than one stretch between yields', async () => {
+    const files: Files = {
+      'main.js': "import './sub/../b.js'; import './sub/./c.js'; import './sub/../nope.js'; import './n0.js';\n",
+      'b.js': '',
+      'sub/c.js': '',
+    };
+    // A chain of 300 modules: the walk yields to the event loop every 128 files.
+    for (let i = 0; i < 300; i++) files[`n${i}.js`] = i < 299 ? `import './n${i + 1}.js';\n` : '';
+    const dir = tree(files);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const s = await walkImportClosure([path.join(dir, 'main.js')]);
+    clearInterval(timer);
+    expect(s.files).toBe(303);
+    expect(s.missing).toEqual([{ importer: path.join(dir, 'main.js'), specifier: './sub/../nope.js', reason: 'missing' }]);
+    expect(ticks).toBeGreaterThan(0);
+  });
+
   it('reads each file once in a cyclic graph', async () => {
     const dir = tree({ 'a.js': "import './b.js'; export * from './c.js';", 'b.js': "import './a.js';", 'c.js': "import('./a.js')" });
     const s = await walkImportClosure([path.join(dir, 'a.js'), path.join(dir, 'b.js')]);
     expect(s.files).toBe(3);
   });
+});
+
+describe('checkInventory', () => {
+  const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+  /** A package dir with `n` small files and one 3 MiB file (hashed in chunks), all in its content inventory. */
+  function inventoryTree(n: number): { dir: string; listed: Array<{ path: string; sha256: string; size: number }> } {
+    const dir = path.join(root, `inv-${++counter}`);
+    fs.mkdirSync(path.join(dir, 'dist'), { recursive: true });
+    const listed: Array<{ path: string; sha256: string; size: number }> = [];
+    const add = (rel: string, body: Buffer): void => {
+      fs.writeFileSync(path.join(dir, rel), body);
+      listed.push({ path: rel, sha256: sha(body), size: body.length });
+    };
+    for (let i = 0; i < n; i++) add(`dist/f${i}.js`, Buffer.from(`export const v${i} = ${i};\n`));
+    add('dist/big.bin', Buffer.alloc(3 * 1024 * 1024 + 7, 7));
+    fs.writeFileSync(path.join(dir, 'dist/postinstall-content-inventory.json'), JSON.stringify(listed));
+    return { dir, listed };
+  }
+  const files = ['dist/postinstall-content-inventory.json'];
+
+  // 2,000 listed files take the worker-thread path; 20 are checked on this thread.
+  for (const n of [20, 2000]) {
+    it(`hashes every listed file and names each kind of damage (${n} files)`, async () => {
+      const { dir, listed } = inventoryTree(n);
+      const good = await checkInventory(dir, files);
+      expect(good).toEqual({ ok: true, detail: `${n + 1} files present, ${n + 1} hashed (${((listed.reduce((a, f) => a + f.size, 0)) / 1e6).toFixed(1)} MB); from postinstall-content-inventory.json` });
+
+      fs.writeFileSync(path.join(dir, 'dist/f3.js'), 'export const v3 = 9;\n'); // same size, other bytes
+      fs.rmSync(path.join(dir, 'dist/f5.js'));
+      fs.appendFileSync(path.join(dir, 'dist/f7.js'), 'x');
+      fs.rmSync(path.join(dir, 'dist/f9.js'));
+      expect((await run('mkfifo', [path.join(dir, 'dist/f9.js')])).code).toBe(0); // must not hang the check
+      fs.appendFileSync(path.join(dir, 'dist/big.bin'), 'x');
+      const bad = await checkInventory(dir, files);
+      expect(bad.ok).toBe(false);
+      expect(bad.detail).toMatch(/^dist\/f3\.js: sha256 mismatch \(expected [0-9a-f]{12}…, got [0-9a-f]{12}…\) \(and 4 more of \d+ listed files\)$/);
+      fs.writeFileSync(path.join(dir, 'dist/f3.js'), 'export const v3 = 3;\n');
+      expect((await checkInventory(dir, files)).detail).toBe(`dist/f5.js: missing (and 3 more of ${n + 1} listed files)`);
+      fs.writeFileSync(path.join(dir, 'dist/f5.js'), 'export const v5 = 5;\n');
+      expect((await checkInventory(dir, files)).detail).toBe(`dist/f7.js: size 22, expected 21 (and 2 more of ${n + 1} listed files)`);
+      fs.writeFileSync(path.join(dir, 'dist/f7.js'), 'export const v7 = 7;\n');
+      expect((await checkInventory(dir, files)).detail).toBe(`dist/f9.js: not a regular file (and 1 more of ${n + 1} listed files)`);
+      fs.rmSync(path.join(dir, 'dist/f9.js'));
+      fs.writeFileSync(path.join(dir, 'dist/f9.js'), 'export const v9 = 9;\n');
+      expect((await checkInventory(dir, files)).detail).toBe(`dist/big.bin: size ${3 * 1024 * 1024 + 8}, expected ${3 * 1024 * 1024 + 7}`);
+      fs.writeFileSync(path.join(dir, 'dist/big.bin'), Buffer.alloc(3 * 1024 * 1024 + 7, 8)); // same size, other bytes
+      expect((await checkInventory(dir, files)).detail).toMatch(/^dist\/big\.bin: sha256 mismatch/);
+    });
+  }
 });
 
 describe('parseInventory', () => {

@@ -4,6 +4,7 @@
  * checks), each in a throwaway HOME with a minimal environment so the package
  * cannot touch the user's state.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
@@ -28,15 +29,27 @@ const nodeVersions = new Map<string, Promise<RunResult>>();
 
 /**
  * `<node> -p process.version`, run once per node binary and command: the runtime
- * check and the seal both need it.
+ * check and the seal both need it. When the runtime node is the binary running
+ * oc-versions (the default), this process already is that node: its own version
+ * is the answer and no child is spawned.
  */
 export function probeNodeVersion(runtimeNode: string): Promise<RunResult> {
   let p = nodeVersions.get(runtimeNode);
   if (!p) {
-    p = run(runtimeNode, ['-p', 'process.version'], { env: minimalEnv(runtimeNode), timeoutMs: 15_000, maxOutput: 4096 });
+    p = isThisNode(runtimeNode)
+      ? Promise.resolve({ code: 0, signal: null, stdout: `${process.version}\n`, stderr: '', timedOut: false, ms: 0 })
+      : run(runtimeNode, ['-p', 'process.version'], { env: minimalEnv(runtimeNode), timeoutMs: 15_000, maxOutput: 4096 });
     nodeVersions.set(runtimeNode, p);
   }
   return p;
+}
+
+function isThisNode(runtimeNode: string): boolean {
+  try {
+    return fs.realpathSync(runtimeNode) === fs.realpathSync(process.execPath);
+  } catch {
+    return false;
+  }
 }
 
 export async function checkRuntime(runtimeNode: string, manifest: Manifest): Promise<Outcome> {
