@@ -133,6 +133,16 @@ export function createOutput(opts: OutputOptions): Output {
   const c: Colors = live ? live.createColors(colorAllowed(opts)) : { green: (s) => s, red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s };
   let printed = false;
   let current: Phase | null = null;
+  // Plain lines: the `resolve` phase's line waits until the resolve succeeds (the next line or
+  // the result), so a bad spec, an unknown version or a registry that is down prints only the
+  // two error lines, as every other bad input does.
+  let pending: string | null = null;
+  const flushPending = () => {
+    if (pending === null) return;
+    const text = pending;
+    pending = null;
+    stderr.write(`oc-versions: ${text}\n`);
+  };
 
   // ---- the live display (stderr is a terminal): one block for the running phase, redrawn by
   // log-update; everything finished is persisted above it.
@@ -185,7 +195,11 @@ export function createOutput(opts: OutputOptions): Output {
     const mark = ok ? c.green('✔') : c.red('✖');
     return `${mark} ${p.detail}${stats ? c.dim(` · ${stats}`) : ''} ${c.dim(`(${seconds(Date.now() - p.t0)}${note ? `, ${note}` : ''})`)}`;
   };
-  const line = (text: string) => (screen ? persist(text) : stderr.write(`oc-versions: ${text}\n`));
+  const line = (text: string) => {
+    if (screen) return persist(text);
+    flushPending();
+    stderr.write(`oc-versions: ${text}\n`);
+  };
   const finish = (summary?: string) => {
     const p = current;
     if (!p) return;
@@ -215,7 +229,10 @@ export function createOutput(opts: OutputOptions): Output {
     warn(message) {
       const text = `oc-versions: warning: ${message}`;
       if (screen) persist(c.yellow(text));
-      else stderr.write(text + '\n');
+      else {
+        flushPending();
+        stderr.write(text + '\n');
+      }
     },
     phase(name, detail) {
       if (!shown) return;
@@ -224,6 +241,9 @@ export function createOutput(opts: OutputOptions): Output {
       if (live) {
         startLive();
         draw();
+      } else if (name === 'resolve') {
+        flushPending();
+        pending = detail;
       } else line(detail);
     },
     bytes(done, total) {
@@ -248,6 +268,8 @@ export function createOutput(opts: OutputOptions): Output {
     done(ok = true) {
       if (screen) stopLive(ok);
       else current = null;
+      if (ok) flushPending();
+      else pending = null;
     },
   };
   return out;
