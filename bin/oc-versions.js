@@ -17,7 +17,8 @@ if (!supported(process.versions.node)) {
   process.stderr.write('oc-versions: needs Node ' + ENGINES + ', this is Node ' + process.versions.node +
     ' (' + process.execPath + ') (hint: run it with a supported Node, e.g. Node 24)\n');
   if (process.argv.indexOf('--json') !== -1) {
-    process.stdout.write(JSON.stringify({ error: { code: 'ENVIRONMENT', message: 'needs Node ' + ENGINES + ', this is Node ' + process.versions.node, hint: 'run it with a supported Node, e.g. Node 24', exitCode: 9 } }, null, 2) + '\n');
+    // The --json error document (docs/cli.md#json-contract); schemaVersion as SCHEMA_VERSION in src/output.ts.
+    process.stdout.write(JSON.stringify({ schemaVersion: 1, changed: false, error: { code: 'ENVIRONMENT', message: 'needs Node ' + ENGINES + ', this is Node ' + process.versions.node, hint: 'run it with a supported Node, e.g. Node 24', exitCode: 9 } }, null, 2) + '\n');
   }
   process.exitCode = 9;
 } else {

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
+import { jsonDocument } from './output.js';
 import { reportError } from './report.js';
 import type { CommandContext, ContextOptions, GlobalOptions } from './app/context.js';
 
@@ -224,7 +225,13 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
     const cli = buildCli();
+    // `--version --json`: one document instead of cac's `oc-versions/<v> <platform> node-<v>` line.
+    if (json) cli.showVersionOnExit = false;
     cli.parse(['node', 'oc-versions', ...joinNegativeValues(argv)], { run: false });
+    if (json && cli.options['version'] && !cli.matchedCommandName && !cli.options['help']) {
+      process.stdout.write(JSON.stringify(jsonDocument({ name: 'oc-versions', version: packageVersion(), node: process.versions.node }), null, 2) + '\n');
+      return EXIT.OK;
+    }
     if (cli.options['help'] || cli.options['version']) return EXIT.OK;
     if (!cli.matchedCommand) {
       const name = cli.args[0];

@@ -52,6 +52,8 @@ export interface OcErrorOptions {
   cause?: unknown;
   /** Extra machine-readable fields included in the --json error document. */
   details?: Record<string, unknown>;
+  /** Something was changed before the failure (the error document's `changed`); default false. */
+  changed?: boolean;
 }
 
 export class OcError extends Error {
@@ -59,6 +61,7 @@ export class OcError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: ExitCode;
   readonly details: Record<string, unknown> | undefined;
+  readonly changed: boolean | undefined;
 
   constructor(code: ErrorCode, message: string, opts: OcErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -67,6 +70,7 @@ export class OcError extends Error {
     this.hint = opts.hint;
     this.exitCode = opts.exitCode ?? ERROR_EXIT[code];
     this.details = opts.details;
+    this.changed = opts.changed;
   }
 }
 

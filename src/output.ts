@@ -2,10 +2,23 @@
  * Output is a contract: stdout carries exactly the result (human text, or one
  * JSON document with --json); progress and diagnostics go to stderr.
  */
+
+/**
+ * The version of the --json contract (docs/cli.md#json-contract), the first field of every
+ * JSON document, success or error. Within one schemaVersion fields are only added; renaming or
+ * removing a field, changing its type or meaning, or a new outcome name bumps it.
+ */
+export const SCHEMA_VERSION = 1;
+
+/** The JSON document of a result: `{schemaVersion, …data}`. */
+export function jsonDocument(data: Record<string, unknown>): Record<string, unknown> {
+  return { schemaVersion: SCHEMA_VERSION, ...data };
+}
+
 export interface Output {
   readonly json: boolean;
-  /** Print the command's result: `human` in text mode, `data` as JSON in --json mode. Ends the live display first. */
-  result(human: string, data: unknown): void;
+  /** Print the command's result: `human` in text mode, `data` (an object) as JSON in --json mode, with `schemaVersion` first. Ends the live display first. */
+  result(human: string, data: object): void;
   /** A line of progress or diagnostics (stderr); suppressed with quiet, and with --json unless --progress. */
   progress(message: string): void;
   warn(message: string): void;
@@ -218,7 +231,7 @@ export function createOutput(opts: OutputOptions): Output {
       if (opts.json) {
         if (printed) return; // one JSON document, whatever happens
         printed = true;
-        stdout.write(JSON.stringify(data, null, 2) + '\n');
+        stdout.write(JSON.stringify(jsonDocument(data as Record<string, unknown>), null, 2) + '\n');
       } else if (human.length > 0) {
         stdout.write(human.endsWith('\n') ? human : human + '\n');
       }

@@ -7,6 +7,7 @@
  * error (a bug) prints its stack only with OC_VERSIONS_DEBUG=1.
  */
 import { EXIT, OcError, fromFsError, isOcError, type ExitCode } from './errors.js';
+import { jsonDocument } from './output.js';
 import { redactCredentials } from './secrets/redact.js';
 
 export function toOcError(e: unknown): OcError {
@@ -74,9 +75,13 @@ export function reportError(e: unknown, opts: ReportOptions): number {
     process.stderr.write(String(c?.stack ?? err.stack) + '\n');
   }
   if (opts.json) {
-    const doc = {
+    // `changed`: whether the failed command changed anything before it failed (docs/cli.md#changed);
+    // null when not known (a bug: exit 1).
+    const changed = err.changed ?? (err.exitCode === EXIT.INTERNAL ? null : false);
+    const doc = jsonDocument({
+      changed,
       error: { code: err.code, message: err.message, hint: hint || null, exitCode: err.exitCode, ...(opts.verbose ? { causes } : {}), ...(err.details ?? {}) },
-    };
+    });
     process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
   }
   return err.exitCode ?? EXIT.INTERNAL;

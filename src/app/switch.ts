@@ -4,13 +4,13 @@
  * through the same restart + health gate as an upgrade (src/core/upgrade.ts), minus
  * staging, and a stopped service is started on the new version.
  */
-import { applyTransition, type TransitionResult } from '../core/upgrade.js';
+import { applyTransition, committedOutcome, type TransitionResult } from '../core/upgrade.js';
 import { readState } from '../core/state.js';
 import { exists } from '../os/fs.js';
 import type { CommandContext } from './context.js';
 import { ensureHome, switchTo } from './home.js';
 import { openServicePort } from './service-port.js';
-import { printTransition, transitionDeps } from './transition.js';
+import { printTransition, transitionDeps, transitionDoc, type TransitionService } from './transition.js';
 
 export interface ActivateRequest {
   from: string | null;
@@ -24,6 +24,25 @@ export interface Activation {
   previous: string | null;
   /** The gated transition, when a service was restarted and gated. */
   transition: TransitionResult | null;
+  /** What happened, in the transition's shape whether or not a service was gated. */
+  result: TransitionResult;
+  /** The service restarted and gated, or null. */
+  service: TransitionService;
+}
+
+/** A switch that restarted nothing, reported as the transition would report it (its gate stages skipped). */
+function flipOnly(req: ActivateRequest, why: string, changed: boolean): TransitionResult {
+  const skipped = (name: string) => ({ name, ok: true, ms: 0, detail: `skipped: ${why}` });
+  return {
+    outcome: changed ? committedOutcome(req.action) : 'already-current',
+    from: req.from,
+    to: req.to,
+    txid: null,
+    stages: [
+      { name: 'installed+promoted', ok: true, ms: 0, detail: changed ? `current → ${req.to}` : `${req.to} is already current` },
+      ...(changed ? [skipped('restarted+responsive'), skipped('health-verified')] : []),
+    ],
+  };
 }
 
 /** The snapshot taken before the committed transition `to` → `from` (the one this switch undoes). */
@@ -39,38 +58,33 @@ async function snapshotBefore(ctx: CommandContext, from: string | null, to: stri
 }
 
 /** The gated switch; null when no service is installed. */
-async function gatedSwitch(ctx: CommandContext, req: ActivateRequest): Promise<TransitionResult | null> {
+async function gatedSwitch(ctx: CommandContext, req: ActivateRequest): Promise<{ t: TransitionResult; service: TransitionService } | null> {
   if (!ctx.config.service.manager) return null;
   const service = await openServicePort(ctx);
   if (!service) return null;
   const stateSnapshot = await snapshotBefore(ctx, req.from, req.to);
-  return applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false, ...(stateSnapshot ? { stateSnapshot } : {}) });
+  const t = await applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false, ...(stateSnapshot ? { stateSnapshot } : {}) });
+  return { t, service: { manager: service.manager, label: service.label } };
 }
 
 /** Switch without printing; the caller reports. */
 export async function activateQuietly(ctx: CommandContext, req: ActivateRequest): Promise<Activation> {
   await ensureHome(ctx);
-  if (req.from === req.to) return { changed: false, previous: null, transition: null };
+  if (req.from === req.to) return { changed: false, previous: null, transition: null, result: flipOnly(req, '', false), service: null };
   if (!req.noRestart) {
-    const t = await gatedSwitch(ctx, req);
-    if (t) return { changed: t.outcome === 'upgraded', previous: req.from, transition: t };
+    const g = await gatedSwitch(ctx, req);
+    if (g) return { changed: true, previous: req.from, transition: g.t, result: g.t, service: g.service };
   }
   const state = await switchTo(ctx, req.to, req.action);
-  return { changed: true, previous: state.previous, transition: null };
+  const why = req.noRestart && ctx.config.service.manager ? '--no-restart' : 'no service installed';
+  return { changed: true, previous: state.previous, transition: null, result: flipOnly(req, why, true), service: null };
 }
 
+/** `use` / `rollback`: one document whether or not a service was restarted (src/app/transition.ts transitionDoc). */
 export async function activate(ctx: CommandContext, req: ActivateRequest): Promise<number> {
   const a = await activateQuietly(ctx, req);
-  if (a.transition) return printTransition(ctx, a.transition);
-  if (!a.changed) {
-    ctx.out.result(`${req.to} is already current`, { version: req.to, path: ctx.layout.version(req.to), previous: null, changed: false });
-    return 0;
-  }
-  ctx.out.result(`now using ${req.to}${req.from ? ` (was ${req.from})` : ''}`, {
-    version: req.to,
-    path: ctx.layout.version(req.to),
-    previous: a.previous,
-    changed: true,
-  });
+  if (a.transition) return printTransition(ctx, a.result, a.service);
+  const human = a.changed ? `now using ${req.to}${req.from ? ` (was ${req.from})` : ''}` : `${req.to} is already current`;
+  ctx.out.result(human, transitionDoc(a.result, null));
   return 0;
 }

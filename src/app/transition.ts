@@ -9,21 +9,49 @@ import type { CommandContext } from './context.js';
 
 export const OUTCOME_EXIT: Record<TransitionResult['outcome'], ExitCode> = {
   upgraded: EXIT.OK,
-  unchanged: EXIT.OK,
+  switched: EXIT.OK,
+  'switched-back': EXIT.OK,
+  'already-current': EXIT.OK,
+  // Only in an error document, whose exit code is the error's (5, 8, 9, …): never looked up.
+  refused: EXIT.VALIDATION,
   'rolled-back': EXIT.ROLLED_BACK,
   degraded: EXIT.DEGRADED,
 };
 
+/** The service a transition restarted and gated: `{manager, label}`, or null (none installed, or --no-restart). */
+export type TransitionService = { manager: string; label: string } | null;
+
+/**
+ * The one JSON shape of `upgrade`, `use` and `rollback` (and `install --use`'s `transition`),
+ * whether or not a service was restarted: every key always present (docs/schemas/transition.schema.json).
+ */
+export function transitionDoc(r: TransitionResult, service: TransitionService): Record<string, unknown> {
+  return {
+    changed: r.outcome !== 'already-current' && r.outcome !== 'refused',
+    outcome: r.outcome,
+    from: r.from,
+    to: r.to,
+    txid: r.txid,
+    service,
+    stages: r.stages,
+    rollback: r.rollback ?? null,
+    downtimeMs: r.downtimeMs ?? null,
+    restoredEnvKeys: r.restoredEnvKeys ?? [],
+    canary: r.canary ?? null,
+    next: r.next ?? null,
+  };
+}
+
 export function formatTransition(r: TransitionResult): string {
   const lines: string[] = [];
   const head =
-    r.outcome === 'upgraded'
-      ? `${r.from ?? '(none)'} → ${r.to}: upgraded`
-      : r.outcome === 'rolled-back'
-        ? `${r.from ?? '(none)'} → ${r.to}: ROLLED BACK to ${r.from}`
-        : r.outcome === 'degraded'
-          ? `${r.from ?? '(none)'} → ${r.to}: DEGRADED`
-          : `${r.to}: unchanged`;
+    r.outcome === 'rolled-back'
+      ? `${r.from ?? '(none)'} → ${r.to}: ROLLED BACK to ${r.from}`
+      : r.outcome === 'degraded'
+        ? `${r.from ?? '(none)'} → ${r.to}: DEGRADED`
+        : r.outcome === 'already-current'
+          ? `${r.to}: already current`
+          : `${r.from ?? '(none)'} → ${r.to}: ${r.outcome}`;
   lines.push(head);
   for (const s of r.stages) lines.push(`  ${s.ok ? (s.detail.startsWith('skipped') ? 'skip' : 'ok  ') : 'FAIL'} ${s.name} (${s.ms} ms): ${s.detail}`);
   if (r.rollback) {
@@ -48,7 +76,7 @@ export function transitionDeps(ctx: CommandContext, service: TransitionDeps['ser
   };
 }
 
-export function printTransition(ctx: CommandContext, r: TransitionResult): number {
-  ctx.out.result(formatTransition(r), r);
+export function printTransition(ctx: CommandContext, r: TransitionResult, service: TransitionService): number {
+  ctx.out.result(formatTransition(r), transitionDoc(r, service));
   return OUTCOME_EXIT[r.outcome];
 }

@@ -5,9 +5,8 @@ import type { CommandContext } from '../app/context.js';
 import { ensureHome, switchTo } from '../app/home.js';
 import { installOptions } from '../app/install.js';
 import { mutating } from '../app/session.js';
-import { activateQuietly } from '../app/switch.js';
-import { formatTransition, OUTCOME_EXIT } from '../app/transition.js';
-import type { TransitionResult } from '../core/upgrade.js';
+import { activateQuietly, type Activation } from '../app/switch.js';
+import { formatTransition, OUTCOME_EXIT, transitionDoc } from '../app/transition.js';
 
 export interface InstallCommandOptions {
   use?: boolean;
@@ -29,21 +28,30 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
     }
     await ensureHome(ctx);
     const before = await readCurrent(ctx.layout);
-    let transition: TransitionResult | null = null;
+    let switched: Activation | null = null;
     if (before === null) await switchTo(ctx, result.version, 'install (first version)');
     else if (opts.use && before !== result.version) {
       // With a service installed, the switch goes through the same restart + health gate as an upgrade.
-      transition = (await activateQuietly(ctx, { from: before, to: result.version, action: 'use', noRestart: false })).transition;
+      switched = await activateQuietly(ctx, { from: before, to: result.version, action: 'use', noRestart: false });
     }
     const current = (await readCurrent(ctx.layout)) === result.version;
     const human = result.alreadyInstalled
       ? `${ctx.pkg}@${result.version} is already installed${current ? ' (current)' : ''}`
       : `installed ${ctx.pkg}@${result.version} in ${result.path}${current ? ' (now current)' : ''}`;
-    if (transition) {
-      ctx.out.result(`${human}\n${formatTransition(transition)}`, { version: result.version, path: result.path, alreadyInstalled: result.alreadyInstalled, current, transition });
-      return OUTCOME_EXIT[transition.outcome];
+    // changed: a new version sealed, the first version made current, or a switch (even one the gate rolled back).
+    const doc = {
+      changed: !result.alreadyInstalled || before === null || switched !== null,
+      version: result.version,
+      path: result.path,
+      alreadyInstalled: result.alreadyInstalled,
+      current,
+      transition: switched ? transitionDoc(switched.result, switched.service) : null,
+    };
+    if (switched?.transition) {
+      ctx.out.result(`${human}\n${formatTransition(switched.transition)}`, doc);
+      return OUTCOME_EXIT[switched.transition.outcome];
     }
-    ctx.out.result(human, { version: result.version, path: result.path, alreadyInstalled: result.alreadyInstalled, current });
+    ctx.out.result(human, doc);
     return 0;
   });
 }

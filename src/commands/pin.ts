@@ -11,22 +11,31 @@ import { ensureHome } from '../app/home.js';
 import { mutating } from '../app/session.js';
 
 export async function pin(ctx: CommandContext, raw: string): Promise<number> {
-  const p = pinOf(raw);
-  await mutating(ctx, 'pin', async () => {
+  let p = pinOf(raw);
+  const changed = await mutating(ctx, 'pin', async () => {
+    const was = ctx.config.pin;
+    // The same pin again changes nothing (its time stays that of the first pin).
+    if (was && was.spec === p.spec && was.range === p.range) {
+      p = was;
+      return false;
+    }
     await ensureHome(ctx);
     ctx.config.pin = p;
     await saveConfig(ctx.layout, ctx.config);
+    return true;
   }, 'none');
-  ctx.out.result(`pinned to ${p.spec} (${p.range}): upgrade stays inside it; an explicit version outside it needs --force`, { pin: p });
+  ctx.out.result(`${changed ? 'pinned' : 'already pinned'} to ${p.spec} (${p.range}): upgrade stays inside it; an explicit version outside it needs --force`, { changed, pin: p });
   return EXIT.OK;
 }
 
 export async function unpin(ctx: CommandContext): Promise<number> {
   const was = ctx.config.pin ?? null;
-  await mutating(ctx, 'unpin', async () => {
-    delete ctx.config.pin;
-    await saveConfig(ctx.layout, ctx.config);
-  }, 'none');
-  ctx.out.result(was ? `unpinned (was ${was.spec})` : 'no pin was set', { pin: null, was });
+  if (was) {
+    await mutating(ctx, 'unpin', async () => {
+      delete ctx.config.pin;
+      await saveConfig(ctx.layout, ctx.config);
+    }, 'none');
+  }
+  ctx.out.result(was ? `unpinned (was ${was.spec})` : 'no pin was set', { changed: was !== null, pin: null, was });
   return EXIT.OK;
 }

@@ -21,7 +21,7 @@ export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}
   if (!(await readJournal(ctx.layout).catch(() => undefined)) && !(await diedHoldingLock(ctx, Boolean(opts.auto)))) {
     if ((await readState(ctx.layout)).watch) return watch(ctx);
     const version = await readCurrent(ctx.layout);
-    ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, { recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [] });
+    ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, { changed: false, recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [], watch: null });
     return EXIT.OK;
   }
   return mutating(
@@ -34,7 +34,7 @@ export async function recover(ctx: CommandContext, opts: { auto?: boolean } = {}
       const human = r.recovered
         ? `recovered ${r.txid} (interrupted at ${r.phase}): ${r.outcome === 'degraded' ? 'DEGRADED' : `gateway on the ${r.outcome} version ${r.version}`} — ${r.detail}`
         : `nothing to recover; current is ${r.version ?? '(none)'}`;
-      ctx.out.result(human, r);
+      ctx.out.result(human, { changed: r.recovered, ...r, watch: null });
       return r.outcome === 'degraded' ? EXIT.DEGRADED : EXIT.OK;
     },
     'none',
@@ -57,7 +57,8 @@ async function watch(ctx: CommandContext): Promise<number> {
       const { watchTick } = await import('../app/watch.js');
       const t = await watchTick(ctx);
       const version = await readCurrent(ctx.layout);
-      const doc = { recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [], watch: t };
+      // changed: the watch rolled the version back (a closed window is bookkeeping only).
+      const doc = { changed: Boolean(t?.transition), recovered: false, txid: null, phase: null, outcome: 'none', version, detail: 'nothing to recover', stages: [], watch: t };
       if (!t) {
         ctx.out.result(`nothing to recover; current is ${version ?? '(none)'}`, doc);
         return EXIT.OK;

@@ -57,7 +57,7 @@ export async function uninstall(ctx: CommandContext, raw: string | undefined, op
     await removeVersion(ctx.layout, version);
     state = recordHistory({ ...state, previous: state.previous === version ? null : state.previous }, { action: 'uninstall', from: version, to: null });
     await writeState(ctx.layout, state);
-    ctx.out.result(`removed ${version}`, { removed: [version] });
+    ctx.out.result(`removed ${version}`, { changed: true, removed: [version] });
     return 0;
   });
 }
@@ -79,7 +79,7 @@ export async function prune(ctx: CommandContext, opts: { keep?: string | number;
     const p = await plan();
     ctx.out.result(
       p.remove.length ? `would remove: ${p.remove.join(', ')}\nwould keep: ${p.kept.join(', ')}` : 'nothing to prune',
-      { removed: p.remove, kept: p.kept, ...(opts.dryRun ? { dryRun: true } : {}) },
+      { changed: false, removed: p.remove, kept: p.kept, ...(opts.dryRun ? { dryRun: true } : {}) },
     );
     return 0;
   }
@@ -94,7 +94,7 @@ export async function prune(ctx: CommandContext, opts: { keep?: string | number;
       const state = await readState(ctx.layout);
       await writeState(ctx.layout, recordHistory(state, { action: `prune (${p.remove.join(', ')})`, from: null, to: null }));
     }
-    ctx.out.result(p.remove.length ? `removed: ${p.remove.join(', ')}` : 'nothing to prune', { removed: p.remove, kept: p.kept });
+    ctx.out.result(p.remove.length ? `removed: ${p.remove.join(', ')}` : 'nothing to prune', { changed: p.remove.length > 0, removed: p.remove, kept: p.kept });
     return 0;
   });
 }

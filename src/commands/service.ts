@@ -250,7 +250,16 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     def.stdoutPath = existing?.stdoutPath ?? log;
     def.stderrPath = existing?.stderrPath ?? log;
   }
-  await mutating(ctx, 'service install', async () => {
+  const changed = await mutating(ctx, 'service install', async () => {
+    // A re-run with nothing to change (same definition, same configuration, running) leaves the
+    // gateway alone: no rewrite, no restart, `changed: false`.
+    if (!widened && existing && sameDefinition(existing, def)) {
+      const record = await readDefinitionRecord(ctx.layout);
+      const svc = ctx.config.service;
+      const configured =
+        record?.manager === kind && record.label === mgr.label && svc.manager === kind && svc.label === mgr.label && svc.definitionPath === mgr.definitionPath && !svc.adopted && JSON.stringify(svc.gatewayArgs ?? null) === JSON.stringify(gatewayArgs);
+      if (configured && (await mgr.status()).running) return false;
+    }
     ctx.out.progress(`installing ${kind} service ${mgr.label}`);
     // A key passed with --env is a secret wherever oc-versions meets it (records, snapshots, logs).
     if (widened) await saveConfig(ctx.layout, ctx.config);
@@ -258,12 +267,19 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
     await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
+    return true;
   }, 'keep-degraded');
   const st = await mgr.status();
   ctx.out.result(
-    `installed ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}`,
-    { action: 'install', manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, program: def.program, running: st.running, pid: st.pid },
+    `${changed ? 'installed' : 'already installed as asked:'} ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}`,
+    { changed, action: 'install', manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, program: def.program, running: st.running, pid: st.pid },
   );
+}
+
+/** The same program, environment and env files (what install would write; the backend's own keys are kept from the existing one). */
+function sameDefinition(a: ServiceDefinition, b: ServiceDefinition): boolean {
+  const env = (e: Record<string, string>) => JSON.stringify(Object.entries(e).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  return JSON.stringify(a.program) === JSON.stringify(b.program) && env(a.env) === env(b.env) && JSON.stringify(a.envFiles) === JSON.stringify(b.envFiles) && a.workingDirectory === b.workingDirectory;
 }
 
 /** What adopt must put back when the gate refuses the restart onto the launcher. */
@@ -407,6 +423,8 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
       `  ${st.running ? `running the original again, pid ${st.pid}` : 'NOT running after the original definition was restored'}`,
     ];
     ctx.out.result(human.join('\n'), {
+      // The gateway was restarted onto the launcher and back: a change, though the definition is the original again.
+      changed: true,
       action: 'adopt',
       outcome: 'rolled-back',
       manager: kind,
@@ -434,6 +452,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
     `  ${st.running ? `running, pid ${st.pid}${st.version ? `, version ${st.version}` : ''}` : 'not running'}`,
   ];
   ctx.out.result(human.join('\n'), {
+    changed: true,
     action: 'adopt',
     outcome: 'adopted',
     manager: kind,
@@ -506,6 +525,7 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
   }, 'keep-degraded');
   const same = (await hashFile(rec.definitionPath)) === rec.originalSha256;
   ctx.out.result(`restored the original ${rec.manager} service ${rec.label} (${rec.definitionPath})${preflight.detail ? `\n  ${preflight.detail}` : ''}`, {
+    changed: true,
     action: 'restore',
     preflight,
     manager: rec.manager,
@@ -614,13 +634,14 @@ async function uninstallAll(ctx: CommandContext, opts: ServiceOptions): Promise<
   if (busy.length > 0) {
     throw new OcError('REFUSED', `${adopted ? 'the service was handed back, but ' : ''}processes still run from ${ctx.layout.home}: ${busy.map((p) => `pid ${p.pid} (${p.arg})`).join(', ')}; the home was kept`, {
       hint: 'stop them, then run oc-versions uninstall-all --yes again',
+      changed: Boolean(adopted),
     });
   }
   const { store } = await openService(ctx, opts.secretStore ? { secretStore: opts.secretStore } : {});
   for (const name of secretNames) await store.delete(name).catch(() => {});
   for (const kind of ['launchd'] as const) await backendOf(kind).recoveryAgent?.uninstall(ctx.layout, ctx.env).catch(() => {});
   await fsp.rm(ctx.layout.home, { recursive: true, force: true });
-  ctx.out.result(`removed oc-versions: ${plan.join('; ')}`, { action: 'uninstall-all', handedBack: Boolean(adopted), secretsDeleted: secretNames, home: ctx.layout.home });
+  ctx.out.result(`removed oc-versions: ${plan.join('; ')}`, { changed: true, action: 'uninstall-all', handedBack: Boolean(adopted), secretsDeleted: secretNames, home: ctx.layout.home });
   return EXIT.OK;
 }
 
@@ -647,21 +668,26 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
     await saveServiceConfig(ctx, null);
     await backendOf(mgr.kind).recoveryAgent?.uninstall(ctx.layout, ctx.env);
   }, 'keep-degraded');
-  ctx.out.result(`uninstalled ${mgr.kind} service ${mgr.label}`, { action: 'uninstall', manager: mgr.kind, label: mgr.label });
+  ctx.out.result(`uninstalled ${mgr.kind} service ${mgr.label}`, { changed: true, action: 'uninstall', manager: mgr.kind, label: mgr.label });
 }
 
 async function control(ctx: CommandContext, sub: 'start' | 'stop' | 'restart', opts: ServiceOptions): Promise<void> {
   const { mgr, store } = await openService(ctx, opts);
   const drainMs = drainOf(ctx, opts);
   let check: DefinitionCheck | null = null;
+  let wasRunning = false;
   await mutating(ctx, `service ${sub}`, async () => {
+    wasRunning = (await mgr.status().catch(() => ({ running: false }))).running;
     if (sub === 'stop') await mgr.stop({ drainMs });
     else check = await withDefinitionCheck(ctx, mgr, store, () => (sub === 'start' ? mgr.start() : mgr.restart({ drainMs })));
   }, 'keep-degraded');
   const st = await mgr.status();
+  // A stop of a stopped service, or a start of a running one whose definition needed nothing, changes nothing.
+  const rewritten = Boolean((check as DefinitionCheck | null)?.rewritten);
+  const changed = sub === 'restart' || (sub === 'stop' ? wasRunning : !wasRunning || rewritten);
   ctx.out.result(
     `${sub === 'stop' ? 'stopped' : sub === 'start' ? 'started' : 'restarted'} ${mgr.kind} service ${mgr.label}${st.running ? ` (pid ${st.pid}${st.version ? `, version ${st.version}` : ''})` : ''}`,
-    { action: sub, manager: mgr.kind, label: mgr.label, running: st.running, pid: st.pid, version: st.version, entry: st.entry, definitionCheck: check },
+    { changed, action: sub, manager: mgr.kind, label: mgr.label, running: st.running, pid: st.pid, version: st.version, entry: st.entry, definitionCheck: check },
   );
 }
 

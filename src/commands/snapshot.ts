@@ -44,13 +44,13 @@ export async function run(ctx: CommandContext, sub: string, args: string[] = [],
           ? `  secrets: ${meta.secretKeys.join(', ')} -> ${meta.secretsRestorable ? `references into ${meta.secretStore}` : 'NOT restorable from this snapshot (no secret store)'}`
           : '',
       ].filter((l) => l !== '');
-      ctx.out.result(lines.join('\n'), meta);
+      ctx.out.result(lines.join('\n'), { changed: true, ...meta });
       return;
     }
     case 'list': {
       const all = await listSnapshots(ctx.layout);
       const human = all.length === 0 ? 'no snapshots' : all.map((m) => `${m.txid}  ${m.createdAt}  ${m.version ?? '-'}${m.reason ? `  ${m.reason}` : ''}`).join('\n');
-      ctx.out.result(human, all);
+      ctx.out.result(human, { snapshots: all });
       return;
     }
     case 'show': {

@@ -45,6 +45,8 @@ function detach(ctx: CommandContext): number {
     : [process.execPath, [cli, ...args]];
   const pid = spawnDetached(cmd, cmdArgs as string[], { env: ctx.env, cwd: ctx.layout.home, logFile });
   ctx.out.result(`upgrade continues in the background (pid ${pid}); follow it with: oc-versions status`, {
+    // Not known yet: the background upgrade decides (oc-versions status / history).
+    changed: null,
     detached: true,
     pid,
     log: logFile,
@@ -76,17 +78,18 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
     const from = await readCurrent(ctx.layout);
     const plan = planTransition({ from, to: resolved.version, installed: resolved.installed, serviceInstalled: Boolean(ctx.config.service.manager), noRestart: Boolean(opts.noRestart), op: 'upgrade', canary: canaryWanted(ctx, opts) });
     const { actions: _walked, ...shown } = plan;
-    ctx.out.result(plan.steps.map((s, i) => `${i + 1}. ${s}`).join('\n'), { dryRun: true, ...shown });
+    ctx.out.result(plan.steps.map((s, i) => `${i + 1}. ${s}`).join('\n'), { changed: false, dryRun: true, ...shown });
     return EXIT.OK;
   }
   return mutating(ctx, 'upgrade', async () => {
     await ensureHome(ctx);
     const from = await readCurrent(ctx.layout);
     if (from === resolved.version) {
-      const r: TransitionResult = { outcome: 'unchanged', from, to: resolved.version, txid: null, stages: [{ name: 'installed+promoted', ok: true, ms: 0, detail: `${resolved.version} is already current` }] };
-      return printTransition(ctx, r);
+      const r: TransitionResult = { outcome: 'already-current', from, to: resolved.version, txid: null, stages: [{ name: 'installed+promoted', ok: true, ms: 0, detail: `${resolved.version} is already current` }] };
+      return printTransition(ctx, r, null);
     }
     const service = await openServicePort(ctx);
+    const gated = service && !opts.noRestart ? { manager: service.manager, label: service.label } : null;
     try {
       const r = await applyTransition(transitionDeps(ctx, service), {
         op: 'upgrade',
@@ -96,14 +99,16 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
         noRestart: Boolean(opts.noRestart),
         canary: canaryWanted(ctx, opts),
       });
-      return printTransition(ctx, r);
+      return printTransition(ctx, r, gated);
     } catch (e) {
       const t = (e as { transition?: TransitionResult }).transition;
       if (!t || !(e instanceof OcError)) throw e;
-      // Staging or validation failed before the flip: nothing changed. The stage report goes
-      // to stderr, and into the --json error document; the exit code is the error's.
+      // Staging, validation or the canary failed before the flip: nothing live changed. The stage
+      // report goes to stderr, and into the --json error document; the exit code is the error's.
+      // A canary refusal leaves the version it staged installed (sealed): that is a change.
       ctx.out.progress(formatTransition(t));
-      throw new OcError(e.code, e.message, { ...(e.hint ? { hint: e.hint } : {}), exitCode: e.exitCode, cause: e, details: { ...(e.details ?? {}), ...t } });
+      const sealed = !resolved.installed && t.stages.some((s) => s.name === 'canary' && !s.ok);
+      throw new OcError(e.code, e.message, { ...(e.hint ? { hint: e.hint } : {}), exitCode: e.exitCode, cause: e, changed: sealed, details: { ...(e.details ?? {}), ...t } });
     }
   });
 }

@@ -25,9 +25,10 @@ export interface HistoryItem {
   from: string | null;
   to: string | null;
   /**
-   * upgraded (committed), rolled-back, degraded, refused (before the flip: staging,
-   * validation, canary), recovered-old / recovered-new, in-flight (no outcome yet),
-   * switched (a plain flip with no service to gate).
+   * upgraded / switched / switched-back (committed upgrade / use / rollback), rolled-back,
+   * degraded, refused (before the flip: staging, validation, canary), recovered-old /
+   * recovered-new, in-flight (no outcome yet), removed (uninstall, prune); a plain flip with
+   * no service to gate is switched / switched-back too.
    */
   outcome: string;
   /** Why it ran when no person asked (the stabilization watch). */
@@ -63,13 +64,14 @@ export function itemFromLog(txid: string, lines: readonly LogLine[]): HistoryIte
   const rb = lines.find((l) => l.event === 'rollback');
   const outcomeLine = [...lines].reverse().find((l) => l.event === 'outcome');
   const recovered = [...lines].reverse().find((l) => l.event === 'recovered');
-  let outcome = str(outcomeLine?.['outcome']) ?? 'in-flight';
+  const op = str(begin?.['op']) ?? 'unknown';
+  let outcome = legacyOutcome(op, str(outcomeLine?.['outcome'])) ?? 'in-flight';
   if (!outcomeLine && recovered) outcome = `recovered-${str(recovered['outcome']) ?? 'old'}`;
   else if (!outcomeLine && (lines.some((l) => l.event === 'stage-failed' || l.event === 'snapshot-failed') || stages.some((s) => s.name === 'canary' && !s.ok))) outcome = 'refused';
   return {
     txid,
     at: times.length ? new Date(Math.min(...times)).toISOString() : txidTime(txid),
-    op: str(begin?.['op']) ?? 'unknown',
+    op,
     from: str(begin?.['from']),
     to: str(begin?.['to']),
     outcome,
@@ -78,6 +80,19 @@ export function itemFromLog(txid: string, lines: readonly LogLine[]): HistoryIte
     rollback: rb ? { reason: str(rb['reason']) ?? '', stages: lines.filter((l) => l.event === 'rollback-stage').map(stage) } : null,
     ms: times.length > 1 ? Math.max(...times) - Math.min(...times) : null,
   };
+}
+
+/** Logs written before schemaVersion 1 said `upgraded` for every committed transition. */
+function legacyOutcome(op: string, outcome: string | null): string | null {
+  if (outcome !== 'upgraded') return outcome;
+  return op === 'use' ? 'switched' : op === 'rollback' ? 'switched-back' : outcome;
+}
+
+/** The outcome of a switch state.json records without a transaction. */
+function plainOutcome(action: string): string {
+  if (action === 'rollback') return 'switched-back';
+  if (action === 'uninstall' || action.startsWith('prune')) return 'removed';
+  return 'switched';
 }
 
 /** `20261201T044250Z-abc123` → its ISO time (for logs without timestamps). */
@@ -109,7 +124,7 @@ export async function readHistory(layout: Layout, limit = 50): Promise<HistoryIt
   const state = await readState(layout);
   for (const h of state.history) {
     if (h.txid) continue;
-    items.push({ txid: null, at: h.at, op: h.action, from: h.from, to: h.to, outcome: 'switched', cause: null, stages: [], rollback: null, ms: null });
+    items.push({ txid: null, at: h.at, op: h.action, from: h.from, to: h.to, outcome: plainOutcome(h.action), cause: null, stages: [], rollback: null, ms: null });
   }
   return items.sort((a, b) => b.at.localeCompare(a.at)).slice(0, Math.max(0, limit));
 }

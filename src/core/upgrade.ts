@@ -25,7 +25,19 @@ import { resolveConfigPath, resolveStateDir } from '../openclaw/state.js';
 import type { ResolvedPackage } from '../registry/index.js';
 import { redactedSink, type ProgressSink } from './progress.js';
 
-export type Outcome = 'upgraded' | 'rolled-back' | 'degraded' | 'unchanged';
+/**
+ * What a transition did; each name has one meaning whatever the command (docs/cli.md#outcomes):
+ * committed as `upgraded` (upgrade), `switched` (use, install --use) or `switched-back`
+ * (rollback); `already-current` (nothing to do); `refused` (failed before the flip, nothing
+ * live changed: only in an error document); `rolled-back` (the target failed after the flip,
+ * the version it came from serves again: exit 6); `degraded` (exit 7).
+ */
+export type Outcome = 'upgraded' | 'switched' | 'switched-back' | 'already-current' | 'refused' | 'rolled-back' | 'degraded';
+
+/** The outcome of a committed transition, by its op. */
+export function committedOutcome(op: TransitionRequest['op']): Outcome {
+  return op === 'use' ? 'switched' : op === 'rollback' ? 'switched-back' : 'upgraded';
+}
 
 export interface TransitionResult {
   outcome: Outcome;
@@ -377,7 +389,7 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
         w.stages.push(skipped('restarted+responsive', 'not promoted'), skipped('health-verified', 'not promoted'));
         await t.log({ event: 'stage-failed', code: err.code, message: err.message });
         await clearJournal(layout);
-        throw Object.assign(err, { transition: { outcome: 'unchanged', from: req.from, to: req.to, txid: t.txid, stages: w.stages } satisfies TransitionResult });
+        throw Object.assign(err, { transition: { outcome: 'refused', from: req.from, to: req.to, txid: t.txid, stages: w.stages } satisfies TransitionResult });
       }
       return;
     }
@@ -406,7 +418,7 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
         new OcError('VALIDATION_FAILED', `the canary of ${req.to} failed: ${r.detail}`, {
           hint: `nothing changed: the gateway still serves ${req.from ?? 'what it served'}; ${req.to} stays installed (rehearse with oc-versions verify ${req.to} --canary)`,
         }),
-        { transition: { outcome: 'unchanged', from: req.from, to: req.to, txid: t.txid, stages, canary: r } satisfies TransitionResult },
+        { transition: { outcome: 'refused', from: req.from, to: req.to, txid: t.txid, stages, canary: r } satisfies TransitionResult },
       );
     }
     case 'flip': {
@@ -574,9 +586,10 @@ async function commit(
     };
   }
   await writeState(deps.layout, state);
-  await appendLog(deps.layout, journal.journal.txid, { event: 'outcome', outcome: 'upgraded', from: req.from, to: req.to, downtimeMs });
+  const outcome = committedOutcome(req.op);
+  await appendLog(deps.layout, journal.journal.txid, { event: 'outcome', outcome, from: req.from, to: req.to, downtimeMs });
   await clearJournal(deps.layout);
-  return { outcome: 'upgraded', from: req.from, to: req.to, txid: journal.journal.txid, stages, downtimeMs, restoredEnvKeys: restored };
+  return { outcome, from: req.from, to: req.to, txid: journal.journal.txid, stages, downtimeMs, restoredEnvKeys: restored };
 }
 
 /**

@@ -174,7 +174,7 @@ describe('the stabilization watch (launchd recovery agent run by the double)', (
     const up = items.findIndex((i) => i.op === 'upgrade' && i.to === v);
     expect(rb).toBeGreaterThanOrEqual(0);
     expect(up).toBeGreaterThan(rb); // newest first: the watch rollback came after the upgrade
-    expect(items[rb]).toMatchObject({ from: v, to: FROM });
+    expect(items[rb]).toMatchObject({ from: v, to: FROM, outcome: 'switched-back' });
     expect(items[rb]!.cause).toMatch(/^watch: .*(down|crash loop)/);
     expect(items[up]!.outcome).toBe('upgraded');
     const after = await runCli(['status', '--json'], t.env);
@@ -196,7 +196,7 @@ describe('history', () => {
     const items = r.json.transitions as Array<{ op: string; outcome: string; from: string; to: string; stages: unknown[]; txid: string }>;
     const gated = items.filter((i) => i.txid);
     expect(gated.slice(0, 2).map((i) => [i.op, i.from, i.to, i.outcome])).toEqual([
-      ['rollback', LATEST_VERSION, FROM, 'upgraded'],
+      ['rollback', LATEST_VERSION, FROM, 'switched-back'],
       ['upgrade', FROM, LATEST_VERSION, 'upgraded'],
     ]);
     expect(gated[1]!.stages.length).toBeGreaterThanOrEqual(4);

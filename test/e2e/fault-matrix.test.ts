@@ -284,7 +284,7 @@ describe('degraded: the old version fails its gate too', () => {
     // the operator takes over explicitly: use closes the degraded transaction and switches through the gate
     const fix = await g.cli('use', '2026.1.1', '--json');
     expect(fix.code, fix.stderr).toBe(0);
-    expect(fix.json.outcome).toBe('upgraded');
+    expect(fix.json.outcome).toBe('switched');
     await assertInvariants(g, ['2026.1.1']);
   });
 });

@@ -25,7 +25,7 @@ describe('install', () => {
   it('installs latest into versions/<exact>, makes it current, and the shim runs it', async () => {
     const r = await cli('install', '--json');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json).toEqual({ version: LATEST_VERSION, path: path.join(t.ocHome, 'versions', LATEST_VERSION), alreadyInstalled: false, current: true });
+    expect(r.json).toEqual({ schemaVersion: 1, changed: true, version: LATEST_VERSION, path: path.join(t.ocHome, 'versions', LATEST_VERSION), alreadyInstalled: false, current: true, transition: null });
     expect(fs.readlinkSync(path.join(t.ocHome, 'current'))).toBe(path.join('versions', LATEST_VERSION));
     const pkgDir = path.join(t.ocHome, 'versions', LATEST_VERSION, 'node_modules', 'openclaw');
     expect(fs.existsSync(path.join(pkgDir, 'dist', 'index.js'))).toBe(true);
@@ -86,7 +86,7 @@ describe('install', () => {
     expect((await cli('current', '--json')).json.version).toBe('2026.1.1');
     const third = await cli('install', '2026.3.1', '--use', '--json');
     expect(third.json.current).toBe(true);
-    expect((await cli('current', '--json')).json).toEqual({ version: '2026.3.1', path: path.join(t.ocHome, 'versions', '2026.3.1') });
+    expect((await cli('current', '--json')).json).toEqual({ schemaVersion: 1, version: '2026.3.1', path: path.join(t.ocHome, 'versions', '2026.3.1') });
   });
 
   it('manages another package with --package', async () => {
@@ -106,7 +106,7 @@ describe('list, current, which, use, rollback', () => {
     expect(r.json.versions.find((v: { current: boolean }) => v.current).version).toBe('2026.3.1-2');
     expect(r.json.versions.find((v: { previous: boolean }) => v.previous).version).toBe('2026.3.1');
     const w = await cli('which', '--json');
-    expect(w.json).toEqual({ version: '2026.3.1-2', entry: fs.realpathSync(path.join(t.ocHome, 'versions', '2026.3.1-2', 'node_modules', 'openclaw', 'openclaw.mjs')) });
+    expect(w.json).toEqual({ schemaVersion: 1, version: '2026.3.1-2', entry: fs.realpathSync(path.join(t.ocHome, 'versions', '2026.3.1-2', 'node_modules', 'openclaw', 'openclaw.mjs')) });
   });
 
   it('use of a version that is not installed exits 3 and changes nothing', async () => {
@@ -179,7 +179,7 @@ describe('uninstall and prune', () => {
     await cli('install', '2026.3.1');
     expect((await cli('uninstall', '2026.2.1')).code).toBe(2);
     expect((await cli('uninstall', '2026.1.1')).code).toBe(2);
-    expect((await cli('uninstall', '2026.3.1', '--json')).json).toEqual({ removed: ['2026.3.1'] });
+    expect((await cli('uninstall', '2026.3.1', '--json')).json).toEqual({ schemaVersion: 1, changed: true, removed: ['2026.3.1'] });
     expect((await cli('uninstall', '2026.1.1', '--force')).code).toBe(0);
     expect(fs.readdirSync(path.join(t.ocHome, 'versions'))).toEqual(['2026.2.1']);
     expect((await cli('uninstall', '2026.9.9')).code).toBe(3);

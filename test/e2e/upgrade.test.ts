@@ -59,15 +59,15 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     // rollback on a running service goes through the same gate
     const rb = await h.cli('rollback', '--json');
     expect(rb.code, rb.stderr).toBe(0);
-    expect(rb.json).toMatchObject({ outcome: 'upgraded', from: '2026.2.1', to: '2026.1.1' });
+    expect(rb.json).toMatchObject({ changed: true, outcome: 'switched-back', from: '2026.2.1', to: '2026.1.1', service: { manager: 'process' } });
     expect(await h.version()).toBe('2026.1.1');
     // an upgrade to what is current is a no-op
     const same = await h.cli('upgrade', '2026.1.1', '--json');
-    expect(same.json.outcome).toBe('unchanged');
+    expect(same.json).toMatchObject({ changed: false, outcome: 'already-current', txid: null });
     // install --use keeps install's JSON shape and carries the gated transition
     const iu = await h.cli('install', '2026.3.1', '--use', '--json');
     expect(iu.code, iu.stderr).toBe(0);
-    expect(iu.json).toMatchObject({ version: '2026.3.1', alreadyInstalled: false, current: true, transition: { outcome: 'upgraded', from: '2026.1.1', to: '2026.3.1' } });
+    expect(iu.json).toMatchObject({ version: '2026.3.1', alreadyInstalled: false, current: true, transition: { outcome: 'switched', from: '2026.1.1', to: '2026.3.1' } });
     // service status reads the entry of the running process from the OS
     const ss = await h.cli('service', 'status', '--json');
     expect(ss.code).toBe(0);
@@ -82,7 +82,8 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     const r = await h.cli('upgrade', VARIANT_VERSIONS['missing-dynamic-chunk'], '--json');
     expect(r.code).toBe(5);
     expect(r.json.error.code).toBe('VALIDATION_FAILED');
-    expect(r.json.error.outcome).toBe('unchanged');
+    expect(r.json.error.outcome).toBe('refused');
+    expect(r.json.changed).toBe(false);
     expect(r.json.error.stages[0]).toMatchObject({ name: 'installed+promoted', ok: false });
     expect(r.json.error.message).toMatch(/import-closure/);
     expect(fs.readlinkSync(path.join(h.t.ocHome, 'current'))).toBe('versions/2026.1.1');

@@ -157,7 +157,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
         const before = Number((await show())['MainPID']);
         const u = await cli('use', v, '--json');
         expect(u.code, `use ${v}: ${ok(u)}`).toBe(0);
-        expect(u.json.outcome).toBe('upgraded');
+        expect(u.json.outcome).toBe('switched');
         await waitServing(v, before);
       }
       const s0 = await show();

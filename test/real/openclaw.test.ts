@@ -223,7 +223,7 @@ describe.skipIf(!REAL)('real openclaw from the public registry', () => {
   it('rolls back to the older version through the gate', async () => {
     const rb = await cli(['rollback', '--json']);
     record('rollback', rb.json ?? { code: rb.code, stderr: lastLine(rb.stderr) });
-    if (rb.json?.outcome !== 'upgraded') {
+    if (rb.json?.outcome !== 'switched-back') {
       // Whatever went wrong, the automatic rollback must have left the newer version serving.
       expect(rb.json?.outcome, show(rb)).toBe('rolled-back');
       expect(await startupz()).toBe(to);
@@ -232,7 +232,7 @@ describe.skipIf(!REAL)('real openclaw from the public registry', () => {
       record('rollbackFailure', { code: rb.code, reason: rb.json?.rollback?.reason ?? null, gatewayLog: refusal?.slice(0, 400) ?? null });
     }
     expect(rb.code, show(rb)).toBe(0);
-    expect(rb.json.outcome, show(rb)).toBe('upgraded');
+    expect(rb.json.outcome, show(rb)).toBe('switched-back');
     expect(rb.json.to, show(rb)).toBe(from);
     for (const s of rb.json.stages) expect(s.ok, JSON.stringify(s)).toBe(true);
     expect(await startupz()).toBe(from);
@@ -268,7 +268,7 @@ describe.skipIf(!REAL)('real openclaw from the public registry', () => {
     const rb = await cli(['rollback', '--json']);
     record('rollbackAfterRestore', rb.json ?? { code: rb.code, stderr: lastLine(rb.stderr) });
     expect(rb.code, show(rb)).toBe(0);
-    expect(rb.json.outcome, show(rb)).toBe('upgraded');
+    expect(rb.json.outcome, show(rb)).toBe('switched-back');
     expect(rb.json.to).toBe(from);
     for (const s of rb.json.stages) expect(s.ok, JSON.stringify(s)).toBe(true);
     expect(await startupz()).toBe(from);
