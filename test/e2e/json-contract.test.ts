@@ -5,6 +5,7 @@
  * backend. stdout must be exactly one JSON document; every top-level key must be documented
  * in the schema; idempotent re-runs say `changed: false`.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -180,6 +181,19 @@ describe('--json contract', () => {
     expectError(await cli('snapshot', 'show', 'nope'), 'NOT_FOUND', 3);
     expectError(await cli('uninstall-all'), 'REFUSED', 2);
     expectError(await cli('frobnicate'), 'USAGE', 2);
+
+    // doctor: read-only, then --fix of a planted stale staging dir, then a --fix with nothing to do
+    const dr = expectDoc('doctor', await cli('doctor'));
+    expect(dr.changed).toBe(false);
+    const deadPid = spawnSync('true').pid; // exited and reaped: a dead owner
+    fs.mkdirSync(path.join(t!.ocHome, 'staging', `2026.9.9.${deadPid}.0badc0de`), { recursive: true });
+    const planted = expectDoc('doctor', await cli('doctor'));
+    expect(planted.findings.some((f: { fixable: boolean }) => f.fixable)).toBe(true);
+    const fixed = expectDoc('doctor', await cli('doctor', '--fix'));
+    expect(fixed.changed).toBe(true);
+    expect(fixed.findings.some((f: { fixed?: boolean }) => f.fixed === true)).toBe(true);
+    expect(expectDoc('doctor', await cli('doctor', '--fix')).changed).toBe(false);
+    for (const shell of ['bash', 'zsh', 'fish']) expect(expectDoc('completion', await cli('completion', shell)).shell).toBe(shell);
   });
 
   it('with a service (process backend, real fixture gateways): service install/status/stop/start/restart/uninstall, gated use/rollback, install --use', async () => {
