@@ -261,7 +261,7 @@ async function benchUpgrade(url, from, to) {
         out.coldStart.push(await gatewayColdStart(env, entry));
       };
       if (i % 2 === 1) await measureCold();
-      const watch = gapWatcher(port, '/healthz', 20);
+      const watch = gapWatcher(port, '/healthz', 10);
       const r = await cli('upgrade', to, '--json');
       const seen = await watch.stop();
       const j = JSON.parse(r.stdout);
@@ -272,7 +272,7 @@ async function benchUpgrade(url, from, to) {
       out.stages.push(Object.fromEntries(j.stages.map((s) => [s.name, s.ms])));
       if (i % 2 === 0) await measureCold();
       log(
-        `upgrade round ${i + 1}/${ROUNDS}: downtimeMs ${j.downtimeMs}, gap seen by a 20 ms poller ${ms(seen.maxGapMs)} ms, ` +
+        `upgrade round ${i + 1}/${ROUNDS}: downtimeMs ${j.downtimeMs}, gap seen by a 10 ms poller ${ms(seen.maxGapMs)} ms, ` +
           `gateway cold start ${ms(out.coldStart.at(-1))} ms, upgrade wall ${ms(r.ms)} ms`,
       );
     } finally {
@@ -284,7 +284,7 @@ async function benchUpgrade(url, from, to) {
     }
   }
   out.downtimeStats = addRow(`upgrade ${from} → ${to}: downtime vs gateway cold start`, out.downtime, out.coldStart, 'downtimeMs (reported)', 'gateway cold start');
-  out.observedStats = addRow(`upgrade ${from} → ${to}: outage seen by a 20 ms /healthz poller`, out.observedGap, out.coldStart, 'longest /healthz gap', 'gateway cold start');
+  out.observedStats = addRow(`upgrade ${from} → ${to}: outage seen by a 10 ms /healthz poller`, out.observedGap, out.coldStart, 'longest /healthz gap', 'gateway cold start');
   const names = Object.keys(out.stages[0] ?? {});
   out.stagesMedianMs = Object.fromEntries(names.map((n) => [n, stats(out.stages.map((s) => s[n])).median]));
   out.upgradeWallStats = stats(out.upgradeWall);
