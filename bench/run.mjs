@@ -4,6 +4,7 @@
 //   npm run bench                     (= npm run build && node bench/run.mjs; Node 24 from node_modules/.bin)
 //   node bench/run.mjs [--rounds 5] [--pad-mb 8] [--chunks 200] [--only install,shim,upgrade,closure]
 //                      [--json out.json]
+//   node bench/run.mjs --real [...]   the real openclaw from the public registry (bench/real.mjs)
 //
 // Everything runs against a private verdaccio on 127.0.0.1 (never the public registry), with
 // fixture packages built by the test helpers (test/helpers/fixtures.ts). Every child the bench
@@ -36,6 +37,12 @@ const PAD_MB = Number(opt('pad-mb', 8));
 const CHUNKS = Number(opt('chunks', 200));
 const ONLY = new Set(String(opt('only', 'install,shim,upgrade,closure')).split(','));
 const JSON_OUT = opt('json', null);
+
+// The real-package rows (public registry, opt-in): their own file, their own flags.
+if (argv.includes('--real')) {
+  const { main: realMain } = await import('./real.mjs');
+  process.exit(await realMain(argv));
+}
 
 const NODE = process.execPath;
 const CLI = path.join(REPO, 'dist', 'cli.js');

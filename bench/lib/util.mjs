@@ -110,9 +110,9 @@ export function spawnGroup(cmd, args, opts = {}) {
   return {
     pid: child.pid,
     exited,
-    async stop() {
+    async stop(graceMs = 3000) {
       killGroup(child.pid, 'SIGTERM');
-      const t = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 3000);
+      const t = setTimeout(() => killGroup(child.pid, 'SIGKILL'), graceMs);
       await exited;
       clearTimeout(t);
       groups.delete(child.pid);
