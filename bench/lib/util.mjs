@@ -10,6 +10,7 @@ import path from 'node:path';
 /** Everything the bench created: removed / killed by cleanup(), also on SIGINT/SIGTERM. */
 const tempDirs = new Set();
 const groups = new Set(); // pids of children started detached (own process group) by the bench
+const running = new Set(); // children of timed() still running (stopped first by cleanup())
 const cleanups = [];
 
 export function tempDir(prefix) {
@@ -38,6 +39,9 @@ let cleaned = false;
 export async function cleanup() {
   if (cleaned) return;
   cleaned = true;
+  // A step still running (an install writing into a mount about to go) stops before anything is removed.
+  for (const c of running) c.kill('SIGTERM');
+  await Promise.all([...running].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('close', r)))));
   for (const fn of cleanups.reverse()) {
     try {
       await fn();
@@ -63,6 +67,8 @@ export function timed(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { cwd: opts.cwd ?? os.tmpdir(), env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.once('close', () => running.delete(child));
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -110,9 +116,9 @@ export function spawnGroup(cmd, args, opts = {}) {
   return {
     pid: child.pid,
     exited,
-    async stop() {
+    async stop(graceMs = 3000) {
       killGroup(child.pid, 'SIGTERM');
-      const t = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 3000);
+      const t = setTimeout(() => killGroup(child.pid, 'SIGKILL'), graceMs);
       await exited;
       clearTimeout(t);
       groups.delete(child.pid);

@@ -291,12 +291,17 @@ export async function runGate(deps: GateDeps, version: string, prePid: number | 
  * first failure is the old gateway's last healthy answer, the first 200 after it
  * the new gateway's first. Their difference is the downtime clients saw.
  */
-export function watchDowntime(url: string, maxMs: number): { stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
+/** The downtime watcher's cadence: each interval is up to that much error on either end of the outage. */
+const DOWNTIME_PROBE_MS = 10;
+
+export function watchDowntime(url: string, maxMs: number): { ready: Promise<void>; stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
   const until = Date.now() + maxMs;
   let lastOld: number | null = null;
   let firstNew: number | null = null;
   let gap = false;
   let running = true;
+  let firstDone: () => void = () => {};
+  const ready = new Promise<void>((r) => (firstDone = r));
   const loop = (async () => {
     while (running && firstNew === null && Date.now() < until) {
       const r = await httpGet(url, 500);
@@ -304,10 +309,14 @@ export function watchDowntime(url: string, maxMs: number): { stop(): Promise<{ l
       if (ok && !gap) lastOld = Date.now();
       else if (!ok) gap = true;
       else firstNew = Date.now();
-      await sleep(20);
+      firstDone();
+      await sleep(DOWNTIME_PROBE_MS);
     }
+    firstDone();
   })();
   return {
+    /** Resolves once the first probe has answered (or failed): start the restart after it, so the old gateway's last answer is seen. */
+    ready,
     async stop() {
       running = false;
       await loop;

@@ -32,8 +32,8 @@ import {
   writeEntryFiles,
   type Seal,
 } from './store.js';
-import { dedupeAgainst } from './dedupe.js';
-import { formatFailure, validateTree, type ValidationReport } from './validate.js';
+import { dedupeAgainst, inventoryHashes } from './dedupe.js';
+import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
 import { pickVersion, sortNewestFirst, type ParsedSpec } from './versions.js';
 import { SILENT, type ProgressSink } from './progress.js';
 
@@ -170,7 +170,10 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     out.phase('seal', `sealing ${resolved.version} and moving it into versions/`);
     const base = (await readCurrent(layout)) ?? (await listInstalled(layout))[0]?.version ?? null;
     if (base) {
-      const d = await dedupeAgainst(staging, layout.version(base));
+      // The inventory check just hashed the package's own files: those hashes need not be computed again.
+      const inventoryOk = report.checks.some((c) => c.name === 'inventory' && c.ok && !c.skipped);
+      const verified = inventoryOk ? await inventoryHashes(staging, packageDir, config.inventoryFiles) : undefined;
+      const d = await dedupeAgainst(staging, layout.version(base), verified ? { verified } : {});
       if (d.cloned > 0) out.progress(`shared ${d.cloned} identical file(s) (${Math.round(d.bytes / 1024 / 1024)} MB) with ${base} by reflink`);
     }
     const seal: Seal = {

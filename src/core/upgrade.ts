@@ -466,6 +466,8 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       w.handoff = await probeHandoff(target.runtimeNode, target.bin, target.env, deps.config.health.responsiveDeadlineMs);
       out.phase('restart', `restarting the gateway (${svc.manager} ${svc.label})`);
       w.watcher = w.prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, w.port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
+      // One answer of the old gateway first, else a slow first probe racing the stop loses the outage's start.
+      if (w.watcher) await w.watcher.ready;
       w.restartAt = Date.now();
       await svc.restart(deps.config.service.drainMs);
       // Something may have rewritten the definition while the job restarted.

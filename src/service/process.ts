@@ -57,6 +57,9 @@ function realpathOr(p: string): string {
   }
 }
 
+/** How often a stop checks whether the gateway has exited (a kill(0) and one /proc read). */
+const EXIT_POLL_MS = 5;
+
 export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
   const label = ctx.label ?? `ai.openclaw.gateway.${ctx.layout.homeTag}`;
   const definitionPath = ctx.definitionPath ?? ctx.layout.processDefinition;
@@ -135,6 +138,103 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     return out;
   }
 
+  interface Launch {
+    cmd: string;
+    args: string[];
+    env: NodeJS.ProcessEnv;
+    cwd?: string;
+  }
+
+  /** The definition read and the environment resolved: what a start spawns. */
+  async function prepareLaunch(): Promise<Launch> {
+    const doc = await readDoc();
+    if (!doc) {
+      throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
+        hint: 'run oc-versions service install --manager process',
+      });
+    }
+    const [cmd, ...args] = doc.program as [string, ...string[]];
+    try {
+      await fsp.access(cmd, 0o1);
+    } catch {
+      throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
+    }
+    await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
+    return { cmd, args, env: await resolveEnv(doc), ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}) };
+  }
+
+  async function launch(l: Launch): Promise<void> {
+    const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
+    if (ctx.keepAlive) {
+      // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
+      const r = await startSupervised(ctx.layout, {
+        cmd: l.cmd,
+        args: l.args,
+        env: l.env,
+        graceMs: opts.startGraceMs ?? 300,
+        limits: ctx.keepAlive,
+        // The gateway carries this home's marker (found even without its pidfile); the supervisor does not.
+        childEnv: { [GATEWAY_MARKER_KEY]: marker },
+        onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
+        ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
+      });
+      if (!r.ok) {
+        await stopSupervisor(ctx.layout);
+        const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+        throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
+      }
+      return;
+    }
+    const pid = spawnDetached(l.cmd, l.args, {
+      env: { ...l.env, [GATEWAY_MARKER_KEY]: marker },
+      logFile: logPath,
+      ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
+    });
+    faultStep('spawned'); // tests: the updater dies (or throws) between the spawn and the pidfile
+    await writePidFile(pid);
+    // A launcher that cannot find `current` exits at once (127): report it now.
+    const grace = opts.startGraceMs ?? 300;
+    for (let waited = 0; waited < grace; waited += 50) {
+      await sleep(50);
+      if (!isAlive(pid) || isZombie(pid)) {
+        await fsp.rm(pidPath, { force: true });
+        const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+        throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
+          hint: `see ${logPath}`,
+        });
+      }
+    }
+  }
+
+  /**
+   * SIGTERM every gateway of this home (the pidfile's and any marked one), wait up to the drain
+   * budget for each to exit, then SIGKILL what is left. True when every one was seen gone.
+   * The exit is polled every EXIT_POLL_MS: the next gateway can start only once the old one has
+   * exited (it holds OpenClaw's state lease until then), so each poll interval is outage.
+   */
+  async function stopAll(o: StopOptions): Promise<boolean> {
+    // Our own stop is never a crash: the supervisor lets go before the gateway is drained.
+    await stopSupervisor(ctx.layout);
+    const tracked = await trackedPid();
+    const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+    const up = (p: number) => isAlive(p) && !isZombie(p);
+    let clean = true;
+    if (pids.length > 0) {
+      const drainMs = o.drainMs ?? 20_000;
+      for (const p of pids) killGroup(p, 'SIGTERM');
+      const deadline = Date.now() + drainMs;
+      while (Date.now() < deadline && pids.some(up)) await sleep(EXIT_POLL_MS);
+      if (pids.some(up)) {
+        for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
+        const hard = Date.now() + 5_000;
+        while (Date.now() < hard && pids.some(up)) await sleep(EXIT_POLL_MS);
+        clean = !pids.some(up);
+      }
+    }
+    await fsp.rm(pidPath, { force: true });
+    return clean;
+  }
+
   const mgr: ServiceManager = {
     kind: 'process',
     label,
@@ -196,85 +296,27 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         return;
       }
       if (strays.length > 1) await mgr.stop({});
-      const doc = await readDoc();
-      if (!doc) {
-        throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
-          hint: 'run oc-versions service install --manager process',
-        });
-      }
-      const [cmd, ...args] = doc.program as [string, ...string[]];
-      try {
-        await fsp.access(cmd, 0o1);
-      } catch {
-        throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
-      }
-      await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
-      const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
-      if (ctx.keepAlive) {
-        // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
-        const r = await startSupervised(ctx.layout, {
-          cmd,
-          args,
-          env: await resolveEnv(doc),
-          graceMs: opts.startGraceMs ?? 300,
-          limits: ctx.keepAlive,
-          // The gateway carries this home's marker (found even without its pidfile); the supervisor does not.
-          childEnv: { [GATEWAY_MARKER_KEY]: marker },
-          onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
-          ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
-        });
-        if (!r.ok) {
-          await stopSupervisor(ctx.layout);
-          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
-          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
-        }
-        return;
-      }
-      const pid = spawnDetached(cmd, args, {
-        env: { ...(await resolveEnv(doc)), [GATEWAY_MARKER_KEY]: marker },
-        logFile: logPath,
-        ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
-      });
-      faultStep('spawned'); // tests: the updater dies (or throws) between the spawn and the pidfile
-      await writePidFile(pid);
-      // A launcher that cannot find `current` exits at once (127): report it now.
-      const grace = opts.startGraceMs ?? 300;
-      for (let waited = 0; waited < grace; waited += 50) {
-        await sleep(50);
-        if (!isAlive(pid) || isZombie(pid)) {
-          await fsp.rm(pidPath, { force: true });
-          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
-          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
-            hint: `see ${logPath}`,
-          });
-        }
-      }
+      await launch(await prepareLaunch());
     },
 
     async stop(o: StopOptions = {}) {
-      // Our own stop is never a crash: the supervisor lets go before the gateway is drained.
-      await stopSupervisor(ctx.layout);
-      // The tracked gateway and any untracked one of this home: all of them drain, then go.
-      const tracked = await trackedPid();
-      const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
-      const up = (p: number) => isAlive(p) && !isZombie(p);
-      if (pids.length > 0) {
-        const drainMs = o.drainMs ?? 20_000;
-        for (const p of pids) killGroup(p, 'SIGTERM');
-        const deadline = Date.now() + drainMs;
-        while (Date.now() < deadline && pids.some(up)) await sleep(50);
-        if (pids.some(up)) {
-          for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
-          const hard = Date.now() + 5_000;
-          while (Date.now() < hard && pids.some(up)) await sleep(50);
-        }
-      }
-      await fsp.rm(pidPath, { force: true });
+      await stopAll(o);
     },
 
     async restart(o: StopOptions = {}) {
-      await mgr.stop(o);
-      await mgr.start();
+      // Everything start() reads (definition, env files, secret store) is read while the old
+      // gateway still serves: only the spawn itself falls inside the outage. A definition that
+      // cannot start still stops the job first, as stop-then-start always did.
+      const prepared = await prepareLaunch().then(
+        (l) => ({ ok: true as const, l }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
+      const clean = await stopAll(o);
+      if (!prepared.ok) throw prepared.e;
+      // stopAll found every gateway of this home (pidfile and marker scan) and saw each one exit:
+      // there is no stray to adopt, so start() would only scan /proc again (tens of ms under load).
+      if (clean) await launch(prepared.l);
+      else await mgr.start();
     },
 
     async status(): Promise<ServiceStatus> {

@@ -30,9 +30,10 @@ describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)
   const PAD = 8 * 1024 * 1024;
   beforeAll(async () => {
     reg = await startRegistry();
-    for (const v of ['1.0.0', '1.1.0']) {
-      const d = await buildFixture({ version: v, chunkCount: 4, sharedPadBytes: PAD });
-      await publish(reg.url, d, { tag: v === '1.0.0' ? 'latest' : 'next' });
+    for (const v of ['1.0.0', '1.1.0', '1.2.0']) {
+      // 1.2.0 ships the same bytes under a new name (what a hash-named chunk that did not change looks like).
+      const d = await buildFixture({ version: v, chunkCount: 4, sharedPadBytes: PAD, ...(v === '1.2.0' ? { sharedPadPath: 'dist/shared-pad-Xq7.bin' } : {}) });
+      await publish(reg.url, d, v === '1.0.0' ? { tag: 'latest' } : {});
       await fsp.rm(path.dirname(d), { recursive: true, force: true });
     }
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'oc-xfs-'));
@@ -76,6 +77,39 @@ describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)
       expect(fs.readFileSync(a).equals(fs.readFileSync(b))).toBe(true);
       const v = await runCli(['verify', '1.1.0', '--home', home, '--json'], t.env);
       expect(v.json.ok).toBe(true);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('identical content under a new name in the new version is shared too', async () => {
+    expect(mnt, 'loop-mounting the XFS image failed').not.toBeNull();
+    const t = await makeTestEnv(reg.url);
+    try {
+      const home = path.join(mnt!, 'oc-renamed');
+      const used = () => {
+        const s = fs.statfsSync(mnt!);
+        return (s.blocks - s.bfree) * s.bsize;
+      };
+      expect((await runCli(['install', '1.0.0', '--home', home], t.env)).code).toBe(0);
+      const before = used();
+      const r = await runCli(['install', '1.2.0', '--home', home], t.env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/shared \d+ identical file\(s\) .* with 1\.0\.0 by reflink/);
+      const grew = used() - before;
+      expect(grew).toBeLessThan(PAD / 2);
+      const a = path.join(home, 'versions', '1.0.0', 'node_modules', 'openclaw', 'dist', 'shared-pad.bin');
+      const b = path.join(home, 'versions', '1.2.0', 'node_modules', 'openclaw', 'dist', 'shared-pad-Xq7.bin');
+      expect(fs.existsSync(path.join(home, 'versions', '1.2.0', 'node_modules', 'openclaw', 'dist', 'shared-pad.bin'))).toBe(false);
+      expect(fs.statSync(a).ino).not.toBe(fs.statSync(b).ino); // a clone, never a hardlink
+      expect(fs.statSync(b).nlink).toBe(1);
+      expect(fs.readFileSync(a).equals(fs.readFileSync(b))).toBe(true);
+      // A write to the new version's file never shows in the old one's (what a hardlink would break).
+      const v = await runCli(['verify', '1.2.0', '--home', home, '--json'], t.env);
+      expect(v.json.ok).toBe(true);
+      fs.chmodSync(b, 0o644);
+      fs.writeFileSync(b, 'changed');
+      expect(fs.statSync(a).size).toBe(PAD);
     } finally {
       await t.cleanup();
     }

@@ -160,6 +160,8 @@ export interface FixtureOptions {
   padBytes?: number;
   /** dist/shared-pad.bin of this size, byte-identical across versions (the files versions share). */
   sharedPadBytes?: number;
+  /** Its path (default dist/shared-pad.bin): a new name with the same bytes, like a hash-named chunk that did not change. */
+  sharedPadPath?: string;
   /** Number of hashed chunk-<h>.js files; default 20, minimum 4. */
   chunkCount?: number;
   /** An older release without `doctor --lint` and `database preflight` (they answer "unknown"). */
@@ -347,7 +349,7 @@ export async function buildFixture(opts: FixtureOptions): Promise<string> {
     files.set(rel, { content: fill(tpl(rel), { __VERSION__: version }), mode: 0o644 });
   }
   if (opts.sharedPadBytes && opts.sharedPadBytes > 0) {
-    files.set('dist/shared-pad.bin', { content: deterministicBytes(`${name}-shared`, opts.sharedPadBytes), mode: 0o644 });
+    files.set(opts.sharedPadPath ?? 'dist/shared-pad.bin', { content: deterministicBytes(`${name}-shared`, opts.sharedPadBytes), mode: 0o644 });
   }
   if (opts.padBytes && opts.padBytes > 0) {
     files.set('dist/fixture-pad.bin', { content: deterministicBytes(`${name}@${version}`, opts.padBytes), mode: 0o644 });
