@@ -47,6 +47,7 @@ if (argv.includes('--real')) {
 
 const NODE = process.execPath;
 const CLI = path.join(REPO, 'dist', 'cli.js');
+const BIN = path.join(REPO, 'bin', 'oc-versions.js');
 if (!fs.existsSync(CLI)) {
   console.error('bench: dist/cli.js not found; run npm run build first (npm run bench does)');
   process.exit(2);
@@ -261,20 +262,29 @@ async function benchShim(url, version) {
   await ocInstall(host, url, version); // the first install becomes current
   const env = envFor(host.home, host.ocHome, url);
   const shim = path.join(host.ocHome, 'bin', 'openclaw');
-  const entry = (await timed(NODE, [CLI, 'which'], { env })).stdout.trim();
+  const entry = (await timed(NODE, [BIN, 'which'], { env })).stdout.trim();
   if (!fs.existsSync(shim) || !fs.existsSync(entry)) throw new Error(`shim ${shim} or entry ${entry} missing`);
+  // The same home with 50 installed versions: `list` must not grow with them beyond reading names and seals.
+  const many = fabricateVersions(host, version, 50);
+  const env50 = envFor(host.home, many, url);
+  const listed = JSON.parse((await timed(NODE, [BIN, 'list', '--json'], { env: env50 })).stdout).versions.length;
+  if (listed !== 50) throw new Error(`list --json with 50 fabricated versions listed ${listed}`);
   const N = Math.max(ROUNDS, 10);
-  const t = { shim: [], direct: [], list: [], current: [], which: [], bare: [] };
+  // The CLI is run through its bin (bin/oc-versions.js), as users run it: that is where the compile cache is enabled.
   const runs = {
     shim: () => timed(shim, ['--version'], { env }),
     direct: () => timed(NODE, [entry, '--version'], { env }),
-    list: () => timed(NODE, [CLI, 'list'], { env }),
-    current: () => timed(NODE, [CLI, 'current'], { env }),
-    which: () => timed(NODE, [CLI, 'which'], { env }),
+    list: () => timed(NODE, [BIN, 'list'], { env }),
+    current: () => timed(NODE, [BIN, 'current'], { env }),
+    which: () => timed(NODE, [BIN, 'which'], { env }),
+    listJson: () => timed(NODE, [BIN, 'list', '--json'], { env }),
+    currentJson: () => timed(NODE, [BIN, 'current', '--json'], { env }),
+    list50: () => timed(NODE, [BIN, 'list', '--json'], { env: env50 }),
     bare: () => timed(NODE, ['-e', '0'], { env }),
   };
   const keys = Object.keys(runs);
-  for (const k of keys) await runs[k](); // warm the page cache once, untimed
+  const t = Object.fromEntries(keys.map((k) => [k, []]));
+  for (const k of keys) await runs[k](); // warm the page cache (and the compile cache) once, untimed
   const shimOut = (await runs.shim()).stdout.trim();
   if (!shimOut.includes(version)) throw new Error(`shim --version printed '${shimOut}', expected ${version}`);
   for (let i = 0; i < N; i++) {
@@ -289,7 +299,30 @@ async function benchShim(url, version) {
     list: addRow('`oc-versions list` vs bare node', t.list, t.bare, 'oc-versions list', 'node -e 0'),
     current: addRow('`oc-versions current` vs bare node', t.current, t.bare, 'oc-versions current', 'node -e 0'),
     which: addRow('`oc-versions which` vs bare node', t.which, t.bare, 'oc-versions which', 'node -e 0'),
+    listJson: addRow('`oc-versions list --json` vs bare node', t.listJson, t.bare, 'oc-versions list --json', 'node -e 0'),
+    currentJson: addRow('`oc-versions current --json` vs bare node', t.currentJson, t.bare, 'oc-versions current --json', 'node -e 0'),
+    list50: addRow('`list --json`: 50 versions installed vs 1', t.list50, t.listJson, 'list --json (50 versions)', 'list --json (1 version)'),
   };
+}
+
+/**
+ * A copy of host's oc home holding `count` installed versions: the sealed `version` dir copied under
+ * count-1 more version names (2026.3.1, 2026.3.2, …), each seal's `version` rewritten to its name
+ * (listInstalled keeps a directory only if its name parses and its seal names it).
+ */
+function fabricateVersions(host, version, count) {
+  const dst = path.join(host.root, 'oc-home-many');
+  fs.cpSync(host.ocHome, dst, { recursive: true, verbatimSymlinks: true });
+  const src = path.join(dst, 'versions', version);
+  for (let i = 1; i < count; i++) {
+    const name = `2026.3.${i}`;
+    const dir = path.join(dst, 'versions', name);
+    fs.cpSync(src, dir, { recursive: true, verbatimSymlinks: true });
+    const sealPath = path.join(dir, '.oc-seal.json');
+    const seal = JSON.parse(fs.readFileSync(sealPath, 'utf8'));
+    fs.writeFileSync(sealPath, `${JSON.stringify({ ...seal, version: name }, null, 2)}\n`);
+  }
+  return dst;
 }
 
 /** Cold start of the fixture gateway: spawn `node <entry> gateway run`, time until /healthz is 200. */

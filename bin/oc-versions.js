@@ -13,6 +13,35 @@ function supported(v) {
   return major >= 26;
 }
 
+/**
+ * Node's compile cache (V8 code cache on disk) for the CLI's own files, so a start parses little.
+ * It lives in a per-user cache dir, never under the oc-versions home (docs/architecture.md, "Why
+ * the compile cache lives outside the home"). Best effort: any failure leaves the cache off.
+ */
+function enableCompileCache() {
+  try {
+    var mod = process.getBuiltinModule && process.getBuiltinModule('node:module');
+    if (!mod || typeof mod.enableCompileCache !== 'function') return;
+    var path = process.getBuiltinModule('node:path');
+    var os = process.getBuiltinModule('node:os');
+    var env = process.env;
+    var base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : null;
+    if (!base) {
+      var home = '';
+      try {
+        home = os.homedir();
+      } catch (e) {
+        home = '';
+      }
+      if (home && path.isAbsolute(home)) base = path.join(home, '.cache');
+    }
+    // Without a usable home Node picks its default (under os.tmpdir()).
+    mod.enableCompileCache(base ? path.join(base, 'oc-versions', 'compile-cache') : undefined);
+  } catch (e) {
+    // The cache only saves time; a command never fails for it.
+  }
+}
+
 if (!supported(process.versions.node)) {
   process.stderr.write('oc-versions: needs Node ' + ENGINES + ', this is Node ' + process.versions.node +
     ' (' + process.execPath + ') (hint: run it with a supported Node, e.g. Node 24)\n');
@@ -22,6 +51,7 @@ if (!supported(process.versions.node)) {
   }
   process.exitCode = 9;
 } else {
+  enableCompileCache();
   import('../dist/cli.js').catch(function (e) {
     // A broken install (dist/ or a bundled dependency missing): one line, not a stack.
     process.stderr.write('oc-versions: cannot load its own files: ' + (e && e.message ? e.message.split('\n')[0] : String(e)) +

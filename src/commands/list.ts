@@ -1,6 +1,5 @@
 import { readState } from '../core/state.js';
 import { listInstalled, readCurrent } from '../core/store.js';
-import { fetchPackument } from '../registry/index.js';
 import { sortNewestFirst } from '../core/versions.js';
 import type { CommandContext } from '../app/context.js';
 
@@ -21,6 +20,8 @@ export async function run(ctx: CommandContext, opts: { remote?: boolean }): Prom
 }
 
 async function listRemote(ctx: CommandContext): Promise<number> {
+  // The registry module only for --remote: plain `list` reads the home and nothing else.
+  const { fetchPackument } = await import('../registry/index.js');
   const doc = await fetchPackument(ctx.pkg, { registry: ctx.registry, env: ctx.env });
   const remote = { name: doc.name, distTags: doc.distTags, versions: sortNewestFirst(Object.keys(doc.versions)) };
   const installed = new Set((await listInstalled(ctx.layout)).map((v) => v.version));

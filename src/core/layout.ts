@@ -25,7 +25,6 @@
  *   canary/<id>.json         the running canary's pid/pgid/port record (for sweepCanary)
  *   compile-cache/<version>/ NODE_COMPILE_CACHE of a version's gateway (launcher + canary)
  */
-import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { OcError } from '../errors.js';
@@ -105,7 +104,10 @@ export function makeLayout(home: string): Layout {
   };
   return {
     home,
-    homeTag: homeTagOf(home),
+    // A getter: hashing loads node:crypto, which read-only commands never need (docs/architecture.md#startup).
+    get homeTag() {
+      return homeTagOf(home);
+    },
     config: j('config.json'),
     state: j('state.json'),
     journal: j('journal.json'),
@@ -143,5 +145,5 @@ export function makeLayout(home: string): Layout {
 
 /** 8 hex characters of sha256(home): stable for a home, different for another. */
 export function homeTagOf(home: string): string {
-  return crypto.createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 8);
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 8);
 }

@@ -8,13 +8,12 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromFsError } from '../errors.js';
+import { packageRootOf } from '../os/fs.js';
 import type { Layout } from './layout.js';
 
 export function shimsSourceDir(): string {
-  // dist/core/shims.js and src/core/shims.ts both sit two levels below the package root.
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'shims');
+  return path.join(packageRootOf(import.meta.url), 'shims');
 }
 
 export function shQuote(s: string): string {

@@ -12,7 +12,6 @@
  * rename(2)-ing it over the old one, so a reader sees the old or the new target,
  * never nothing.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -20,9 +19,12 @@ import { OcError, fromFsError } from '../errors.js';
 import type { Config } from './config.js';
 import { exists, fsyncDir, readJson } from '../os/fs.js';
 import type { Layout } from './layout.js';
-import { isAlive, run } from '../os/proc.js';
 import { mapLimit } from './checks/common.js';
 import { parseExactVersion, sortNewestFirst } from './versions.js';
+
+// node:crypto and the process door (node:child_process) are loaded on first use, not with this
+// module: list/current/which read the store and need neither (docs/architecture.md#startup).
+const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
 export interface Seal {
   sealVersion: 1;
@@ -64,15 +66,17 @@ export async function listInstalled(layout: Layout): Promise<InstalledVersion[]>
   } catch {
     return [];
   }
-  const found: InstalledVersion[] = [];
-  for (const name of names) {
-    const v = parseExactVersion(name);
-    if (!v || v !== name) continue;
-    const seal = await readSeal(layout, v);
-    if (seal && seal.version === v) found.push({ version: v, path: layout.version(v), seal });
-  }
-  const order = sortNewestFirst(found.map((f) => f.version));
-  return order.map((v) => found.find((f) => f.version === v)!);
+  // The seals are read in parallel: `list` costs one round of reads however many versions there are.
+  const read = await Promise.all(
+    names.map(async (name): Promise<InstalledVersion | null> => {
+      const v = parseExactVersion(name);
+      if (!v || v !== name) return null;
+      const seal = await readSeal(layout, v);
+      return seal && seal.version === v ? { version: v, path: layout.version(v), seal } : null;
+    }),
+  );
+  const found = new Map(read.filter((f): f is InstalledVersion => f !== null).map((f) => [f.version, f]));
+  return sortNewestFirst([...found.keys()]).map((v) => found.get(v)!);
 }
 
 /** The version `current` points at, or null (absent, dangling, or not a sealed version). */
@@ -94,7 +98,7 @@ export async function swapCurrent(layout: Layout, version: string): Promise<void
   if (!(await exists(layout.seal(version)))) {
     throw new OcError('NOT_INSTALLED', `${version} is not installed (no seal)`, { hint: 'oc-versions install ' + version });
   }
-  const tmp = `${layout.current}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const tmp = `${layout.current}.tmp-${process.pid}-${crypto().randomBytes(4).toString('hex')}`;
   const rel = path.join('versions', version);
   try {
     await fsp.symlink(rel, tmp);
@@ -117,6 +121,7 @@ export async function findDeadOwned(dir: string, owned: RegExp): Promise<string[
   } catch {
     return [];
   }
+  const { isAlive } = await import('../os/proc.js');
   return names.filter((n) => {
     const m = owned.exec(n);
     if (!m) return false;
@@ -155,6 +160,7 @@ export function sweepStaging(layout: Layout): Promise<string[]> {
  * version is tens of thousands of files, which du counts many times faster than node), else a walk.
  */
 export async function treeBytes(dir: string): Promise<number> {
+  const { run } = await import('../os/proc.js');
   const du = await run('du', ['-sk', dir], { timeoutMs: 60_000, maxOutput: 4096 });
   const kb = du.code === 0 ? /^(\d+)\s/.exec(du.stdout)?.[1] : undefined;
   if (kb !== undefined) return Number(kb) * 1024;
@@ -177,7 +183,7 @@ export async function treeBytes(dir: string): Promise<number> {
 export async function makeStagingDir(layout: Layout, version: string): Promise<string> {
   const v = parseExactVersion(version);
   if (!v) throw new OcError('INVALID_SPEC', `'${version}' is not an exact version`);
-  const dir = layout.staging(v, `${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  const dir = layout.staging(v, `${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
   try {
     await fsp.mkdir(dir, { recursive: true });
   } catch (e) {
@@ -250,7 +256,7 @@ export function resolveEntry(layout: Layout, version: string, which: 'bin' | 'se
 }
 
 export function inventoryDigest(entries: ReadonlyArray<{ path: string; size: number }>): string {
-  const h = crypto.createHash('sha256');
+  const h = crypto().createHash('sha256');
   for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     h.update(`${e.path}\0${e.size}\n`);
   }
@@ -294,7 +300,7 @@ export async function freeBytes(p: string): Promise<number | null> {
 export async function removeVersion(layout: Layout, version: string): Promise<void> {
   // Rename out of versions/ first so a half-deleted tree is never mistaken for a version.
   const dir = layout.version(version);
-  const trash = layout.staging(version, `removing.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  const trash = layout.staging(version, `removing.${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
   await fsp.mkdir(layout.stagingDir, { recursive: true });
   try {
     await fsp.rename(dir, trash);

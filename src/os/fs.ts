@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { OcError, fromFsError } from '../errors.js';
 
 export async function readJson<T>(file: string): Promise<T | undefined> {
@@ -84,5 +85,18 @@ export async function exists(p: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The package root of a module: the nearest directory above it holding a package.json. A module
+ * finds the package's own files (shims/, dist/service/keepalive.js, package.json) from here, wherever
+ * the build put it: src/<dir>/ (tests), tsc's dist/<dir>/ or the bundle's dist/ and dist/chunks/.
+ */
+export function packageRootOf(moduleUrl: string): string {
+  const start = path.dirname(fileURLToPath(moduleUrl));
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
   }
 }

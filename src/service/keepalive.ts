@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
-import { readJson, writeJsonAtomic } from '../os/fs.js';
+import { packageRootOf, readJson, writeJsonAtomic } from '../os/fs.js';
 import { isAlive, isZombie, processStartTime, signalPid, sleep, spawnDetached, spawnDetachedWatched } from '../os/proc.js';
 
 export const KEEPALIVE_DEFAULTS: KeepAliveConfig = { backoffMs: 1_000, maxBackoffMs: 30_000, burst: 5, intervalMs: 60_000 };
@@ -63,12 +63,12 @@ export function keepAliveConfig(v: false | Partial<KeepAliveConfig> | undefined)
   return { ...KEEPALIVE_DEFAULTS, ...v };
 }
 
-/** dist/service/keepalive.js (also when this module is loaded from src/ by the tests). */
+/**
+ * tsc's dist/service/keepalive.js, also when this module runs from src/ (the tests) or from a
+ * chunk of the CLI bundle (dist/chunks/): the supervisor is always that standalone file.
+ */
 function runnerPath(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return here;
-  const root = path.resolve(path.dirname(here), '..', '..');
-  return path.join(root, 'dist', 'service', 'keepalive.js');
+  return path.join(packageRootOf(import.meta.url), 'dist', 'service', 'keepalive.js');
 }
 
 export async function readSupervisor(layout: Layout): Promise<SupervisorRecord | undefined> {

@@ -116,6 +116,8 @@ describe('the npm package', () => {
     expect(files).toContain('package/node_modules/pacote/package.json');
     expect(files).toContain('package/node_modules/@npmcli/config/package.json');
     expect(files.filter((f) => /^package\/(src|test|docs)\//.test(f) || (f.startsWith('package/dist/') && f.endsWith('.map')))).toEqual([]);
+    // the bundle's split chunks ship with it (dist/cli.js imports them)
+    expect(files.some((f) => /^package\/dist\/chunks\/.+\.js$/.test(f))).toBe(true);
     // devDependencies are not bundled
     expect(files.filter((f) => /^package\/node_modules\/(verdaccio|vitest|typescript|node)\//.test(f))).toEqual([]);
   });
@@ -146,6 +148,26 @@ describe('the npm package', () => {
     expect(cur.stdout.trim()).toBe('2026.2.1');
     // the shims came from the installed package, not from this checkout
     expect(fs.existsSync(path.join(t.ocHome, 'bin', 'openclaw'))).toBe(true);
+  });
+
+  it('the bin keeps its compile cache in the per-user cache dir, never in the home; an unusable cache dir fails nothing', async () => {
+    const node = nodeBin();
+    const fresh = path.join(root, 'fresh-oc-home');
+    const cache = path.join(root, 'xdg-cache');
+    const env = { ...t.env, OC_VERSIONS_HOME: fresh, XDG_CACHE_HOME: cache };
+    const cur = await spawnBin(node, bin, ['current', '--json'], env);
+    expect(cur.code, cur.stderr).toBe(0);
+    expect(JSON.parse(cur.stdout)).toEqual({ version: null, path: null });
+    expect(fs.existsSync(fresh)).toBe(false); // a read-only command creates no home
+    expect(fs.readdirSync(path.join(cache, 'oc-versions', 'compile-cache')).length).toBeGreaterThan(0);
+    // XDG_CACHE_HOME is a file: no cache can be made there, and the command runs as usual
+    const blocker = path.join(root, 'cache-is-a-file');
+    await fsp.writeFile(blocker, '');
+    const r = await spawnBin(node, bin, ['current', '--json'], { ...env, XDG_CACHE_HOME: blocker });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ version: null, path: null });
+    expect(fs.existsSync(fresh)).toBe(false);
   });
 
   const old = oldNode();
