@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { readJson, writeJsonAtomic } from '../os/fs.js';
+import { exists, readJson, writeJsonAtomic } from '../os/fs.js';
 import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../os/proc.js';
 import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
@@ -27,7 +27,7 @@ import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
-import { startSupervised, stopSupervisor, supervisorStatus } from './keepalive.js';
+import { liveSupervisors, reapSupervisors, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
@@ -188,6 +188,14 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async start() {
+      const supervisors = await liveSupervisors(ctx.layout, marker, homeNames);
+      if (supervisors.length > 0) {
+        // One supervisor and no stop under way: it runs the gateway, or starts it again after its
+        // backoff; a second one would race it for the port. More than one, or a stop that was
+        // interrupted (its intent is still there): finish that stop, then start afresh.
+        if (supervisors.length === 1 && !(await exists(ctx.layout.gatewayStopIntent))) return;
+        await mgr.stop({});
+      }
       if (await trackedPid()) return;
       const strays = await untracked(null);
       if (strays.length === 1) {
@@ -218,18 +226,21 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
           env: await resolveEnv(doc),
           graceMs: opts.startGraceMs ?? 300,
           limits: ctx.keepAlive,
-          // The gateway carries this home's marker (found even without its pidfile); the supervisor does not.
+          // The supervisor carries its own mark, the gateway this home's gateway mark (each is found without its record).
+          marker,
           childEnv: { [GATEWAY_MARKER_KEY]: marker },
           onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
           ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
         });
         if (!r.ok) {
-          await stopSupervisor(ctx.layout);
+          // Whatever it got to start (a host too loaded to report in time) goes too: no half-started service.
+          await mgr.stop({ drainMs: 2_000 });
           const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
           throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
         }
         return;
       }
+      await fsp.rm(ctx.layout.gatewayStopIntent, { force: true });
       const pid = spawnDetached(cmd, args, {
         env: { ...(await resolveEnv(doc)), [GATEWAY_MARKER_KEY]: marker },
         logFile: logPath,
@@ -252,14 +263,16 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async stop(o: StopOptions = {}) {
-      // Our own stop is never a crash: the supervisor lets go before the gateway is drained.
-      await stopSupervisor(ctx.layout);
-      // The tracked gateway and any untracked one of this home: all of them drain, then go.
-      const tracked = await trackedPid();
-      const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+      // Our own stop is never a crash: the stop intent first, then every supervisor of this home
+      // lets go (keepalive.ts, the stop protocol), then the gateways drain.
+      const supervisors = await stopSupervisors(ctx.layout, marker, homeNames);
+      const drainMs = o.drainMs ?? 20_000;
       const up = (p: number) => isAlive(p) && !isZombie(p);
-      if (pids.length > 0) {
-        const drainMs = o.drainMs ?? 20_000;
+      /** The tracked gateway and any untracked one of this home: all of them drain, then go. */
+      const drain = async (): Promise<void> => {
+        const tracked = await trackedPid();
+        const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+        if (pids.length === 0) return;
         for (const p of pids) killGroup(p, 'SIGTERM');
         const deadline = Date.now() + drainMs;
         while (Date.now() < deadline && pids.some(up)) await sleep(50);
@@ -268,6 +281,11 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
           const hard = Date.now() + 5_000;
           while (Date.now() < hard && pids.some(up)) await sleep(50);
         }
+      };
+      await drain();
+      if (supervisors.length > 0) {
+        await reapSupervisors(supervisors, drain);
+        await drain(); // one a supervisor SIGKILLed above had just started
       }
       await fsp.rm(pidPath, { force: true });
     },
