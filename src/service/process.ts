@@ -193,8 +193,15 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         // One supervisor and no stop under way: it runs the gateway, or starts it again after its
         // backoff; a second one would race it for the port. More than one, or a stop that was
         // interrupted (its intent is still there): finish that stop, then start afresh.
-        if (supervisors.length === 1 && !(await exists(ctx.layout.gatewayStopIntent))) return;
-        await mgr.stop({});
+        if (supervisors.length === 1 && !(await exists(ctx.layout.gatewayStopIntent))) {
+          // Its gateway's pidfile lost (or not yet written): record the one gateway of this home.
+          if (!(await trackedPid())) {
+            const strays = await untracked(null);
+            if (strays.length === 1) await writePidFile(strays[0]!);
+          }
+          return;
+        }
+        await mgr.stop({ ...(ctx.drainMs !== undefined ? { drainMs: ctx.drainMs } : {}) });
       }
       if (await trackedPid()) return;
       const strays = await untracked(null);
@@ -203,7 +210,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         await writePidFile(strays[0]!);
         return;
       }
-      if (strays.length > 1) await mgr.stop({});
+      if (strays.length > 1) await mgr.stop({ ...(ctx.drainMs !== undefined ? { drainMs: ctx.drainMs } : {}) });
       const doc = await readDoc();
       if (!doc) {
         throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {

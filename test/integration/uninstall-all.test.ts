@@ -105,12 +105,12 @@ describe.skipIf(missingTools.length > 0)(
 
     /** oc-versions' entries in the keyring: store name (attribute `key`) → value. */
     async function entries(): Promise<Map<string, string>> {
+      // secret-tool search prints each item's attributes on stderr (and its secret on stdout).
       const r = await runProc('secret-tool', ['search', '--all', 'service', 'oc-versions'], { env: bus });
       const out = new Map<string, string>();
-      for (const item of r.stdout.split(/^\[/m).slice(1)) {
-        const key = /^attribute\.key = (.*)$/m.exec(item)?.[1];
-        const secret = /^secret = (.*)$/m.exec(item)?.[1];
-        if (key !== undefined) out.set(key, secret ?? '');
+      for (const m of r.stderr.matchAll(/^attribute\.key = (.*)$/gm)) {
+        const v = await runProc('secret-tool', ['lookup', 'service', 'oc-versions', 'key', m[1]!], { env: bus });
+        out.set(m[1]!, v.stdout);
       }
       return out;
     }
