@@ -150,6 +150,7 @@ export function buildCli() {
     .option('--env <KEY>', 'install: pass KEY from this environment to the gateway, kept in the secret store (repeatable)')
     .option('--env-file <path>', 'install (process backend): an env file the gateway reads at each start, never copied (repeatable)')
     .option('--drain-ms <ms>', 'how long a stop may drain before SIGKILL')
+    .option('--no-keep-alive', 'install (process backend): do not restart the gateway after an unexpected exit (keep-alive is on by default)')
     .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
     .action(async (action: string, args: string[], o: Opts) => {
       const extra = Array.isArray(o['--']) ? (o['--'] as string[]) : [];
@@ -157,7 +158,7 @@ export function buildCli() {
       const lists = Object.fromEntries(
         (['env', 'envFile'] as const).filter((k) => o[k] !== undefined).map((k) => [k, (Array.isArray(o[k]) ? (o[k] as unknown[]) : [o[k]]).map(String)]),
       );
-      const code = await run(await ctxOf(o), action, [...args, ...extra], { ...serviceOpts(o), ...lists });
+      const code = await run(await ctxOf(o), action, [...args, ...extra], { ...serviceOpts(o), ...lists, ...(o['keepAlive'] === false ? { keepAlive: false } : {}) });
       return typeof code === 'number' ? code : 0;
     });
   cli

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { EXIT, OcError } from '../errors.js';
 import { saveConfig, type Config } from '../core/config.js';
 import { findSecretFlag } from '../secrets/redact.js';
-import { isSecretKey, parseSecretRef, type SecretStore } from '../secrets/types.js';
+import { isSecretKey, parseSecretRef, secretName, type SecretStore } from '../secrets/types.js';
 import {
   checkAdoptionInputs,
   keepOriginal,
@@ -63,6 +63,8 @@ export interface ServiceOptions {
   env?: string[];
   /** install: env files the job reads at each start (never copied). */
   envFile?: string[];
+  /** install (process backend): `false` (--no-keep-alive) turns the keep-alive supervisor off; absent: on. */
+  keepAlive?: false;
   /** uninstall-all: really do it (without: print what would go, change nothing). */
   yes?: boolean;
 }
@@ -195,7 +197,18 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   const kind = parseManagerKind(opts.manager) ?? ctx.config.service.manager ?? (await detectManagerKind(ctx.env, process.platform, { strict: true }));
   let label = opts.label ?? defaultLabel(kind, ctx.layout);
   const launcher = ctx.layout.gatewayShim;
+  if (opts.keepAlive === false && kind !== 'process') {
+    throw new OcError('USAGE', `--no-keep-alive is for the process backend; ${kind} restarts the gateway itself (${kind === 'launchd' ? 'KeepAlive' : 'Restart='})`, {
+      hint: 'drop --no-keep-alive, or install with --manager process',
+    });
+  }
   await assertLauncher(launcher);
+  // Keep-alive (process backend): on unless --no-keep-alive; limits set in config.json stay.
+  const keepAlive: Config['service']['keepAlive'] = opts.keepAlive === false ? false : ctx.config.service.keepAlive === false ? undefined : ctx.config.service.keepAlive;
+  if (kind === 'process') {
+    if (keepAlive === undefined) delete ctx.config.service.keepAlive;
+    else ctx.config.service.keepAlive = keepAlive;
+  }
   let { mgr, store } = await openService(ctx, { ...opts, manager: kind, label });
   if (!opts.label && kind !== 'process') {
     // OpenClaw's name is taken by another oc-versions home's service: this home gets its own.
@@ -582,8 +595,14 @@ async function restorePreflight(ctx: CommandContext, rec: AdoptedRecord): Promis
   }
 }
 
-/** Secret-store entries referenced anywhere in the snapshots (`{"$secretRef":"<store>:<name>"}`). */
-async function snapshotSecretNames(ctx: CommandContext): Promise<string[]> {
+/**
+ * Every secret-store entry this home made: `{"$secretRef":"<store>:<name>"}` anywhere in the
+ * snapshots and the service records (process.json, definition.json: `service install --env`,
+ * adopt, snapshots of the definition), and the OpenClaw config values each snapshot kept
+ * (`storedConfigSecrets`; older snapshots: `oc-secret:config/…` in their config copy, named after
+ * the snapshot's service label or `openclaw`).
+ */
+async function homeSecretNames(ctx: CommandContext): Promise<string[]> {
   const names = new Set<string>();
   const walk = async (dir: string): Promise<void> => {
     for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
@@ -596,6 +615,23 @@ async function snapshotSecretNames(ctx: CommandContext): Promise<string[]> {
     }
   };
   await walk(ctx.layout.snapshotsDir);
+  await walk(ctx.layout.serviceDir);
+  for (const e of await fsp.readdir(ctx.layout.snapshotsDir, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory()) continue;
+    const dir = path.join(ctx.layout.snapshotsDir, e.name);
+    const meta = JSON.parse(await fsp.readFile(path.join(dir, 'metadata.json'), 'utf8').catch(() => '{}')) as {
+      secretStore?: string;
+      service?: { label?: string } | null;
+      storedConfigSecrets?: string[];
+    };
+    if (meta.secretStore === 'none') continue;
+    if (Array.isArray(meta.storedConfigSecrets)) {
+      for (const n of meta.storedConfigSecrets) names.add(n);
+      continue;
+    }
+    const copy = await fsp.readFile(path.join(dir, 'openclaw', 'openclaw.json'), 'utf8').catch(() => '');
+    for (const m of copy.matchAll(/oc-secret:(config\/[^"'\s]+)/g)) names.add(`${meta.service?.label ?? 'openclaw'}/${m[1]!}`);
+  }
   return [...names].sort();
 }
 
@@ -614,10 +650,10 @@ async function uninstallAll(ctx: CommandContext, opts: ServiceOptions): Promise<
       hint: 'run oc-versions service uninstall first (this stops the gateway), then oc-versions uninstall-all --yes',
     });
   }
-  const secretNames = await snapshotSecretNames(ctx);
+  const secretNames = await homeSecretNames(ctx);
   const plan = [
     ...(adopted ? [`hand back ${adopted.manager} service ${adopted.label}: restore ${adopted.definitionPath} from ${adopted.originalPath}`] : []),
-    ...(secretNames.length > 0 ? [`delete ${secretNames.length} secret-store entr${secretNames.length === 1 ? 'y' : 'ies'} referenced by snapshots`] : []),
+    ...(secretNames.length > 0 ? [`delete ${secretNames.length} secret-store entr${secretNames.length === 1 ? 'y' : 'ies'} this home made (service --env, adopt, snapshots)`] : []),
     `remove the recovery agent (if any) and the home ${ctx.layout.home} (versions, snapshots, logs, config, shims)`,
   ];
   if (!opts.yes) {
@@ -659,6 +695,10 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
       const ref = parseSecretRef(v);
       if (ref && ref.kind !== 'none') storedNames.push(ref.name);
     }
+  } else {
+    // launchd/systemd keep --env values inline; the copy `install` put in the store goes too.
+    const def = await mgr.readDefinition();
+    for (const k of Object.keys(def?.env ?? {})) if (isSecretKey(k, ctx.config.secretPattern)) storedNames.push(secretName(mgr.label, k));
   }
   await mutating(ctx, 'service uninstall', async () => {
     await mgr.stop({ drainMs: drainOf(ctx, opts) }).catch(() => {});

@@ -61,6 +61,8 @@ export interface Layout {
   gatewayLog: string;
   /** Process backend keep-alive supervisor: its pid and the crash-loop state. */
   gatewaySupervisor: string;
+  /** Process backend: present while oc-versions stops the gateway on purpose (the supervisor must not restart it). */
+  gatewayStopIntent: string;
   recoveryAgentLog: string;
   detachedLog(stamp: number): string;
   /** A directory in staging/ for one install of `version` (`tag` makes it unique). */
@@ -129,6 +131,7 @@ export function makeLayout(home: string): Layout {
     gatewayPid: j('service', 'gateway.pid.json'),
     gatewayLog: j('service', 'gateway.log'),
     gatewaySupervisor: j('service', 'keepalive.json'),
+    gatewayStopIntent: j('service', 'keepalive.stop'),
     recoveryAgentLog: j('logs', 'recover-agent.log'),
     detachedLog: (stamp) => j('logs', `detached-${Math.trunc(stamp)}.log`),
     staging: (v, tag) => j('staging', `${safeVersion(v)}.${tag.replace(/[^0-9A-Za-z.-]/g, '')}`),

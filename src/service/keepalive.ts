@@ -2,6 +2,8 @@
  * Keep-alive for the process backend (no service manager): a tiny supervisor,
  * `node dist/service/keepalive.js '<json>'`, started detached in its own process
  * group by `start()`, so it outlives the oc-versions command that started it.
+ * On by default for the process backend (`service.keepAlive: false` or
+ * `service install --no-keep-alive` turns it off).
  *
  * It runs the launcher (its own process group, as before), records the gateway in
  * the pidfile (pid + start time, the same record the backend reads), and when the
@@ -11,8 +13,18 @@
  *
  * An exit during the first `graceMs` of the very first start is not retried
  * (`failed-start`: the launcher cannot run at all; start() reports it).
- * oc-versions' own stop signals the supervisor first (SIGTERM: it exits without
- * restarting anything), then drains the gateway's group: a stop is never a crash.
+ *
+ * oc-versions' own stop is never a crash (the stop protocol):
+ *  1. the stop intent `<home>/service/keepalive.stop` is written first: a supervisor that finds it
+ *     (before any spawn, after any exit of its gateway) never starts a gateway again, whatever
+ *     order the signals and exits reach it in;
+ *  2. every supervisor of this home gets SIGTERM: the one its record names, and any other found by
+ *     its mark (OC_VERSIONS_SUPERVISOR=<label>@<home> in its environment, a group leader whose
+ *     command line names the home) — so one an updater spawned and was SIGKILLed before it was
+ *     recorded is stopped too, instead of starting a second gateway beside recovery's;
+ *  3. the gateways are drained; each supervisor exits once its gateway has (it reaps it), and the
+ *     stop waits for that, so when it returns no supervisor of this home is left.
+ * `start()` removes the intent just before it starts a new supervisor.
  * Its state is `<home>/service/keepalive.json` (no env values: those stay in memory).
  */
 import fs from 'node:fs';
@@ -22,7 +34,10 @@ import { fileURLToPath } from 'node:url';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { packageRootOf, readJson, writeJsonAtomic } from '../os/fs.js';
-import { isAlive, isZombie, processStartTime, signalPid, sleep, spawnDetached, spawnDetachedWatched } from '../os/proc.js';
+import { findMarkedLeaders, isAlive, isZombie, processStartTime, signalPid, sleep, spawnDetached, spawnDetachedWatched } from '../os/proc.js';
+
+/** The supervisor's mark (its value is the gateway's: `<label>@<home>`); the gateway does not inherit it. */
+export const SUPERVISOR_MARKER_KEY = 'OC_VERSIONS_SUPERVISOR';
 
 export const KEEPALIVE_DEFAULTS: KeepAliveConfig = { backoffMs: 1_000, maxBackoffMs: 30_000, burst: 5, intervalMs: 60_000 };
 
@@ -42,6 +57,8 @@ export interface SupervisorRecord {
 interface SupervisorArgs {
   stateFile: string;
   pidFile: string;
+  /** The stop intent: while it exists, never start the gateway again. */
+  stopFile: string;
   logFile: string;
   cmd: string;
   args: string[];
@@ -59,8 +76,8 @@ interface SupervisorArgs {
  * without it; with it they are not yet (docs/service.md).
  */
 export function keepAliveConfig(v: false | Partial<KeepAliveConfig> | undefined): KeepAliveConfig | null {
-  if (v === false || v === undefined) return null;
-  return { ...KEEPALIVE_DEFAULTS, ...v };
+  if (v === false) return null;
+  return { ...KEEPALIVE_DEFAULTS, ...(v ?? {}) };
 }
 
 /**
@@ -84,13 +101,26 @@ function supervisorAlive(rec: SupervisorRecord | undefined): boolean {
 /** Start the supervisor (which starts the gateway); returns once the gateway is recorded. */
 export async function startSupervised(
   layout: Layout,
-  opts: { cmd: string; args: string[]; cwd?: string; env: NodeJS.ProcessEnv; graceMs: number; limits: KeepAliveConfig; childEnv?: Record<string, string>; onSpawned?: () => void },
+  opts: {
+    cmd: string;
+    args: string[];
+    cwd?: string;
+    env: NodeJS.ProcessEnv;
+    graceMs: number;
+    limits: KeepAliveConfig;
+    /** The supervisor's mark (`<label>@<home>`): found by it even before it has written its record. */
+    marker: string;
+    childEnv?: Record<string, string>;
+    onSpawned?: () => void;
+  },
 ): Promise<{ ok: true } | { ok: false; state: SupervisorState | 'gone' }> {
   await fsp.rm(layout.gatewayPid, { force: true });
   await fsp.rm(layout.gatewaySupervisor, { force: true });
+  await fsp.rm(layout.gatewayStopIntent, { force: true });
   const a: SupervisorArgs = {
     stateFile: layout.gatewaySupervisor,
     pidFile: layout.gatewayPid,
+    stopFile: layout.gatewayStopIntent,
     logFile: layout.gatewayLog,
     cmd: opts.cmd,
     args: opts.args,
@@ -99,11 +129,12 @@ export async function startSupervised(
     limits: opts.limits,
     ...(opts.childEnv ? { childEnv: opts.childEnv } : {}),
   };
-  const pid = spawnDetached(process.execPath, [runnerPath(), JSON.stringify(a)], { env: opts.env, logFile: layout.gatewayLog });
+  const pid = spawnDetached(process.execPath, [runnerPath(), JSON.stringify(a)], { env: { ...opts.env, [SUPERVISOR_MARKER_KEY]: opts.marker }, logFile: layout.gatewayLog });
   opts.onSpawned?.();
-  // 1. The supervisor records the gateway (or reports why it could not run it).
+  // 1. The supervisor records the gateway (or reports why it could not run it). A loaded host may
+  //    take seconds to boot it: waiting is cheaper than a failed start, and it is watched meanwhile.
   let child: number | null = null;
-  for (const until = Date.now() + 10_000; child === null && Date.now() < until; ) {
+  for (const until = Date.now() + 30_000; child === null && Date.now() < until; ) {
     await sleep(25);
     const rec = await readSupervisor(layout);
     if (rec && (rec.state === 'failed-start' || rec.state === 'crash-loop')) return { ok: false, state: rec.state };
@@ -122,20 +153,47 @@ export async function startSupervised(
 }
 
 /**
- * Tell the supervisor to stop supervising. It records `stopped` at once and then only waits for
- * the gateway to exit (so it reaps it: in a container PID 1 may never reap an orphan), never
- * restarting it; the caller then drains the gateway's group.
+ * Every live supervisor of this home: the one its record names, and any other carrying this
+ * home's mark (one an updater spawned and died before it was recorded).
  */
-export async function stopSupervisor(layout: Layout): Promise<void> {
+export async function liveSupervisors(layout: Layout, marker: string, homeNames: readonly string[]): Promise<number[]> {
   const rec = await readSupervisor(layout);
-  if (!rec || !supervisorAlive(rec)) return;
-  signalPid(rec.pid, 'SIGTERM');
-  const deadline = Date.now() + 3_000;
-  while (Date.now() < deadline && isAlive(rec.pid) && !isZombie(rec.pid)) {
-    if ((await readSupervisor(layout))?.state === 'stopped') return;
+  const pids = new Set<number>(rec && supervisorAlive(rec) ? [rec.pid] : []);
+  for (const p of await findMarkedLeaders(SUPERVISOR_MARKER_KEY, marker, homeNames)) pids.add(p.pid);
+  return [...pids];
+}
+
+/**
+ * Steps 1 and 2 of the stop protocol: write the stop intent, then SIGTERM every supervisor of this
+ * home. Each records `stopped` and waits for its gateway to exit (to reap it: in a container PID 1
+ * may never reap an orphan), never restarting it; the caller drains the gateways, then waits for
+ * the returned supervisors with `reapSupervisors`.
+ */
+export async function stopSupervisors(layout: Layout, marker: string, homeNames: readonly string[]): Promise<number[]> {
+  await fsp.mkdir(path.dirname(layout.gatewayStopIntent), { recursive: true });
+  await writeJsonAtomic(layout.gatewayStopIntent, { pid: process.pid, at: new Date().toISOString() }, 0o644);
+  const pids = await liveSupervisors(layout, marker, homeNames);
+  for (const p of pids) signalPid(p, 'SIGTERM');
+  return pids;
+}
+
+const up = (p: number) => isAlive(p) && !isZombie(p);
+
+/**
+ * Step 3: wait for the supervisors to exit (they do once their gateway has). `drainMore` is called
+ * now and then meanwhile: a supervisor that had just spawned a gateway when the stop began waits
+ * for that one, which the caller's first drain may not have seen. SIGKILL what is left.
+ */
+export async function reapSupervisors(pids: readonly number[], drainMore: () => Promise<void>, waitMs = 5_000): Promise<void> {
+  for (let until = Date.now() + waitMs, next = Date.now() + 500; pids.some(up) && Date.now() < until; ) {
     await sleep(25);
+    if (Date.now() >= next) {
+      await drainMore();
+      next = Date.now() + 500;
+    }
   }
-  if (isAlive(rec.pid) && !isZombie(rec.pid)) signalPid(rec.pid, 'SIGKILL');
+  for (const p of pids.filter(up)) signalPid(p, 'SIGKILL');
+  for (const until = Date.now() + 2_000; pids.some(up) && Date.now() < until; ) await sleep(25);
 }
 
 /** For status: the supervisor's record, with `alive` (a dead supervisor in `running` died itself). */
@@ -148,40 +206,50 @@ export async function supervisorStatus(layout: Layout): Promise<(SupervisorRecor
 
 let stopRequested = false;
 
-
 async function supervise(a: SupervisorArgs): Promise<void> {
   const me = { pid: process.pid, startTime: processStartTime(process.pid) };
   let stopping = false;
   let restarts = 0;
   let lastExit: SupervisorRecord['lastExit'] = null;
   const exits: number[] = [];
-  const write = (state: SupervisorState) =>
-    writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644);
+  // Record writes in order (a late `running` must never land over `stopped`).
+  let writing: Promise<void> = Promise.resolve();
+  const write = (state: SupervisorState): Promise<void> =>
+    (writing = writing
+      .then(() => writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644))
+      .catch(() => {
+        // the home is gone
+      }));
+  /** oc-versions is stopping the gateway on purpose: its SIGTERM, or its stop intent on disk. */
+  const stopAsked = (): boolean => stopping || fs.existsSync(a.stopFile);
   let running: Promise<unknown> | null = null;
   process.on('SIGTERM', () => {
     if (stopping) return;
     stopping = true;
     stopRequested = true;
-    // Synchronous: the record must say `stopped` before oc-versions drains the gateway.
-    try {
-      fs.writeFileSync(a.stateFile, JSON.stringify({ ...me, state: 'stopped', restarts, lastExit, updatedAt: new Date().toISOString(), limits: a.limits }));
-    } catch {
-      // the home is gone
-    }
     // Stay until the gateway has exited, to reap it; in a backoff there is none.
-    if (running) void running.then(() => process.exit(0));
-    else process.exit(0);
+    void (running ?? Promise.resolve())
+      .then(() => write('stopped'))
+      .then(() => process.exit(0));
   });
   process.on('SIGHUP', () => {});
-  for (let first = true; !stopping; first = false) {
-    const child = spawnDetachedWatched(a.cmd, a.args, { env: { ...process.env, ...(a.childEnv ?? {}) }, logFile: a.logFile, ...(a.cwd !== undefined ? { cwd: a.cwd } : {}) });
+  // The gateway carries the gateway's mark, never the supervisor's (it would be taken for one).
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...(a.childEnv ?? {}) };
+  delete childEnv[SUPERVISOR_MARKER_KEY];
+  for (let first = true; !stopAsked(); first = false) {
+    const child = spawnDetachedWatched(a.cmd, a.args, { env: childEnv, logFile: a.logFile, ...(a.cwd !== undefined ? { cwd: a.cwd } : {}) });
     running = child.exited;
     const startedAt = Date.now();
-    await writeJsonAtomic(a.pidFile, { pid: child.pid, startTime: processStartTime(child.pid), startedAt: new Date(startedAt).toISOString() }, 0o644);
+    if (!stopping) await writeJsonAtomic(a.pidFile, { pid: child.pid, startTime: processStartTime(child.pid), startedAt: new Date(startedAt).toISOString() }, 0o644);
     if (!stopping) await write('running');
     const ex = await child.exited;
     running = null;
-    if (stopping) return;
+    if (stopping) return; // the SIGTERM handler exits once the record says `stopped`
+    if (stopAsked()) {
+      // The stop intent without (yet) the signal: still not a crash.
+      await write('stopped');
+      return;
+    }
     lastExit = { code: ex.code, signal: ex.signal, at: new Date().toISOString() };
     await fsp.rm(a.pidFile, { force: true });
     if (first && Date.now() - startedAt < a.graceMs) {
@@ -199,8 +267,9 @@ async function supervise(a: SupervisorArgs): Promise<void> {
     await write('backoff');
     const delay = Math.min(a.limits.backoffMs * 2 ** (exits.length - 1), a.limits.maxBackoffMs);
     const until = Date.now() + delay;
-    while (!stopping && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
+    while (!stopAsked() && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
   }
+  if (!stopping) await write('stopped');
 }
 
 function invokedAsMain(): boolean {

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { readJson, writeJsonAtomic } from '../os/fs.js';
+import { exists, readJson, writeJsonAtomic } from '../os/fs.js';
 import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../os/proc.js';
 import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
@@ -27,7 +27,7 @@ import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
-import { startSupervised, stopSupervisor, supervisorStatus } from './keepalive.js';
+import { liveSupervisors, reapSupervisors, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
@@ -57,7 +57,9 @@ function realpathOr(p: string): string {
   }
 }
 
-/** How often a stop checks whether the gateway has exited (a kill(0) and one /proc read). */
+/** How often a stop checks whether the gateway has exited (a kill(0) and one /proc read): the
+ * next gateway can start only once the old one exited (it holds OpenClaw's state lease until then),
+ * so each poll interval is outage. */
 const EXIT_POLL_MS = 5;
 
 export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOptions = {}): ServiceManager {
@@ -138,103 +140,6 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     return out;
   }
 
-  interface Launch {
-    cmd: string;
-    args: string[];
-    env: NodeJS.ProcessEnv;
-    cwd?: string;
-  }
-
-  /** The definition read and the environment resolved: what a start spawns. */
-  async function prepareLaunch(): Promise<Launch> {
-    const doc = await readDoc();
-    if (!doc) {
-      throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
-        hint: 'run oc-versions service install --manager process',
-      });
-    }
-    const [cmd, ...args] = doc.program as [string, ...string[]];
-    try {
-      await fsp.access(cmd, 0o1);
-    } catch {
-      throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
-    }
-    await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
-    return { cmd, args, env: await resolveEnv(doc), ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}) };
-  }
-
-  async function launch(l: Launch): Promise<void> {
-    const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
-    if (ctx.keepAlive) {
-      // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
-      const r = await startSupervised(ctx.layout, {
-        cmd: l.cmd,
-        args: l.args,
-        env: l.env,
-        graceMs: opts.startGraceMs ?? 300,
-        limits: ctx.keepAlive,
-        // The gateway carries this home's marker (found even without its pidfile); the supervisor does not.
-        childEnv: { [GATEWAY_MARKER_KEY]: marker },
-        onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
-        ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
-      });
-      if (!r.ok) {
-        await stopSupervisor(ctx.layout);
-        const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
-        throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
-      }
-      return;
-    }
-    const pid = spawnDetached(l.cmd, l.args, {
-      env: { ...l.env, [GATEWAY_MARKER_KEY]: marker },
-      logFile: logPath,
-      ...(l.cwd !== undefined ? { cwd: l.cwd } : {}),
-    });
-    faultStep('spawned'); // tests: the updater dies (or throws) between the spawn and the pidfile
-    await writePidFile(pid);
-    // A launcher that cannot find `current` exits at once (127): report it now.
-    const grace = opts.startGraceMs ?? 300;
-    for (let waited = 0; waited < grace; waited += 50) {
-      await sleep(50);
-      if (!isAlive(pid) || isZombie(pid)) {
-        await fsp.rm(pidPath, { force: true });
-        const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
-        throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
-          hint: `see ${logPath}`,
-        });
-      }
-    }
-  }
-
-  /**
-   * SIGTERM every gateway of this home (the pidfile's and any marked one), wait up to the drain
-   * budget for each to exit, then SIGKILL what is left. True when every one was seen gone.
-   * The exit is polled every EXIT_POLL_MS: the next gateway can start only once the old one has
-   * exited (it holds OpenClaw's state lease until then), so each poll interval is outage.
-   */
-  async function stopAll(o: StopOptions): Promise<boolean> {
-    // Our own stop is never a crash: the supervisor lets go before the gateway is drained.
-    await stopSupervisor(ctx.layout);
-    const tracked = await trackedPid();
-    const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
-    const up = (p: number) => isAlive(p) && !isZombie(p);
-    let clean = true;
-    if (pids.length > 0) {
-      const drainMs = o.drainMs ?? 20_000;
-      for (const p of pids) killGroup(p, 'SIGTERM');
-      const deadline = Date.now() + drainMs;
-      while (Date.now() < deadline && pids.some(up)) await sleep(EXIT_POLL_MS);
-      if (pids.some(up)) {
-        for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
-        const hard = Date.now() + 5_000;
-        while (Date.now() < hard && pids.some(up)) await sleep(EXIT_POLL_MS);
-        clean = !pids.some(up);
-      }
-    }
-    await fsp.rm(pidPath, { force: true });
-    return clean;
-  }
-
   const mgr: ServiceManager = {
     kind: 'process',
     label,
@@ -288,6 +193,21 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     },
 
     async start() {
+      const supervisors = await liveSupervisors(ctx.layout, marker, homeNames);
+      if (supervisors.length > 0) {
+        // One supervisor and no stop under way: it runs the gateway, or starts it again after its
+        // backoff; a second one would race it for the port. More than one, or a stop that was
+        // interrupted (its intent is still there): finish that stop, then start afresh.
+        if (supervisors.length === 1 && !(await exists(ctx.layout.gatewayStopIntent))) {
+          // Its gateway's pidfile lost (or not yet written): record the one gateway of this home.
+          if (!(await trackedPid())) {
+            const strays = await untracked(null);
+            if (strays.length === 1) await writePidFile(strays[0]!);
+          }
+          return;
+        }
+        await mgr.stop({ ...(ctx.drainMs !== undefined ? { drainMs: ctx.drainMs } : {}) });
+      }
       if (await trackedPid()) return;
       const strays = await untracked(null);
       if (strays.length === 1) {
@@ -295,28 +215,96 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         await writePidFile(strays[0]!);
         return;
       }
-      if (strays.length > 1) await mgr.stop({});
-      await launch(await prepareLaunch());
+      if (strays.length > 1) await mgr.stop({ ...(ctx.drainMs !== undefined ? { drainMs: ctx.drainMs } : {}) });
+      const doc = await readDoc();
+      if (!doc) {
+        throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
+          hint: 'run oc-versions service install --manager process',
+        });
+      }
+      const [cmd, ...args] = doc.program as [string, ...string[]];
+      try {
+        await fsp.access(cmd, 0o1);
+      } catch {
+        throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
+      }
+      await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
+      const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
+      if (ctx.keepAlive) {
+        // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
+        const r = await startSupervised(ctx.layout, {
+          cmd,
+          args,
+          env: await resolveEnv(doc),
+          graceMs: opts.startGraceMs ?? 300,
+          limits: ctx.keepAlive,
+          // The supervisor carries its own mark, the gateway this home's gateway mark (each is found without its record).
+          marker,
+          childEnv: { [GATEWAY_MARKER_KEY]: marker },
+          onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
+          ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
+        });
+        if (!r.ok) {
+          // Whatever it got to start (a host too loaded to report in time) goes too: no half-started service.
+          await mgr.stop({ drainMs: 2_000 });
+          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
+        }
+        return;
+      }
+      await fsp.rm(ctx.layout.gatewayStopIntent, { force: true });
+      const pid = spawnDetached(cmd, args, {
+        env: { ...(await resolveEnv(doc)), [GATEWAY_MARKER_KEY]: marker },
+        logFile: logPath,
+        ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
+      });
+      faultStep('spawned'); // tests: the updater dies (or throws) between the spawn and the pidfile
+      await writePidFile(pid);
+      // A launcher that cannot find `current` exits at once (127): report it now.
+      const grace = opts.startGraceMs ?? 300;
+      for (let waited = 0; waited < grace; waited += 50) {
+        await sleep(50);
+        if (!isAlive(pid) || isZombie(pid)) {
+          await fsp.rm(pidPath, { force: true });
+          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
+            hint: `see ${logPath}`,
+          });
+        }
+      }
     },
 
     async stop(o: StopOptions = {}) {
-      await stopAll(o);
+      // Our own stop is never a crash: the stop intent first, then every supervisor of this home
+      // lets go (keepalive.ts, the stop protocol), then the gateways drain.
+      const supervisors = await stopSupervisors(ctx.layout, marker, homeNames);
+      const drainMs = o.drainMs ?? 20_000;
+      const up = (p: number) => isAlive(p) && !isZombie(p);
+      /** The tracked gateway and any untracked one of this home: all of them drain, then go. */
+      const drain = async (): Promise<void> => {
+        const tracked = await trackedPid();
+        const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+        if (pids.length === 0) return;
+        for (const p of pids) killGroup(p, 'SIGTERM');
+        const deadline = Date.now() + drainMs;
+        while (Date.now() < deadline && pids.some(up)) await sleep(EXIT_POLL_MS);
+        if (pids.some(up)) {
+          for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
+          const hard = Date.now() + 5_000;
+          while (Date.now() < hard && pids.some(up)) await sleep(EXIT_POLL_MS);
+        }
+      };
+      await drain();
+      if (supervisors.length > 0) {
+        await reapSupervisors(supervisors, drain);
+        await drain(); // one a supervisor SIGKILLed above had just started
+      }
+      await fsp.rm(pidPath, { force: true });
     },
 
     async restart(o: StopOptions = {}) {
-      // Everything start() reads (definition, env files, secret store) is read while the old
-      // gateway still serves: only the spawn itself falls inside the outage. A definition that
-      // cannot start still stops the job first, as stop-then-start always did.
-      const prepared = await prepareLaunch().then(
-        (l) => ({ ok: true as const, l }),
-        (e: unknown) => ({ ok: false as const, e }),
-      );
-      const clean = await stopAll(o);
-      if (!prepared.ok) throw prepared.e;
-      // stopAll found every gateway of this home (pidfile and marker scan) and saw each one exit:
-      // there is no stray to adopt, so start() would only scan /proc again (tens of ms under load).
-      if (clean) await launch(prepared.l);
-      else await mgr.start();
+      await mgr.stop(o);
+      await mgr.start();
     },
 
     async status(): Promise<ServiceStatus> {

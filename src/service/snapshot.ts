@@ -67,6 +67,12 @@ export interface SnapshotMeta {
   secretStore: SecretStoreKind;
   /** Whether every secret value referenced by this snapshot can be restored from it. */
   secretsRestorable: boolean;
+  /**
+   * Store names of the OpenClaw config's secret values this snapshot kept (`<label>/config/<key>#<n>`;
+   * no service: `openclaw.<homeTag>/…`). The config copy refers to them as `oc-secret:config/…`, so
+   * they are listed here for `uninstall-all` to delete. Absent in older snapshots.
+   */
+  storedConfigSecrets?: string[];
   openclaw: { stateDir: string | null; configPath: string | null; files: SnapshotFile[]; skipped: string[] };
   runtime: { node: string; platform: string; arch: string };
 }
@@ -130,6 +136,7 @@ export async function createSnapshot(setup: SnapshotSetup, opts: SnapshotOptions
     const stateDir = resolveStateDir(opts.openclawStateDir ?? config.openclawStateDir, { ...setup.env, ...envAll });
     const files: SnapshotFile[] = [];
     const skipped: string[] = [];
+    const storedConfigSecrets: string[] = [];
     const configPath = envAll['OPENCLAW_CONFIG_PATH'] ?? (stateDir ? path.join(stateDir, 'openclaw.json') : null);
     if (configPath && fs.existsSync(configPath)) {
       const { text, redacted } = redactConfigText(await fsp.readFile(configPath, 'utf8'), pattern);
@@ -139,7 +146,11 @@ export async function createSnapshot(setup: SnapshotSetup, opts: SnapshotOptions
         const live = configSecretValues(await fsp.readFile(configPath, 'utf8'), pattern);
         for (const name of redacted) {
           const v = live.get(name);
-          if (v !== undefined) await store.set(`${service?.label ?? 'openclaw'}/${name}`, v);
+          if (v === undefined) continue;
+          // Named after this home's service, else after the home: another home's entries are never touched.
+          const stored = `${service?.label ?? `openclaw.${layout.homeTag}`}/${name}`;
+          await store.set(stored, v);
+          storedConfigSecrets.push(stored);
         }
       }
       await fsp.writeFile(path.join(tmp, copy), text, { mode: 0o600 });
@@ -166,6 +177,7 @@ export async function createSnapshot(setup: SnapshotSetup, opts: SnapshotOptions
       secretKeys: [...secretKeys].sort(),
       secretStore: storeOk && store ? store.kind : 'none',
       secretsRestorable: secretKeys.size === 0 || storeOk,
+      storedConfigSecrets,
       openclaw: { stateDir, configPath, files, skipped },
       runtime: { node: process.version, platform: process.platform, arch: process.arch },
     };

@@ -1,7 +1,7 @@
 /**
  * The upgrade fault matrix: real fixture gateways under the process backend
- * (a real detached process group), a real registry, real SIGKILLs of the
- * updater. Every cell ends with the same invariants checked.
+ * (a real detached process group, under its keep-alive supervisor: the default), a real
+ * registry, real SIGKILLs of the updater. Every cell ends with the same invariants checked.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,7 +12,7 @@ import { VARIANT_VERSIONS } from '../helpers/fixtures.js';
 import { grepTree, runCli } from '../helpers/cli.js';
 import { filesContaining } from '../helpers/fake-home.js';
 import { gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
-import { gatewaysOf, tempFiles, trackedPid } from '../helpers/gateways.js';
+import { gatewaysOf, supervisorsOf, tempFiles, trackedPid } from '../helpers/gateways.js';
 
 const CANARY = `canary-${process.pid}-${Date.now()}-s3cr3t`;
 let h: GatewayHost | undefined;
@@ -164,14 +164,25 @@ it('the matrix has one row per fault point the updater knows', () => {
   expect(MATRIX.map(([p]) => p).sort()).toEqual([...FAULT_POINTS].sort());
 });
 
-/** Exactly one gateway of this home runs, it is the one the pidfile tracks, and `status` reports it. */
-async function assertOneTrackedGateway(g: GatewayHost, version: string): Promise<void> {
+/**
+ * Exactly one gateway of this home runs, it is the one the pidfile tracks, and `status` reports it;
+ * with keep-alive (the default) exactly one supervisor of the home runs, the one its record names,
+ * supervising (so a crash now would be restarted, and nothing races it).
+ */
+async function assertOneTrackedGateway(g: GatewayHost, version: string, keepAlive = true): Promise<void> {
   const tracked = trackedPid(g.t.ocHome);
   expect(tracked, 'service/gateway.pid.json names the gateway').not.toBeNull();
   expect(gatewaysOf(g.t.ocHome)).toEqual([tracked]);
   expect((await getJson(`http://127.0.0.1:${g.port}/info`))?.body).toMatchObject({ pid: tracked, version });
   const st = await g.cli('status', '--json');
   expect(st.json.service).toMatchObject({ running: true, pid: tracked, version });
+  if (keepAlive) {
+    const sup = JSON.parse(fs.readFileSync(path.join(g.t.ocHome, 'service', 'keepalive.json'), 'utf8'));
+    expect(supervisorsOf(g.t.ocHome), 'one keep-alive supervisor of the home runs').toEqual([sup.pid]);
+    expect(sup.state).toBe('running');
+  } else {
+    expect(supervisorsOf(g.t.ocHome)).toEqual([]);
+  }
 }
 
 for (const form of ['kill', 'throw'] as const) {
@@ -222,13 +233,17 @@ for (const form of ['kill', 'throw'] as const) {
           }
         }
         if (point.endsWith('/spawned') && form === 'kill') {
-          // The updater died between spawning the gateway and recording it: the pidfile does not name
-          // the gateway that runs, yet status sees it (the backend finds its own gateways by their mark).
-          const running = gatewaysOf(home);
-          expect(running).toHaveLength(1);
-          expect(trackedPid(home)).not.toBe(running[0]);
-          const st = await g.cli('status', '--json');
-          expect(st.json.service).toMatchObject({ running: true, pid: running[0] });
+          // The updater died right after spawning the keep-alive supervisor, which lives on and may
+          // not have started the gateway yet. At restart/spawned recover runs at once (it must stop
+          // that supervisor, whatever it has got to, instead of racing it for the port); at
+          // rollback-restart/spawned the supervisor is let finish first: it runs one gateway and
+          // records it, and status sees it.
+          if (point === 'rollback-restart/spawned') {
+            await waitFor(async () => gatewaysOf(home).length === 1 && trackedPid(home) === gatewaysOf(home)[0], 15_000, 'the supervisor to run and record the gateway');
+            const st = await g.cli('status', '--json');
+            expect(st.json.service).toMatchObject({ running: true, pid: gatewaysOf(home)[0] });
+          }
+          expect(supervisorsOf(home).length).toBeGreaterThanOrEqual(1);
           // what a SIGKILL in the middle of the pidfile write leaves: recover must sweep it
           fs.writeFileSync(path.join(home, 'service', 'gateway.pid.json.2718281828'), '{"pid": 4');
         }
@@ -286,5 +301,28 @@ describe('degraded: the old version fails its gate too', () => {
     expect(fix.code, fix.stderr).toBe(0);
     expect(fix.json.outcome).toBe('switched');
     await assertInvariants(g, ['2026.1.1']);
+  });
+});
+
+describe('direct spawn (--no-keep-alive): the updater SIGKILLed between the spawn and the pidfile', () => {
+  it('leaves a gateway the pidfile does not name; status sees it by its mark, recover replaces it', async () => {
+    const g = await gatewayHost(inject('registryUrl'), OLD, { env: { OPENCLAW_GATEWAY_TOKEN: CANARY, OC_VERSIONS_SECRET_STORE: 'none' }, keepAlive: false });
+    h = g;
+    const home = g.t.ocHome;
+    expect(JSON.parse(fs.readFileSync(path.join(home, 'config.json'), 'utf8')).service.keepAlive).toBe(false);
+    expect(supervisorsOf(home)).toEqual([]);
+    const r = await runCli(['upgrade', NEW, '--json'], { ...g.t.env, OC_VERSIONS_FAULT: 'restart/spawned:kill' });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    const running = gatewaysOf(home);
+    expect(running).toHaveLength(1);
+    expect(trackedPid(home)).not.toBe(running[0]);
+    const st = await g.cli('status', '--json');
+    expect(st.json.service).toMatchObject({ running: true, pid: running[0] });
+    fs.writeFileSync(path.join(home, 'service', 'gateway.pid.json.2718281828'), '{"pid": 4');
+    const rec = await g.cli('recover', '--json');
+    expect(rec.code, rec.stderr).toBe(0);
+    expect(rec.json).toMatchObject({ recovered: true, outcome: 'old', version: OLD });
+    await assertInvariants(g, [OLD]);
+    await assertOneTrackedGateway(g, OLD, false);
   });
 });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import semver from 'semver';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SUPPORTED_NODE } from '../../src/registry/index.js';
 import { REPO, makeTestEnv, type TestEnv } from '../helpers/cli.js';
@@ -157,7 +158,7 @@ describe('the npm package', () => {
     const env = { ...t.env, OC_VERSIONS_HOME: fresh, XDG_CACHE_HOME: cache };
     const cur = await spawnBin(node, bin, ['current', '--json'], env);
     expect(cur.code, cur.stderr).toBe(0);
-    expect(JSON.parse(cur.stdout)).toEqual({ version: null, path: null });
+    expect(JSON.parse(cur.stdout)).toEqual({ schemaVersion: 1, version: null, path: null });
     expect(fs.existsSync(fresh)).toBe(false); // a read-only command creates no home
     expect(fs.readdirSync(path.join(cache, 'oc-versions', 'compile-cache')).length).toBeGreaterThan(0);
     // XDG_CACHE_HOME is a file: no cache can be made there, and the command runs as usual
@@ -166,8 +167,36 @@ describe('the npm package', () => {
     const r = await spawnBin(node, bin, ['current', '--json'], { ...env, XDG_CACHE_HOME: blocker });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual({ version: null, path: null });
+    expect(JSON.parse(r.stdout)).toEqual({ schemaVersion: 1, version: null, path: null });
     expect(fs.existsSync(fresh)).toBe(false);
+  });
+
+  /**
+   * The oldest Node `engines` allows (its minimum, 22.22.2): `node_modules/node22/bin/node` from the
+   * dev dependency `"node22": "npm:node@22.22.2"` (the `node` package installs the binary for the
+   * platform it runs on), or OC_TEST_NODE_OLDEST=<path>. Absent: skipped, saying so.
+   */
+  const oldest = [process.env['OC_TEST_NODE_OLDEST'], path.join(REPO, 'node_modules', 'node22', 'bin', 'node')].find((p) => p && fs.existsSync(p));
+  const minimum = semver.minVersion(PKG.engines.node)!.version;
+  it.skipIf(!oldest)(`installed globally, it runs on the oldest Node engines allows (${minimum}${oldest ? '' : ': none found -- SKIPPED'}): --version, install, list, current`, async () => {
+    const v = execFileSync(oldest!, ['-p', 'process.versions.node'], { encoding: 'utf8', timeout: 30_000 }).trim();
+    expect(v).toBe(minimum);
+    // That node first on PATH, as `#!/usr/bin/env node` would find it.
+    const env = { ...t.env, PATH: `${path.dirname(oldest!)}${path.delimiter}${t.env['PATH'] ?? ''}` };
+    const ver = await spawnBin(oldest!, bin, ['--version'], env);
+    expect(ver.code, ver.stderr).toBe(0);
+    expect(ver.stdout).toContain(`oc-versions/${PKG.version}`);
+    const inst = await spawnBin(oldest!, bin, ['install', '2026.1.1', '--json'], env);
+    expect(inst.code, inst.stderr).toBe(0);
+    expect(JSON.parse(inst.stdout)).toMatchObject({ version: '2026.1.1' });
+    const list = await spawnBin(oldest!, bin, ['list'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('2026.1.1');
+    const use = await spawnBin(oldest!, bin, ['use', '2026.1.1', '--json'], env);
+    expect(use.code, use.stderr).toBe(0);
+    const cur = await spawnBin(oldest!, bin, ['current'], env);
+    expect(cur.code, cur.stderr).toBe(0);
+    expect(cur.stdout.trim()).toBe('2026.1.1');
   });
 
   const old = oldNode();

@@ -60,7 +60,8 @@ export interface GatewayHost {
 
 /**
  * A temp host with `from` installed and the gateway running under the process
- * backend (real detached process group) on a free loopback port. Fast deadlines
+ * backend (real detached process group; under its keep-alive supervisor unless
+ * `keepAlive: false`) on a free loopback port. Fast deadlines
  * come from config.json so fault cells finish in seconds.
  */
 export async function gatewayHost(registryUrl: string, from: string, opts: { manager?: string; env?: NodeJS.ProcessEnv; keepAlive?: boolean } = {}): Promise<GatewayHost> {
@@ -74,9 +75,11 @@ export async function gatewayHost(registryUrl: string, from: string, opts: { man
   const cfgPath = path.join(t.ocHome, 'config.json');
   const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
   cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100, settle: { probes: 4, minWindowMs: 800 } };
-  cfg.service = { ...cfg.service, drainMs: 3_000, ...(opts.keepAlive ? { keepAlive: {} } : {}) };
+  cfg.service = { ...cfg.service, drainMs: 3_000 };
   fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
-  const svc = await cli('service', 'install', '--manager', opts.manager ?? 'process', '--', 'gateway', 'run', '--port', String(port), '--bind', 'loopback');
+  // The process backend's keep-alive is on by default; `keepAlive: false` installs with --no-keep-alive.
+  const noKeepAlive = opts.keepAlive === false ? ['--no-keep-alive'] : [];
+  const svc = await cli('service', 'install', '--manager', opts.manager ?? 'process', ...noKeepAlive, '--', 'gateway', 'run', '--port', String(port), '--bind', 'loopback');
   expect(svc.code, svc.stderr + svc.stdout).toBe(0);
   await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'the gateway to answer /healthz');
   return {

@@ -67,3 +67,25 @@ export function tempFiles(home: string): string[] {
   walk(home);
   return hits;
 }
+
+/**
+ * Live keep-alive supervisors of a home: process-group leaders whose environment carries the
+ * supervisor's mark for that home (`OC_VERSIONS_SUPERVISOR=<label>@<home>`). Linux (/proc) only.
+ */
+export function supervisorsOf(home: string): number[] {
+  const out: number[] = [];
+  for (const n of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    const pid = Number(n);
+    const st = statFields(pid);
+    if (!st || st[0] === 'Z' || Number(st[2]) !== pid) continue;
+    let env: string[];
+    try {
+      env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (env.some((e) => e.startsWith('OC_VERSIONS_SUPERVISOR=') && e.endsWith(`@${home}`))) out.push(pid);
+  }
+  return out;
+}

@@ -1,8 +1,10 @@
 /**
- * Keep-alive for the process backend (issue 13, part 3): the supervisor started by
+ * Keep-alive for the process backend (issue 13, part 3): on by default, the supervisor started by
  * `service install` outlives the CLI, restarts a gateway killed with SIGKILL within the
- * backoff, leaves a gateway stopped by oc-versions alone, and gives up on a crash loop,
- * which `service status` and `status` report. Built CLI, real processes and signals.
+ * backoff, leaves a gateway stopped by oc-versions alone (the stop intent, and a supervisor found
+ * by its mark without its record), never runs beside a second one, and gives up on a crash loop,
+ * which `service status` and `status` report; `--no-keep-alive` turns it off. Built CLI, real
+ * processes and signals.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -10,6 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, isZombie, killGroup } from '../../src/os/proc.js';
 import { runCli } from '../helpers/cli.js';
+import { gatewaysOf, supervisorsOf } from '../helpers/gateways.js';
 import { freePort, getJson, makeFakeHome, waitForDown, waitForJson, type FakeHome } from '../helpers/fake-home.js';
 
 type Info = { pid: number; version: string };
@@ -125,5 +128,99 @@ describe('process backend keep-alive', () => {
     const top = await runCli(['status'], envOf(f));
     expect(top.stdout).toMatch(/service: process .* not running \(CRASH LOOP/);
   });
-});
 
+  it('is on by default: a plain service install runs the supervisor; --no-keep-alive turns it off and a killed gateway stays down', async () => {
+    const f = await makeFakeHome({ versions: ['2026.9.5'] });
+    fakes.push(f);
+    const port = await freePort();
+    const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], envOf(f));
+    expect(ins.code, ins.stderr).toBe(0);
+    await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    const sup = readJsonOr(f.layout.gatewaySupervisor);
+    expect(sup).toMatchObject({ state: 'running', limits: { backoffMs: 1_000, maxBackoffMs: 30_000, burst: 5, intervalMs: 60_000 } });
+    expect(supervisorsOf(f.layout.home)).toEqual([sup.pid]);
+    expect(JSON.parse(await fsp.readFile(f.layout.config, 'utf8')).service.keepAlive).toBeUndefined();
+
+    // Reinstalled with --no-keep-alive: recorded in config.json, the supervisor goes, the gateway runs directly.
+    const off = await runCli(['service', 'install', '--manager', 'process', '--no-keep-alive', '--', 'gateway', 'run', '--port', String(port)], envOf(f));
+    expect(off.code, off.stderr).toBe(0);
+    expect(JSON.parse(await fsp.readFile(f.layout.config, 'utf8')).service.keepAlive).toBe(false);
+    const direct = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    pids.push(direct.pid);
+    expect(running(sup.pid)).toBe(false);
+    expect(supervisorsOf(f.layout.home)).toEqual([]);
+    process.kill(direct.pid, 'SIGKILL');
+    await waitForDown(`http://127.0.0.1:${port}/healthz`, 5_000);
+    await new Promise((r) => setTimeout(r, 1_500)); // longer than the default backoff
+    await expect(getJson(`http://127.0.0.1:${port}/healthz`, 300)).rejects.toThrow();
+
+    // A plain install again: keep-alive is back on (the default).
+    const on = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], envOf(f));
+    expect(on.code, on.stderr).toBe(0);
+    expect(JSON.parse(await fsp.readFile(f.layout.config, 'utf8')).service.keepAlive).toBeUndefined();
+    expect(supervisorsOf(f.layout.home)).toHaveLength(1);
+
+    // --no-keep-alive means nothing to launchd/systemd: refused, nothing changed.
+    const bad = await runCli(['service', 'install', '--manager', 'systemd', '--no-keep-alive'], envOf(f));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--no-keep-alive is for the process backend/);
+  });
+
+  it('the stop intent alone (no signal) already keeps the supervisor from restarting the gateway', async () => {
+    const f = await makeFakeHome({ versions: ['2026.9.5'] });
+    fakes.push(f);
+    await setKeepAlive(f, { backoffMs: 200, maxBackoffMs: 400, burst: 5, intervalMs: 60_000 });
+    const port = await freePort();
+    const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], envOf(f));
+    expect(ins.code, ins.stderr).toBe(0);
+    const first = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    const sup = readJsonOr(f.layout.gatewaySupervisor);
+    // What a stop writes before it signals anything: then the gateway dies before the signal lands.
+    await fsp.writeFile(f.layout.gatewayStopIntent, '{}');
+    process.kill(first.pid, 'SIGKILL');
+    await waitUntil(() => !running(sup.pid), 5_000, 'the supervisor to let go');
+    expect(readJsonOr(f.layout.gatewaySupervisor)).toMatchObject({ state: 'stopped', restarts: 0 });
+    await new Promise((r) => setTimeout(r, 800)); // longer than the backoff
+    expect(gatewaysOf(f.layout.home)).toEqual([]);
+    // service start clears the intent and supervises again
+    const start = await runCli(['service', 'start'], envOf(f));
+    expect(start.code, start.stderr).toBe(0);
+    expect(fs.existsSync(f.layout.gatewayStopIntent)).toBe(false);
+    const again = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    expect(readJsonOr(f.layout.gatewayPid)?.pid).toBe(again.pid);
+    expect(supervisorsOf(f.layout.home)).toHaveLength(1);
+  });
+
+  it('a supervisor with no record (its starter died before it reported) is found by its mark: stop stops it, start does not add a second', async () => {
+    const f = await makeFakeHome({ versions: ['2026.9.5'] });
+    fakes.push(f);
+    await setKeepAlive(f, { backoffMs: 1_500, maxBackoffMs: 3_000, burst: 5, intervalMs: 60_000 });
+    const port = await freePort();
+    const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], envOf(f));
+    expect(ins.code, ins.stderr).toBe(0);
+    const first = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    const [sup] = supervisorsOf(f.layout.home);
+    expect(sup).toBe(readJsonOr(f.layout.gatewaySupervisor).pid);
+    // The gateway dies; while the supervisor waits out its backoff, `service start` must not start another.
+    await fsp.rm(f.layout.gatewaySupervisor);
+    process.kill(first.pid, 'SIGKILL');
+    await waitForDown(`http://127.0.0.1:${port}/healthz`, 5_000);
+    const start = await runCli(['service', 'start'], envOf(f));
+    expect(start.code, start.stderr).toBe(0);
+    const second = await waitUntil(async () => {
+      const r = await getJson<Info>(`http://127.0.0.1:${port}/info`, 300).catch(() => undefined);
+      return r && r.body.pid !== first.pid ? r.body : undefined;
+    }, 10_000, 'the restarted gateway');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(gatewaysOf(f.layout.home)).toEqual([second.pid]);
+    expect(supervisorsOf(f.layout.home)).toEqual([sup]);
+    // Its record gone again: stop still finds it by its mark, and nothing comes back.
+    await fsp.rm(f.layout.gatewaySupervisor);
+    const stop = await runCli(['service', 'stop', '--drain-ms', '2000'], envOf(f));
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(running(sup!)).toBe(false);
+    await new Promise((r) => setTimeout(r, 2_000)); // longer than the backoff
+    expect(gatewaysOf(f.layout.home)).toEqual([]);
+    expect(supervisorsOf(f.layout.home)).toEqual([]);
+  });
+});
