@@ -204,6 +204,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
   }
   await assertLauncher(launcher);
   // Keep-alive (process backend): on unless --no-keep-alive; limits set in config.json stay.
+  const keepAliveBefore = JSON.stringify(ctx.config.service.keepAlive ?? null);
   const keepAlive: Config['service']['keepAlive'] = opts.keepAlive === false ? false : ctx.config.service.keepAlive === false ? undefined : ctx.config.service.keepAlive;
   if (kind === 'process') {
     if (keepAlive === undefined) delete ctx.config.service.keepAlive;
@@ -264,9 +265,10 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     def.stderrPath = existing?.stderrPath ?? log;
   }
   const changed = await mutating(ctx, 'service install', async () => {
-    // A re-run with nothing to change (same definition, same configuration, running) leaves the
-    // gateway alone: no rewrite, no restart, `changed: false`.
-    if (!widened && existing && sameDefinition(existing, def)) {
+    // A re-run with nothing to change (same definition, same configuration — keep-alive included —
+    // running) leaves the gateway alone: no rewrite, no restart, `changed: false`.
+    const keepAliveSame = keepAliveBefore === JSON.stringify(ctx.config.service.keepAlive ?? null);
+    if (!widened && keepAliveSame && existing && sameDefinition(existing, def)) {
       const record = await readDefinitionRecord(ctx.layout);
       const svc = ctx.config.service;
       const configured =
