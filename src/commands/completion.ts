@@ -23,7 +23,7 @@ const OPTIONS: Record<string, readonly string[]> = {
   recover: ['--auto'],
   history: ['--limit'],
   doctor: ['--fix'],
-  service: ['--manager', '--label', '--plist', '--unit', '--node', '--env', '--env-file', '--drain-ms', '--secret-store'],
+  service: ['--manager', '--label', '--plist', '--unit', '--node', '--env', '--env-file', '--drain-ms', '--secret-store', '--no-keep-alive'],
   'uninstall-all': ['--yes', '--secret-store'],
   snapshot: ['--reason', '--manager', '--label', '--state-dir', '--secret-store'],
 };
