@@ -16,23 +16,28 @@ function statFields(pid: number): string[] | null {
   }
 }
 
-/** Live process-group leaders (not zombies) whose argv mentions `home/`: every gateway of that home. */
-export function gatewaysOf(home: string): number[] {
+/** Live process-group leaders (not zombies) whose /proc/<pid>/<file> (NUL-separated) matches. Linux only. */
+function liveLeaders(file: 'cmdline' | 'environ', match: (parts: string[]) => boolean): number[] {
   const out: number[] = [];
   for (const n of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(n)) continue;
     const pid = Number(n);
     const st = statFields(pid);
     if (!st || st[0] === 'Z' || Number(st[2]) !== pid) continue;
-    let argv: string[];
+    let parts: string[];
     try {
-      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      parts = fs.readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0');
     } catch {
       continue;
     }
-    if (argv.some((a) => a.startsWith(home + path.sep))) out.push(pid);
+    if (match(parts)) out.push(pid);
   }
   return out;
+}
+
+/** Live process-group leaders (not zombies) whose argv mentions `home/`: every gateway of that home. */
+export function gatewaysOf(home: string): number[] {
+  return liveLeaders('cmdline', (argv) => argv.some((a) => a.startsWith(home + path.sep)));
 }
 
 /** The pid the process backend's pidfile names, or null (absent). */
@@ -73,19 +78,5 @@ export function tempFiles(home: string): string[] {
  * supervisor's mark for that home (`OC_VERSIONS_SUPERVISOR=<label>@<home>`). Linux (/proc) only.
  */
 export function supervisorsOf(home: string): number[] {
-  const out: number[] = [];
-  for (const n of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(n)) continue;
-    const pid = Number(n);
-    const st = statFields(pid);
-    if (!st || st[0] === 'Z' || Number(st[2]) !== pid) continue;
-    let env: string[];
-    try {
-      env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (env.some((e) => e.startsWith('OC_VERSIONS_SUPERVISOR=') && e.endsWith(`@${home}`))) out.push(pid);
-  }
-  return out;
+  return liveLeaders('environ', (env) => env.some((e) => e.startsWith('OC_VERSIONS_SUPERVISOR=') && e.endsWith(`@${home}`)));
 }
