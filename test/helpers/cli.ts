@@ -77,8 +77,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs
   });
 }
 
-/** Depth-first walk of a tree (lstat: links are not followed). */
-function walkTree(dir: string, visit: (p: string, e: fs.Dirent) => void): void {
+/** Depth-first walk of a tree (lstat: links are not followed); a visit that returns `false` skips that directory's contents. */
+export function walkTree(dir: string, visit: (p: string, e: fs.Dirent) => void | false): void {
   let ents: fs.Dirent[];
   try {
     ents = fs.readdirSync(dir, { withFileTypes: true });
@@ -87,8 +87,7 @@ function walkTree(dir: string, visit: (p: string, e: fs.Dirent) => void): void {
   }
   for (const e of ents) {
     const p = path.join(dir, e.name);
-    visit(p, e);
-    if (e.isDirectory()) walkTree(p, visit);
+    if (visit(p, e) !== false && e.isDirectory()) walkTree(p, visit);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { walkTree } from './cli.js';
 
 function statFields(pid: number): string[] | null {
   try {
@@ -55,21 +56,11 @@ export function trackedPid(home: string): number | null {
  */
 export function tempFiles(home: string): string[] {
   const hits: string[] = [];
-  const walk = (dir: string) => {
-    let ents: fs.Dirent[];
-    try {
-      ents = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of ents) {
-      const p = path.join(dir, e.name);
-      if (p === path.join(home, 'versions')) continue;
-      if (/\.tmp-\d+|\.json\.\d+$|\.claim-\d+$/.test(e.name)) hits.push(path.relative(home, p));
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(home);
+  const versions = path.join(home, 'versions');
+  walkTree(home, (p, e) => {
+    if (p === versions) return false;
+    if (/\.tmp-\d+|\.json\.\d+$|\.claim-\d+$/.test(e.name)) hits.push(path.relative(home, p));
+  });
   return hits;
 }
 
