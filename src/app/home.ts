@@ -12,7 +12,7 @@ import { installShim } from '../core/shims.js';
 import { readState, recordHistory, writeState, type State } from '../core/state.js';
 import { findDeadOwned, listInstalled, readCurrent, STAGING_DIR, SWAP_TEMP, swapCurrent } from '../core/store.js';
 import type { Layout } from '../core/layout.js';
-import { parseSpec, maxSatisfying } from '../core/versions.js';
+import { parseSpec, maxSatisfying } from '../core/specs.js';
 import { installGatewayShim } from '../service/launcher.js';
 import { sweepCanary } from '../openclaw/canary.js';
 import type { CommandContext } from './context.js';

@@ -1,6 +1,6 @@
 import { stageVersion, resolveForInstall } from '../core/install.js';
 import { readCurrent } from '../core/store.js';
-import { parseSpec } from '../core/versions.js';
+import { parseSpec } from '../core/specs.js';
 import type { CommandContext } from '../app/context.js';
 import { ensureHome, switchTo } from '../app/home.js';
 import { installOptions } from '../app/install.js';

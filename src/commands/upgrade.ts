@@ -3,7 +3,7 @@ import { EXIT, OcError } from '../errors.js';
 import { resolveForInstall, type InstallOptions } from '../core/install.js';
 import { readCurrent } from '../core/store.js';
 import { applyTransition, planTransition, type TransitionDeps, type TransitionResult } from '../core/upgrade.js';
-import { parseSpec } from '../core/versions.js';
+import { parseSpec } from '../core/specs.js';
 import { insidePin, specUnderPin } from '../core/pin.js';
 import type { CommandContext } from '../app/context.js';
 import { ensureHome } from '../app/home.js';

@@ -34,7 +34,8 @@ import {
 } from './store.js';
 import { dedupeAgainst, inventoryHashes } from './dedupe.js';
 import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
-import { pickVersion, sortNewestFirst, type ParsedSpec } from './versions.js';
+import { pickVersion, type ParsedSpec } from './specs.js';
+import { sortNewestFirst } from './versions.js';
 import { SILENT, type ProgressSink } from './progress.js';
 
 export interface InstallOptions {

@@ -4,7 +4,7 @@
  */
 import { OcError } from '../errors.js';
 import type { VersionPin } from './config.js';
-import { parseSpec, satisfiesOpenClaw, type ParsedSpec } from './versions.js';
+import { parseSpec, satisfiesOpenClaw, type ParsedSpec } from './specs.js';
 
 export function pinOf(raw: string): VersionPin {
   const spec = parseSpec(raw);
