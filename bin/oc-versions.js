@@ -52,7 +52,11 @@ if (!supported(process.versions.node)) {
   process.exitCode = 9;
 } else {
   enableCompileCache();
-  import('../dist/cli.js').catch(function (e) {
+  // `current`, `list` and `which` start in the read-only fast path (src/fast.ts), which hands
+  // anything it does not answer to the full CLI; every other verb loads the full CLI directly.
+  var verb = process.argv.slice(2).filter(function (a) { return a.charAt(0) !== '-'; })[0];
+  var fast = verb === 'current' || verb === 'list' || verb === 'ls' || verb === 'which';
+  import(fast ? '../dist/fast.js' : '../dist/cli.js').catch(function (e) {
     // A broken install (dist/ or a bundled dependency missing): one line, not a stack.
     process.stderr.write('oc-versions: cannot load its own files: ' + (e && e.message ? e.message.split('\n')[0] : String(e)) +
       '\noc-versions: hint: reinstall it (npm install -g oc-versions); from a checkout, run npm run build\n');

@@ -55,6 +55,50 @@ const result = await build({
   metafile: true,
 });
 
+/**
+ * In the fast path, builtins come from process.getBuiltinModule() instead of ESM imports: an ESM
+ * import of node:fs builds its ESM facade, which reads every export and so loads node:fs/promises
+ * and all of node's streams through the `fs.promises` getter (~4% of a bare node start).
+ * node:fs/promises itself becomes a proxy that loads the real module on first use, which the fast
+ * verbs never reach. Each is a CommonJS module to esbuild, so named imports are read at use.
+ */
+const builtinsByGetter = {
+  name: 'builtins-by-getter',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, namespace: 'builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => ({
+      loader: 'js',
+      contents:
+        a.path === 'node:fs/promises'
+          ? `let m; const load = () => (m ??= process.getBuiltinModule('node:fs/promises'));
+             module.exports = new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in load() });`
+          : `module.exports = process.getBuiltinModule(${JSON.stringify(a.path)});`,
+    }));
+  },
+};
+
+// The read-only fast path (src/fast.ts): one file, nothing split off, so `current`, `list` and
+// `which` load a single module. Its fallback, the full CLI, stays a runtime import of dist/cli.js.
+const fast = await build({
+  absWorkingDir: ROOT,
+  entryPoints: { fast: 'src/fast.ts' },
+  outdir: 'dist',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  plugins: [
+    builtinsByGetter,
+    externals,
+    { name: 'full-cli', setup: (b) => b.onResolve({ filter: /^\.\/cli\.js$/ }, (a) => ({ path: a.path, external: true })) },
+  ],
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+});
+fs.rmSync(path.join(ROOT, 'dist', 'fast.js.map'), { force: true });
+Object.assign(result.metafile.outputs, fast.metafile.outputs);
+
 if (process.argv.includes('--analyze')) {
   for (const [file, out] of Object.entries(result.metafile.outputs)) {
     const imports = out.imports.filter((i) => i.kind === 'import-statement').map((i) => i.path);

@@ -58,7 +58,8 @@ export interface OutputOptions {
   env?: NodeJS.ProcessEnv;
   /** The terminal renderer (loadLiveRenderer), when stderr is a terminal. Without it: plain lines. */
   live?: LiveRenderer;
-  stdout?: NodeJS.WritableStream;
+  /** Only `write` is used: the fast path writes with writeSync (src/fast.ts). */
+  stdout?: { write(text: string): unknown };
   stderr?: NodeJS.WritableStream;
 }
 
@@ -140,7 +141,9 @@ const FRAME_MS = 100;
 
 export function createOutput(opts: OutputOptions): Output {
   const stdout = opts.stdout ?? process.stdout;
-  const stderr = opts.stderr ?? process.stderr;
+  // process.stderr is created on first use: building that stream (a pipe's socket) costs a read-only
+  // command more than its own work, and `current`/`list`/`which` print nothing there.
+  const stderr = { write: (text: string) => (opts.stderr ?? process.stderr).write(text) };
   const shown = showsProgress(opts);
   const live = shown ? opts.live : undefined;
   const c: Colors = live ? live.createColors(colorAllowed(opts)) : { green: (s) => s, red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s };
@@ -175,7 +178,7 @@ export function createOutput(opts: OutputOptions): Output {
   };
   const startLive = () => {
     if (!live || screen) return;
-    screen = live.createLogUpdate(stderr);
+    screen = live.createLogUpdate(opts.stderr ?? process.stderr);
     timer = setInterval(draw, FRAME_MS);
     timer.unref();
     process.once('SIGINT', onSignal);

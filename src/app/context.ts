@@ -1,7 +1,7 @@
 /** What every command receives: resolved global options, layout, config and output. */
 import { loadConfig, type Config } from '../core/config.js';
 import { makeLayout, resolveHome, type Layout } from '../core/layout.js';
-import { createOutput, loadLiveRenderer, showsProgress, wantsLive, type Output } from '../output.js';
+import { createOutput, loadLiveRenderer, showsProgress, wantsLive, type Output, type OutputOptions } from '../output.js';
 
 export interface GlobalOptions {
   home?: string;
@@ -18,6 +18,8 @@ export interface GlobalOptions {
 /** What a verb asks of the output: `live` for verbs that walk phases (install, upgrade, …). */
 export interface ContextOptions {
   live?: boolean;
+  /** Where the result goes (default process.stdout). */
+  stdout?: OutputOptions['stdout'];
 }
 
 export interface CommandContext {
@@ -43,7 +45,7 @@ export async function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv 
     layout,
     config,
     env,
-    out: createOutput({ ...outOpts, ...(live ? { live } : {}) }),
+    out: createOutput({ ...outOpts, ...(live ? { live } : {}), ...(ctxOpts.stdout ? { stdout: ctxOpts.stdout } : {}) }),
     registry: opts.registry ?? config.registry,
     pkg: opts.package ?? config.package,
     argv: process.argv.slice(2),

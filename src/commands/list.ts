@@ -1,22 +1,10 @@
-import { readState } from '../core/state.js';
-import { listInstalled, readCurrent } from '../core/store.js';
+import { listInstalled } from '../core/store.js';
+import { listLocal } from '../app/read.js';
 import { sortNewestFirst } from '../core/versions.js';
 import type { CommandContext } from '../app/context.js';
 
 export async function run(ctx: CommandContext, opts: { remote?: boolean }): Promise<number> {
-  if (opts.remote) return listRemote(ctx);
-  const [installed, current, state] = await Promise.all([listInstalled(ctx.layout), readCurrent(ctx.layout), readState(ctx.layout)]);
-  const versions = installed.map((v) => ({
-    version: v.version,
-    current: v.version === current,
-    previous: v.version === state.previous && v.version !== current,
-    path: v.path,
-  }));
-  const human = versions.length
-    ? versions.map((v) => `${v.current ? '*' : v.previous ? '-' : ' '} ${v.version}${v.current ? ' (current)' : v.previous ? ' (previous)' : ''}`).join('\n')
-    : 'no versions installed (oc-versions install)';
-  ctx.out.result(human, { versions });
-  return 0;
+  return opts.remote ? listRemote(ctx) : listLocal(ctx);
 }
 
 async function listRemote(ctx: CommandContext): Promise<number> {

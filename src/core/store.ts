@@ -17,7 +17,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
 import type { Config } from './config.js';
-import { exists, fsyncDir, readJson } from '../os/fs.js';
+import { exists, existsSync, fsyncDir, readJson } from '../os/fs.js';
 import type { Layout } from './layout.js';
 import { mapLimit } from './checks/common.js';
 import { parseExactVersion, sortNewestFirst } from './versions.js';
@@ -62,11 +62,12 @@ export async function readSeal(layout: Layout, version: string): Promise<Seal | 
 export async function listInstalled(layout: Layout): Promise<InstalledVersion[]> {
   let names: string[];
   try {
-    names = await fsp.readdir(layout.versionsDir);
+    // Synchronous metadata reads here and in readCurrent: the read-only fast path never loads
+    // node:fs/promises (docs/architecture.md#startup).
+    names = fs.readdirSync(layout.versionsDir);
   } catch {
     return [];
   }
-  // The seals are read in parallel: `list` costs one round of reads however many versions there are.
   const read = await Promise.all(
     names.map(async (name): Promise<InstalledVersion | null> => {
       const v = parseExactVersion(name);
@@ -83,14 +84,14 @@ export async function listInstalled(layout: Layout): Promise<InstalledVersion[]>
 export async function readCurrent(layout: Layout): Promise<string | null> {
   let target: string;
   try {
-    target = await fsp.readlink(layout.current);
+    target = fs.readlinkSync(layout.current);
   } catch {
     return null;
   }
   const name = path.basename(target);
   const v = parseExactVersion(name);
   if (!v) return null;
-  return (await exists(layout.seal(v))) ? v : null;
+  return existsSync(layout.seal(v)) ? v : null;
 }
 
 /** Atomically point `current` at a sealed version (temp symlink + rename(2)). */

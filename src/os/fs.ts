@@ -8,7 +8,9 @@ import { OcError, fromFsError } from '../errors.js';
 export async function readJson<T>(file: string): Promise<T | undefined> {
   let text: string;
   try {
-    text = await fsp.readFile(file, 'utf8');
+    // A synchronous read: these are small files, and the read-only fast path never loads
+    // node:fs/promises (docs/architecture.md#startup).
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

@@ -89,6 +89,9 @@ describe('architecture', () => {
   // What each layer may import (besides itself). errors.ts and output.ts are leaves anyone may use.
   const ALLOWED: Record<string, readonly string[]> = {
     cli: ['errors', 'output', 'report', 'app', 'commands'],
+    // The read-only fast path (docs/architecture.md#the-read-only-fast-path): its entry hands over to cli.
+    fast: ['fast-path', 'cli'],
+    'fast-path': ['errors', 'output', 'app'],
     report: ['errors', 'output', 'secrets'],
     commands: ['errors', 'output', 'app', 'core', 'openclaw', 'service', 'secrets', 'registry', 'os'],
     app: ['errors', 'output', 'core', 'openclaw', 'service', 'secrets', 'registry', 'os'],
