@@ -67,6 +67,38 @@ interface SupervisorArgs {
   limits: KeepAliveConfig;
   /** Extra environment for the gateway only (the process backend's marker: the supervisor must not carry it). */
   childEnv?: Record<string, string>;
+  /** A restart's hand-over: start the gateway only once the old job is gone (see HandOver). */
+  handOver?: HandOver;
+}
+
+/**
+ * A restart's hand-over (process backend, keep-alive on). The restart spawns the new supervisor
+ * *before* it drains the old gateway, so the supervisor's own node start overlaps the drain
+ * instead of adding to the outage. The new supervisor starts nothing until:
+ *  - every process in `pids` (the old supervisors and gateways) is gone, and
+ *  - the stop intent still carries `token` (the restart's own stop: another stop or start since
+ *    means it must not start), and it says `drained` (the restart finished its drain and reap,
+ *    so it will not take the new gateway for an old one) or the restarter is dead (nobody left to
+ *    say it; the old processes being gone is all the drain there is).
+ * It then removes the stop intent and runs as any supervisor. A SIGTERM while it waits (a stop or
+ * a recovery found it by its mark), or `deadline` passing, ends it without starting anything.
+ */
+export interface HandOver {
+  pids: number[];
+  token: string;
+  restarter: number;
+  /** Epoch ms. */
+  deadline: number;
+}
+
+/** The stop intent: written by every stop (and a restart), read by every supervisor. */
+export interface StopIntent {
+  pid: number;
+  at: string;
+  /** A restart's hand-over token (HandOver.token). */
+  token?: string;
+  /** The restart has drained the old job: its hand-over may start. */
+  drained?: boolean;
 }
 
 /**
@@ -98,25 +130,22 @@ function supervisorAlive(rec: SupervisorRecord | undefined): boolean {
   return rec.startTime === null || now === null || now === rec.startTime;
 }
 
-/** Start the supervisor (which starts the gateway); returns once the gateway is recorded. */
-export async function startSupervised(
-  layout: Layout,
-  opts: {
-    cmd: string;
-    args: string[];
-    cwd?: string;
-    env: NodeJS.ProcessEnv;
-    graceMs: number;
-    limits: KeepAliveConfig;
-    /** The supervisor's mark (`<label>@<home>`): found by it even before it has written its record. */
-    marker: string;
-    childEnv?: Record<string, string>;
-    onSpawned?: () => void;
-  },
-): Promise<{ ok: true } | { ok: false; state: SupervisorState | 'gone' }> {
-  await fsp.rm(layout.gatewayPid, { force: true });
-  await fsp.rm(layout.gatewaySupervisor, { force: true });
-  await fsp.rm(layout.gatewayStopIntent, { force: true });
+interface SpawnOptions {
+  cmd: string;
+  args: string[];
+  cwd?: string;
+  env: NodeJS.ProcessEnv;
+  graceMs: number;
+  limits: KeepAliveConfig;
+  /** The supervisor's mark (`<label>@<home>`): found by it even before it has written its record. */
+  marker: string;
+  childEnv?: Record<string, string>;
+  onSpawned?: () => void;
+  handOver?: HandOver;
+}
+
+/** Spawn a supervisor (detached, its own process group); returns its pid. */
+export function spawnSupervisor(layout: Layout, opts: SpawnOptions): number {
   const a: SupervisorArgs = {
     stateFile: layout.gatewaySupervisor,
     pidFile: layout.gatewayPid,
@@ -128,24 +157,46 @@ export async function startSupervised(
     graceMs: opts.graceMs,
     limits: opts.limits,
     ...(opts.childEnv ? { childEnv: opts.childEnv } : {}),
+    ...(opts.handOver ? { handOver: opts.handOver } : {}),
   };
   const pid = spawnDetached(process.execPath, [runnerPath(), JSON.stringify(a)], { env: { ...opts.env, [SUPERVISOR_MARKER_KEY]: opts.marker }, logFile: layout.gatewayLog });
   opts.onSpawned?.();
+  return pid;
+}
+
+/** Start the supervisor (which starts the gateway); returns once the gateway is recorded. */
+export async function startSupervised(layout: Layout, opts: Omit<SpawnOptions, 'handOver'>): Promise<{ ok: true } | { ok: false; state: SupervisorState | 'gone' }> {
+  await fsp.rm(layout.gatewayPid, { force: true });
+  await fsp.rm(layout.gatewaySupervisor, { force: true });
+  await fsp.rm(layout.gatewayStopIntent, { force: true });
+  return awaitSupervisedGateway(layout, spawnSupervisor(layout, opts), opts.graceMs, []);
+}
+
+/**
+ * Wait until supervisor `pid` has recorded a gateway (one not in `old`: a hand-over's pidfile may
+ * still name the old gateway) and that gateway survived `graceMs`.
+ */
+export async function awaitSupervisedGateway(
+  layout: Layout,
+  pid: number,
+  graceMs: number,
+  old: readonly number[],
+): Promise<{ ok: true } | { ok: false; state: SupervisorState | 'gone' }> {
   // 1. The supervisor records the gateway (or reports why it could not run it). A loaded host may
   //    take seconds to boot it: waiting is cheaper than a failed start, and it is watched meanwhile.
   let child: number | null = null;
   for (const until = Date.now() + 30_000; child === null && Date.now() < until; ) {
-    await sleep(25);
+    await sleep(5);
     const rec = await readSupervisor(layout);
-    if (rec && (rec.state === 'failed-start' || rec.state === 'crash-loop')) return { ok: false, state: rec.state };
+    if (rec && rec.pid === pid && (rec.state === 'failed-start' || rec.state === 'crash-loop')) return { ok: false, state: rec.state };
     const gw = await readJson<{ pid: number }>(layout.gatewayPid).catch(() => undefined);
-    if (gw?.pid) child = gw.pid;
-    else if (!isAlive(pid) || isZombie(pid)) return { ok: false, state: rec?.state ?? 'gone' };
+    if (gw?.pid && !old.includes(gw.pid)) child = gw.pid;
+    else if (!isAlive(pid) || isZombie(pid)) return { ok: false, state: rec?.pid === pid ? rec.state : 'gone' };
   }
   if (child === null) return { ok: false, state: 'gone' };
   // 2. The gateway survives the grace period, watched here (not from the supervisor's event loop,
   //    which a loaded host may run late): an exit now means it cannot start at all.
-  for (const until = Date.now() + opts.graceMs; Date.now() < until; ) {
+  for (const until = Date.now() + graceMs; Date.now() < until; ) {
     await sleep(25);
     if (!isAlive(child) || isZombie(child)) return { ok: false, state: 'failed-start' };
   }
@@ -169,15 +220,22 @@ export async function liveSupervisors(layout: Layout, marker: string, homeNames:
  * may never reap an orphan), never restarting it; the caller drains the gateways, then waits for
  * the returned supervisors with `reapSupervisors`.
  */
-export async function stopSupervisors(layout: Layout, marker: string, homeNames: readonly string[]): Promise<number[]> {
+export async function stopSupervisors(layout: Layout, marker: string, homeNames: readonly string[], token?: string): Promise<number[]> {
   await fsp.mkdir(path.dirname(layout.gatewayStopIntent), { recursive: true });
-  await writeJsonAtomic(layout.gatewayStopIntent, { pid: process.pid, at: new Date().toISOString() }, 0o644);
+  const intent: StopIntent = { pid: process.pid, at: new Date().toISOString(), ...(token ? { token } : {}) };
+  await writeJsonAtomic(layout.gatewayStopIntent, intent, 0o644);
   const pids = await liveSupervisors(layout, marker, homeNames);
   for (const p of pids) signalPid(p, 'SIGTERM');
   return pids;
 }
 
 const up = (p: number) => isAlive(p) && !isZombie(p);
+
+/** A restart has drained the old job: its hand-over supervisor may start (if the intent is still its own). */
+export async function markDrained(layout: Layout, token: string): Promise<void> {
+  const intent = await readJson<StopIntent>(layout.gatewayStopIntent).catch(() => undefined);
+  if (intent?.token === token) await writeJsonAtomic(layout.gatewayStopIntent, { ...intent, drained: true } satisfies StopIntent, 0o644);
+}
 
 /**
  * Step 3: wait for the supervisors to exit (they do once their gateway has). `drainMore` is called
@@ -186,7 +244,7 @@ const up = (p: number) => isAlive(p) && !isZombie(p);
  */
 export async function reapSupervisors(pids: readonly number[], drainMore: () => Promise<void>, waitMs = 5_000): Promise<void> {
   for (let until = Date.now() + waitMs, next = Date.now() + 500; pids.some(up) && Date.now() < until; ) {
-    await sleep(25);
+    await sleep(5);
     if (Date.now() >= next) {
       await drainMore();
       next = Date.now() + 500;
@@ -206,7 +264,40 @@ export async function supervisorStatus(layout: Layout): Promise<(SupervisorRecor
 
 let stopRequested = false;
 
+/** The hand-over's wait (HandOver); true: start the gateway now. */
+async function awaitHandOver(h: HandOver, stopFile: string): Promise<boolean> {
+  while (Date.now() < h.deadline) {
+    if (!h.pids.some(up)) {
+      let intent: StopIntent | undefined;
+      try {
+        intent = JSON.parse(fs.readFileSync(stopFile, 'utf8')) as StopIntent;
+      } catch {
+        return false; // removed: a start since has its own supervisor
+      }
+      if (intent.token !== h.token) return false; // another stop since
+      if (intent.drained || !up(h.restarter)) return true;
+    }
+    await sleep(5);
+  }
+  return false;
+}
+
 async function supervise(a: SupervisorArgs): Promise<void> {
+  if (a.handOver) {
+    let waiting = true;
+    // Found by a stop while it waits: it has started nothing and recorded nothing, so it just goes.
+    const onTerm = () => {
+      if (waiting) process.exit(0);
+    };
+    process.on('SIGTERM', onTerm);
+    if (!(await awaitHandOver(a.handOver, a.stopFile))) process.exit(0);
+    waiting = false;
+    process.off('SIGTERM', onTerm);
+    // The old job's records go; then the intent, last (until now it held every old supervisor back).
+    await fsp.rm(a.pidFile, { force: true });
+    await fsp.rm(a.stateFile, { force: true });
+    await fsp.rm(a.stopFile, { force: true });
+  }
   const me = { pid: process.pid, startTime: processStartTime(process.pid) };
   let stopping = false;
   let restarts = 0;

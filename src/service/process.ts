@@ -27,7 +27,8 @@ import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
-import { liveSupervisors, reapSupervisors, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
+import { awaitSupervisedGateway, liveSupervisors, markDrained, reapSupervisors, spawnSupervisor, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
+import type { KeepAliveConfig } from '../core/config.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 interface ProcessDoc {
@@ -140,6 +141,75 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     return out;
   }
 
+  /**
+   * The stop protocol's step 3 for `supervisors` (already told to let go): every gateway of this
+   * home (the tracked one and any untracked one) drains, then goes; then the supervisors are reaped.
+   */
+  async function drainAll(supervisors: readonly number[], o: StopOptions): Promise<void> {
+    const drainMs = o.drainMs ?? 20_000;
+    const up = (p: number) => isAlive(p) && !isZombie(p);
+    const drain = async (): Promise<void> => {
+      const tracked = await trackedPid();
+      const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+      if (pids.length === 0) return;
+      for (const p of pids) killGroup(p, 'SIGTERM');
+      const deadline = Date.now() + drainMs;
+      while (Date.now() < deadline && pids.some(up)) await sleep(EXIT_POLL_MS);
+      if (pids.some(up)) {
+        for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
+        const hard = Date.now() + 5_000;
+        while (Date.now() < hard && pids.some(up)) await sleep(EXIT_POLL_MS);
+      }
+    };
+    await drain();
+    if (supervisors.length > 0) {
+      await reapSupervisors(supervisors, drain);
+      await drain(); // one a supervisor SIGKILLed above had just started
+    }
+  }
+
+  /** What a start needs, checked before anything is stopped or started: the definition and its program. */
+  async function prepareStart(): Promise<{ doc: ProcessDoc; cmd: string; args: string[]; before: number }> {
+    const doc = await readDoc();
+    if (!doc) {
+      throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
+        hint: 'run oc-versions service install --manager process',
+      });
+    }
+    const [cmd, ...args] = doc.program as [string, ...string[]];
+    try {
+      await fsp.access(cmd, 0o1);
+    } catch {
+      throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
+    }
+    await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
+    // Where this start's lines begin in the log (a failed start quotes its last one).
+    const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
+    return { doc, cmd, args, before };
+  }
+
+  async function supervisorOptions(doc: ProcessDoc, cmd: string, args: string[], limits: KeepAliveConfig) {
+    return {
+      cmd,
+      args,
+      env: await resolveEnv(doc),
+      graceMs: opts.startGraceMs ?? 300,
+      limits,
+      // The supervisor carries its own mark, the gateway this home's gateway mark (each is found without its record).
+      marker,
+      childEnv: { [GATEWAY_MARKER_KEY]: marker },
+      onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
+      ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
+    };
+  }
+
+  /** A supervised start that did not get a gateway running: whatever it started goes too (no half-started service). */
+  async function failedStart(before: number): Promise<never> {
+    await mgr.stop({ drainMs: 2_000 });
+    const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
+    throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
+  }
+
   const mgr: ServiceManager = {
     kind: 'process',
     label,
@@ -216,40 +286,11 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         return;
       }
       if (strays.length > 1) await mgr.stop({ ...(ctx.drainMs !== undefined ? { drainMs: ctx.drainMs } : {}) });
-      const doc = await readDoc();
-      if (!doc) {
-        throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
-          hint: 'run oc-versions service install --manager process',
-        });
-      }
-      const [cmd, ...args] = doc.program as [string, ...string[]];
-      try {
-        await fsp.access(cmd, 0o1);
-      } catch {
-        throw new OcError('NOT_FOUND', `service program ${cmd} does not exist or is not executable`);
-      }
-      await fsp.mkdir(ctx.layout.serviceDir, { recursive: true });
-      const before = (await fsp.stat(logPath).catch(() => undefined))?.size ?? 0;
+      const { doc, cmd, args, before } = await prepareStart();
       if (ctx.keepAlive) {
         // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
-        const r = await startSupervised(ctx.layout, {
-          cmd,
-          args,
-          env: await resolveEnv(doc),
-          graceMs: opts.startGraceMs ?? 300,
-          limits: ctx.keepAlive,
-          // The supervisor carries its own mark, the gateway this home's gateway mark (each is found without its record).
-          marker,
-          childEnv: { [GATEWAY_MARKER_KEY]: marker },
-          onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
-          ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
-        });
-        if (!r.ok) {
-          // Whatever it got to start (a host too loaded to report in time) goes too: no half-started service.
-          await mgr.stop({ drainMs: 2_000 });
-          const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
-          throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
-        }
+        const r = await startSupervised(ctx.layout, await supervisorOptions(doc, cmd, args, ctx.keepAlive));
+        if (!r.ok) await failedStart(before);
         return;
       }
       await fsp.rm(ctx.layout.gatewayStopIntent, { force: true });
@@ -277,34 +318,38 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     async stop(o: StopOptions = {}) {
       // Our own stop is never a crash: the stop intent first, then every supervisor of this home
       // lets go (keepalive.ts, the stop protocol), then the gateways drain.
-      const supervisors = await stopSupervisors(ctx.layout, marker, homeNames);
-      const drainMs = o.drainMs ?? 20_000;
-      const up = (p: number) => isAlive(p) && !isZombie(p);
-      /** The tracked gateway and any untracked one of this home: all of them drain, then go. */
-      const drain = async (): Promise<void> => {
-        const tracked = await trackedPid();
-        const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
-        if (pids.length === 0) return;
-        for (const p of pids) killGroup(p, 'SIGTERM');
-        const deadline = Date.now() + drainMs;
-        while (Date.now() < deadline && pids.some(up)) await sleep(EXIT_POLL_MS);
-        if (pids.some(up)) {
-          for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
-          const hard = Date.now() + 5_000;
-          while (Date.now() < hard && pids.some(up)) await sleep(EXIT_POLL_MS);
-        }
-      };
-      await drain();
-      if (supervisors.length > 0) {
-        await reapSupervisors(supervisors, drain);
-        await drain(); // one a supervisor SIGKILLed above had just started
-      }
+      await drainAll(await stopSupervisors(ctx.layout, marker, homeNames), o);
       await fsp.rm(pidPath, { force: true });
     },
 
     async restart(o: StopOptions = {}) {
-      await mgr.stop(o);
-      await mgr.start();
+      const keepAlive = ctx.keepAlive;
+      const doc = keepAlive ? await readDoc() : null;
+      if (!keepAlive || !doc) {
+        await mgr.stop(o);
+        await mgr.start();
+        return;
+      }
+      // Keep-alive: a hand-over (keepalive.ts, HandOver). Everything that can refuse (the program,
+      // the secret store) is asked before anything stops; then the stop intent, the new supervisor
+      // (its node start overlaps the old gateway's drain), the drain, and the new gateway.
+      const { cmd, args, before } = await prepareStart();
+      const sup = await supervisorOptions(doc, cmd, args, keepAlive);
+      const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+      const supervisors = await stopSupervisors(ctx.layout, marker, homeNames, token);
+      const tracked = await trackedPid();
+      const old = [...supervisors, ...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+      const drainMs = o.drainMs ?? 20_000;
+      const next = spawnSupervisor(ctx.layout, { ...sup, handOver: { pids: old, token, restarter: process.pid, deadline: Date.now() + drainMs + 30_000 } });
+      // Only the old job drains: the new supervisor starts nothing before markDrained, so every
+      // gateway the drain finds is an old one.
+      await drainAll(supervisors, o);
+      // The pidfile names an old gateway (or a dead one) until the new supervisor replaces it:
+      // read before markDrained lets it.
+      const stale = (await readJson<PidFile>(pidPath).catch(() => undefined))?.pid;
+      await markDrained(ctx.layout, token);
+      const r = await awaitSupervisedGateway(ctx.layout, next, sup.graceMs, stale ? [...old, stale] : old);
+      if (!r.ok) await failedStart(before);
     },
 
     async status(): Promise<ServiceStatus> {

@@ -224,3 +224,102 @@ describe('process backend keep-alive', () => {
     expect(supervisorsOf(f.layout.home)).toEqual([]);
   });
 });
+
+describe('restart with keep-alive: the hand-over (keepalive.ts, HandOver)', () => {
+  it('the new supervisor starts during the old drain, yet never a second gateway beside the old one; the old is gone first', async () => {
+    const f = await makeFakeHome({ versions: ['2026.9.5', '2026.9.6'], current: '2026.9.5' });
+    fakes.push(f);
+    const port = await freePort();
+    // A long drain (the fake gateway exits 1.5 s after SIGTERM) makes the overlap observable.
+    const env = { ...envOf(f), FAKE_DRAIN_MS: '1500' };
+    const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], env);
+    expect(ins.code, ins.stderr).toBe(0);
+    const old = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    const oldSup = readJsonOr(f.layout.gatewaySupervisor).pid as number;
+    await fsp.rm(f.layout.current);
+    await fsp.symlink(path.join('versions', '2026.9.6'), f.layout.current);
+
+    // Sample the home's processes while the restart runs: gateways (by their mark) never exceed
+    // one, and a second supervisor appears while the old gateway is still draining.
+    const seen = { maxGateways: 0, overlapWhileOldAlive: false };
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const gws = gatewaysOf(f.layout.home);
+        const sups = supervisorsOf(f.layout.home);
+        seen.maxGateways = Math.max(seen.maxGateways, gws.length);
+        if (sups.length === 2 && running(old.pid)) seen.overlapWhileOldAlive = true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const r = await runCli(['service', 'restart', '--drain-ms', '5000'], env);
+    sampling = false;
+    await sampler;
+    expect(r.code, r.stderr).toBe(0);
+    const now = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    expect(now).toMatchObject({ version: '2026.9.6' });
+    expect(now.pid).not.toBe(old.pid);
+    expect(running(old.pid)).toBe(false);
+    expect(running(oldSup)).toBe(false);
+    expect(seen.maxGateways).toBe(1);
+    expect(seen.overlapWhileOldAlive).toBe(true);
+    // One supervisor, recorded, running; the stop intent is gone (a crash now is restarted).
+    const sup = readJsonOr(f.layout.gatewaySupervisor);
+    expect(sup).toMatchObject({ state: 'running', restarts: 0 });
+    expect(supervisorsOf(f.layout.home)).toEqual([sup.pid]);
+    expect(fs.existsSync(f.layout.gatewayStopIntent)).toBe(false);
+    expect(readJsonOr(f.layout.gatewayPid)).toMatchObject({ pid: now.pid });
+  });
+
+  it('a restarter killed mid-drain: its waiting supervisor starts the gateway once the old one is gone; a stop meanwhile ends it', async () => {
+    const f = await makeFakeHome({ versions: ['2026.9.5'] });
+    fakes.push(f);
+    const port = await freePort();
+    const env = { ...envOf(f), FAKE_DRAIN_MS: '1500' };
+    const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], env);
+    expect(ins.code, ins.stderr).toBe(0);
+    const old = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+
+    // 1. The restarter dies while the old gateway drains (SIGKILL, no cleanup). The old gateway
+    //    got its SIGTERM and exits; the waiting supervisor sees its restarter gone and starts.
+    const restarting = runCli(['service', 'restart', '--drain-ms', '5000'], env);
+    await waitUntil(() => supervisorsOf(f.layout.home).length === 2, 10_000, 'the hand-over supervisor');
+    const restarter = await waitUntil(() => restarterPid(f), 5_000, 'the restarter');
+    await waitForDown(`http://127.0.0.1:${port}/healthz`, 5_000); // the old gateway got its SIGTERM: draining
+    process.kill(restarter, 'SIGKILL');
+    expect((await restarting).signal).toBe('SIGKILL');
+    const next = await waitUntil(async () => {
+      const r = await getJson<Info>(`http://127.0.0.1:${port}/info`, 300).catch(() => undefined);
+      return r && r.body.pid !== old.pid ? r.body : undefined;
+    }, 15_000, 'the gateway of the hand-over');
+    pids.push(next.pid);
+    expect(running(old.pid)).toBe(false);
+    expect(gatewaysOf(f.layout.home)).toEqual([next.pid]);
+    const sup = await waitUntil(() => {
+      const rec = readJsonOr(f.layout.gatewaySupervisor);
+      return rec?.state === 'running' ? rec : undefined;
+    }, 5_000, 'its record');
+    expect(supervisorsOf(f.layout.home)).toEqual([sup.pid]);
+
+    // 2. Killed again mid-drain, and this time a stop comes while the new supervisor still waits:
+    //    the stop ends it (it never starts a gateway), and nothing of the home is left running.
+    const again = runCli(['service', 'restart', '--drain-ms', '5000'], env);
+    await waitUntil(() => supervisorsOf(f.layout.home).length === 2, 10_000, 'the second hand-over supervisor');
+    const second = await waitUntil(() => restarterPid(f), 5_000, 'the restarter');
+    await waitForDown(`http://127.0.0.1:${port}/healthz`, 5_000);
+    process.kill(second, 'SIGKILL');
+    await again;
+    const stop = await runCli(['service', 'stop', '--drain-ms', '5000'], env);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(gatewaysOf(f.layout.home)).toEqual([]);
+    expect(supervisorsOf(f.layout.home)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    await expect(getJson(`http://127.0.0.1:${port}/healthz`, 300)).rejects.toThrow();
+  });
+});
+
+/** The pid of the oc-versions restart that wrote the stop intent (its `pid`), while it runs. */
+function restarterPid(f: FakeHome): number | undefined {
+  const intent = readJsonOr(f.layout.gatewayStopIntent);
+  return intent?.token && running(intent.pid) ? (intent.pid as number) : undefined;
+}
