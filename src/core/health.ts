@@ -286,29 +286,42 @@ export async function runGate(deps: GateDeps, version: string, prePid: number | 
   return { ok: r3.ok, stages, firstHealthyAt: r1.firstHealthyAt, reason: r3.ok ? '' : `health-verified: ${r3.detail}`, pid: r1.pid };
 }
 
-/**
- * Poll liveness through the restart, as a client would: the last 200 before the
- * first failure is the old gateway's last healthy answer, the first 200 after it
- * the new gateway's first. Their difference is the downtime clients saw.
- */
 /** The downtime watcher's cadence: each interval is up to that much error on either end of the outage. */
 const DOWNTIME_PROBE_MS = 10;
 
-export function watchDowntime(url: string, maxMs: number): { ready: Promise<void>; stop(): Promise<{ lastOld: number | null; firstNew: number | null }> } {
+/**
+ * Poll liveness through the restart, as a client would. The outage is the **longest** interval
+ * between two consecutive 200s: the old gateway's last answer before it, the new one's first
+ * after it. Not the first gap: a loaded host can make one of the old gateway's answers miss the
+ * probe's 500 ms before the stop even begins, and a watcher that ended at the first gap reported
+ * that blip instead of the outage. Probing ends at the first 200 after `restarted()` was called
+ * (the new gateway is up: no need to keep probing it through the gate's deep checks), or at stop().
+ */
+export function watchDowntime(url: string, maxMs: number): {
+  ready: Promise<void>;
+  /** The service's restart has returned: the next 200 is the new gateway's. */
+  restarted(): void;
+  /** The outage seen (null ends when no 200 came before or after it). */
+  stop(): Promise<{ lastOld: number | null; firstNew: number | null }>;
+} {
   const until = Date.now() + maxMs;
-  let lastOld: number | null = null;
-  let firstNew: number | null = null;
-  let gap = false;
+  let lastOk: number | null = null;
+  let openSince: number | null = null;
+  let longest: { lastOld: number; firstNew: number } | null = null;
+  let restartedAt: number | null = null;
   let running = true;
   let firstDone: () => void = () => {};
   const ready = new Promise<void>((r) => (firstDone = r));
   const loop = (async () => {
-    while (running && firstNew === null && Date.now() < until) {
+    while (running && Date.now() < until) {
       const r = await httpGet(url, 500);
-      const ok = Boolean(r && r.status === 200);
-      if (ok && !gap) lastOld = Date.now();
-      else if (!ok) gap = true;
-      else firstNew = Date.now();
+      const now = Date.now();
+      if (r && r.status === 200) {
+        if (openSince !== null && (!longest || now - openSince > longest.firstNew - longest.lastOld)) longest = { lastOld: openSince, firstNew: now };
+        openSince = null;
+        lastOk = now;
+        if (restartedAt !== null) break;
+      } else if (openSince === null && lastOk !== null) openSince = lastOk;
       firstDone();
       await sleep(DOWNTIME_PROBE_MS);
     }
@@ -317,10 +330,15 @@ export function watchDowntime(url: string, maxMs: number): { ready: Promise<void
   return {
     /** Resolves once the first probe has answered (or failed): start the restart after it, so the old gateway's last answer is seen. */
     ready,
+    restarted() {
+      restartedAt = Date.now();
+    },
     async stop() {
       running = false;
       await loop;
-      return { lastOld, firstNew };
+      // Still in a gap: it is the outage (its end is the gate's first healthy answer) if longer.
+      if (openSince !== null && (!longest || Date.now() - openSince > longest.firstNew - longest.lastOld)) return { lastOld: openSince, firstNew: null };
+      return longest ?? { lastOld: lastOk, firstNew: null };
     },
   };
 }

@@ -470,6 +470,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       if (w.watcher) await w.watcher.ready;
       w.restartAt = Date.now();
       await svc.restart(deps.config.service.drainMs);
+      w.watcher?.restarted();
       // Something may have rewritten the definition while the job restarted.
       const d = await svc.checkDefinition();
       if (d.rewritten) {
@@ -505,7 +506,9 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
         w.gateFailure = red(gate.reason);
         return;
       }
-      const firstNew = seen.firstNew !== null && gate.firstHealthyAt !== null ? Math.min(seen.firstNew, gate.firstHealthyAt) : (seen.firstNew ?? gate.firstHealthyAt);
+      // The gate may have seen the new gateway healthy before the watcher's next probe did.
+      const gateFirst = gate.firstHealthyAt !== null && (seen.lastOld === null || gate.firstHealthyAt > seen.lastOld) ? gate.firstHealthyAt : null;
+      const firstNew = seen.firstNew !== null && gateFirst !== null ? Math.min(seen.firstNew, gateFirst) : (seen.firstNew ?? gateFirst);
       w.downtimeMs = seen.lastOld !== null && firstNew !== null ? firstNew - seen.lastOld : null;
       w.startMs = w.restartAt !== null && gate.firstHealthyAt !== null ? gate.firstHealthyAt - w.restartAt : null;
       return;

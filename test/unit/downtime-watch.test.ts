@@ -1,0 +1,79 @@
+/**
+ * The upgrade's downtime watcher (src/core/health.ts watchDowntime) against a real HTTP server on
+ * 127.0.0.1 that plays an old gateway, a slow answer before the stop (a loaded host), the outage,
+ * and the new gateway. The outage reported must be the real one, not the earlier blip.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { watchDowntime } from '../../src/core/health.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let server: http.Server | null = null;
+
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise((r) => server?.close(r) ?? r(undefined));
+  server = null;
+});
+
+it('reports the longest gap between two 200s (the outage), not a slow answer before it', async () => {
+  // mode: 'ok' answers at once, 'slow' answers after 800 ms (past the watcher's 500 ms), 'down' refuses with 503.
+  let mode: 'ok' | 'slow' | 'down' = 'ok';
+  server = http.createServer((_req, res) => {
+    const answer = (code: number) => {
+      res.writeHead(code);
+      res.end();
+    };
+    if (mode === 'slow') setTimeout(() => answer(200), 800);
+    else answer(mode === 'ok' ? 200 : 503);
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
+
+  const w = watchDowntime(url, 20_000);
+  await w.ready;
+  await sleep(100);
+  mode = 'slow'; // a blip: one probe times out, the next ones answer again
+  await sleep(650);
+  mode = 'ok'; // (a probe sent while slow still times out: 200s resume within ~0.5 s)
+  await sleep(1_200);
+  const outageStart = Date.now();
+  mode = 'down'; // the old gateway stops answering
+  await sleep(1_500);
+  w.restarted(); // the restart returned
+  mode = 'ok'; // the new gateway answers
+  const outageEnd = Date.now();
+  await sleep(200);
+  const seen = await w.stop();
+  expect(seen.lastOld).not.toBeNull();
+  expect(seen.firstNew).not.toBeNull();
+  const gap = seen.firstNew! - seen.lastOld!;
+  // The outage lasted 1.5 s; the blip about 0.5–0.8 s. The probe cadence is 10 ms (plus the
+  // request itself), so the bounds are generous but exclude the blip either way.
+  expect(gap).toBeGreaterThanOrEqual(outageEnd - outageStart - 50);
+  expect(gap).toBeLessThan(outageEnd - outageStart + 1_000);
+  expect(seen.lastOld!).toBeGreaterThan(outageStart - 100);
+  expect(seen.firstNew!).toBeGreaterThanOrEqual(outageEnd - 5);
+});
+
+it('a gap still open at stop() is the outage; its end comes from the gate', async () => {
+  let up = true;
+  server = http.createServer((_req, res) => {
+    res.writeHead(up ? 200 : 503);
+    res.end();
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
+  const w = watchDowntime(url, 20_000);
+  await w.ready;
+  await sleep(100);
+  const down = Date.now();
+  up = false;
+  await sleep(400);
+  const seen = await w.stop();
+  expect(seen.firstNew).toBeNull();
+  expect(seen.lastOld).not.toBeNull();
+  expect(seen.lastOld!).toBeLessThanOrEqual(down + 5);
+  expect(seen.lastOld!).toBeGreaterThan(down - 200);
+});
