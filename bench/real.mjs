@@ -173,18 +173,22 @@ export async function runReal(argv) {
         if (mounted) await timed('umount', [mnt], { allowFail: true });
       });
       try {
-        const used = () => {
+        // statfs after a syncfs: XFS frees the blocks of unlinked inodes (the staged copies the
+        // clones replaced) in the background, so a statfs right after the install still counts them.
+        const used = async () => {
+          await timed('sync', ['-f', mnt], { allowFail: true });
           const s = fs.statfsSync(mnt);
           return (s.blocks - s.bfree) * s.bsize;
         };
         const xHome = path.join(mnt, 'oc');
         const xEnv = envFor(xHome);
-        const base = used();
+        const base = await used();
         const out = { base };
         for (const v of [FROM, TO]) {
           log(`xfs: oc-versions install ${v}`);
-          const r = await timed(NODE, [CLI, 'install', v, '--json'], { env: xEnv, timeoutMs: 15 * 60_000 });
-          out[v] = { used: used() - base, ms: r.ms, shared: /shared (\d+) identical file\(s\) \((\d+) MB\)/.exec(r.stderr)?.slice(1).join(' files, ') ?? null };
+          // --progress: with --json the progress lines (the `shared …` one among them) are off by default.
+          const r = await timed(NODE, [CLI, 'install', v, '--json', '--progress'], { env: xEnv, timeoutMs: 15 * 60_000 });
+          out[v] = { used: (await used()) - base, ms: r.ms, shared: /shared (\d+) identical file\(s\) \((\d+) MB\)/.exec(r.stderr)?.slice(1).join(' files, ') ?? null };
           log(`xfs: after ${v}: ${mb(out[v].used)} MB used (${out[v].shared ?? 'nothing shared'}), install ${ms(r.ms)} ms`);
         }
         row(`disk ${FROM} + ${TO} vs ${FROM} alone (XFS reflink, statfs)`, 'both (MB)', out[TO].used, `${FROM} alone (MB)`, out[FROM].used, mb, `${TO} install: ${out[TO].shared ?? 'nothing'} MB shared by reflink`);
@@ -285,7 +289,8 @@ export async function runReal(argv) {
     log(`rollback to ${FROM}, then the upgrade again with ${TO}'s compile cache warm`);
     const rb = await cli(['rollback', '--json'], { timeoutMs: 15 * 60_000 });
     const rj = JSON.parse(rb.stdout);
-    if (rj.outcome !== 'upgraded') log(`rollback outcome ${rj.outcome}; second upgrade skipped: ${rb.stderr.slice(-500)}`);
+    // A rollback that passed its gate says `switched-back` (docs/cli.md#outcomes).
+    if (rj.outcome !== 'switched-back') log(`rollback outcome ${rj.outcome}; second upgrade skipped: ${rb.stderr.slice(-500)}`);
     else await upgradeOnce(`compile cache warm (${countFiles(cacheDir)} files)`);
   }
   res.upgrades = upgrades;
@@ -378,15 +383,17 @@ function pidStartedAt(pid) {
 }
 
 /**
- * Watch an upgrade's outage from outside: /healthz every 10 ms (last 200 of the old gateway →
- * first 200 of the new one), the old pid every 5 ms (when it is gone: drain + exit), and the new
- * pid's start time (when oc-versions spawned the launcher). Epoch ms throughout.
+ * Watch an upgrade's outage from outside: /healthz every 10 ms, the old pid every 5 ms (when it is
+ * gone: drain + exit), and the new pid's start time (when the launcher was spawned). Epoch ms.
+ * The outage is the **longest** interval between two consecutive 200s, as oc-versions' own watcher
+ * measures it: the first gap can be one slow answer of the old gateway on a loaded host (the run
+ * of 2026-12-01 recorded such a 1.1 s blip as "the outage" and split it into negative intervals).
  */
 function traceOutage(port, oldPid) {
   let running = true;
   let lastOk = null;
-  let gapStart = null;
-  let gapEnd = null;
+  let openSince = null;
+  let longest = null;
   let oldGoneAt = null;
   const alive = (pid) => {
     try {
@@ -402,9 +409,10 @@ function traceOutage(port, oldPid) {
       const s = await httpStatus(port, '/healthz', 1000);
       const now = Date.now();
       if (s === 200) {
-        if (gapStart === null) lastOk = now;
-        else if (gapEnd === null) gapEnd = now;
-      } else if (lastOk !== null && gapStart === null) gapStart = lastOk;
+        if (openSince !== null && (!longest || now - openSince > longest.end - longest.start)) longest = { start: openSince, end: now };
+        openSince = null;
+        lastOk = now;
+      } else if (openSince === null && lastOk !== null) openSince = lastOk;
       await sleep(10);
     }
   })();
@@ -419,9 +427,10 @@ function traceOutage(port, oldPid) {
       running = false;
       await Promise.all([http, pid]);
       const newAt = newPid ? pidStartedAt(newPid) : null;
-      const gapMs = gapStart !== null && gapEnd !== null ? gapEnd - gapStart : NaN;
+      const gapStart = longest?.start ?? null;
+      const gapEnd = longest?.end ?? null;
       return {
-        gapMs,
+        gapMs: gapStart !== null && gapEnd !== null ? gapEnd - gapStart : NaN,
         drainMs: gapStart !== null && oldGoneAt !== null ? oldGoneAt - gapStart : NaN,
         respawnMs: oldGoneAt !== null && newAt !== null ? newAt - oldGoneAt : NaN,
         startMs: newAt !== null && gapEnd !== null ? gapEnd - newAt : NaN,
