@@ -337,10 +337,13 @@ describe('crash safety', () => {
     for (const target of targets) {
       let hit = false;
       for (let attempt = 1; attempt <= 8 && !hit; attempt++) {
-        expect(await killAt(target), `the trigger "${target.name}" fired`).toBe(true);
+        // A trigger that never fired: the install ran past a step only milliseconds long (the seal
+        // before its rename) between two probes of a descheduled test process. That attempt is a
+        // miss (the checks below still hold: the install completed), and the next one tries again.
+        const fired = await killAt(target);
         const step = stepReached();
-        seen.push(`${target.name} #${attempt}: ${step}`);
-        hit = step === target.expect;
+        seen.push(`${target.name} #${attempt}: ${fired ? step : `not fired (the install ran on to: ${step})`}`);
+        hit = fired && step === target.expect;
         // never a half version, and current names a sealed one
         for (const name of fs.readdirSync(path.join(t.ocHome, 'versions'))) {
           expect(fs.existsSync(path.join(t.ocHome, 'versions', name, '.oc-seal.json')), `versions/${name} after a kill at "${target.name}"`).toBe(true);
