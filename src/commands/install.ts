@@ -5,7 +5,7 @@ import type { CommandContext } from '../app/context.js';
 import { ensureHome, switchTo } from '../app/home.js';
 import { installOptions } from '../app/install.js';
 import { mutating } from '../app/session.js';
-import { activateQuietly, type Activation } from '../app/switch.js';
+import type { Activation } from '../app/switch.js';
 import { formatTransition, OUTCOME_EXIT, transitionDoc } from '../app/transition.js';
 
 export interface InstallCommandOptions {
@@ -32,7 +32,8 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
     if (before === null) await switchTo(ctx, result.version, 'install (first version)');
     else if (opts.use && before !== result.version) {
       // With a service installed, the switch goes through the same restart + health gate as an upgrade.
-      switched = await activateQuietly(ctx, { from: before, to: result.version, action: 'use', noRestart: false });
+      // The gated switch (and the service backends it opens) only for this: a plain install never loads them.
+      switched = await (await import('../app/switch.js')).activateQuietly(ctx, { from: before, to: result.version, action: 'use', noRestart: false });
     }
     const current = (await readCurrent(ctx.layout)) === result.version;
     const human = result.alreadyInstalled
