@@ -38,6 +38,11 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Load write-file-atomic now (a process that will write soon, at a moment where its load would cost more). */
+export async function preloadAtomicWriter(): Promise<void> {
+  await import('write-file-atomic');
+}
+
 /** write-file-atomic (temp file + fsync + rename), then fsync the directory. */
 export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
   try {

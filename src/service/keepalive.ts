@@ -33,7 +33,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
-import { packageRootOf, readJson, writeJsonAtomic } from '../os/fs.js';
+import { packageRootOf, preloadAtomicWriter, readJson, writeJsonAtomic } from '../os/fs.js';
 import { findMarkedLeaders, isAlive, isZombie, processStartTime, signalPid, sleep, spawnDetached, spawnDetachedWatched } from '../os/proc.js';
 
 /** The supervisor's mark (its value is the gateway's: `<label>@<home>`); the gateway does not inherit it. */
@@ -89,6 +89,11 @@ export interface HandOver {
   restarter: number;
   /** Epoch ms. */
   deadline: number;
+  /**
+   * Written (with the token) once this supervisor is booted and waiting: the restart drains the
+   * old gateway only then, so the supervisor's node start is never part of the outage.
+   */
+  readyFile: string;
 }
 
 /** The stop intent: written by every stop (and a restart), read by every supervisor. */
@@ -264,6 +269,30 @@ export async function supervisorStatus(layout: Layout): Promise<(SupervisorRecor
 
 let stopRequested = false;
 
+/** The stop intent is a restart's (it carries a hand-over token). */
+function handingOver(stopFile: string): boolean {
+  try {
+    return typeof (JSON.parse(fs.readFileSync(stopFile, 'utf8')) as StopIntent).token === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** Until the hand-over supervisor `pid` is booted and waiting (its ready file), or gone; false if gone or late. */
+export async function awaitHandOverReady(readyFile: string, pid: number, token: string, waitMs = 15_000): Promise<boolean> {
+  for (const until = Date.now() + waitMs; Date.now() < until; ) {
+    try {
+      const r = JSON.parse(fs.readFileSync(readyFile, 'utf8')) as { pid?: number; token?: string };
+      if (r.pid === pid && r.token === token) return true;
+    } catch {
+      // not written yet
+    }
+    if (!up(pid)) return false;
+    await sleep(5);
+  }
+  return false;
+}
+
 /** The hand-over's wait (HandOver); true: start the gateway now. */
 async function awaitHandOver(h: HandOver, stopFile: string): Promise<boolean> {
   while (Date.now() < h.deadline) {
@@ -287,16 +316,24 @@ async function supervise(a: SupervisorArgs): Promise<void> {
     let waiting = true;
     // Found by a stop while it waits: it has started nothing and recorded nothing, so it just goes.
     const onTerm = () => {
-      if (waiting) process.exit(0);
+      if (!waiting) return;
+      fs.rmSync(a.handOver!.readyFile, { force: true });
+      process.exit(0);
     };
     process.on('SIGTERM', onTerm);
-    if (!(await awaitHandOver(a.handOver, a.stopFile))) process.exit(0);
+    // What it needs once it may start (the records' writer) is loaded now, while the old gateway
+    // still serves, not beside the new gateway's boot.
+    await preloadAtomicWriter();
+    fs.writeFileSync(a.handOver.readyFile, JSON.stringify({ pid: process.pid, token: a.handOver.token }) + '\n', { mode: 0o644 });
+    const go = await awaitHandOver(a.handOver, a.stopFile);
+    fs.rmSync(a.handOver.readyFile, { force: true });
+    if (!go) process.exit(0);
     waiting = false;
     process.off('SIGTERM', onTerm);
     // The old job's records go; then the intent, last (until now it held every old supervisor back).
-    await fsp.rm(a.pidFile, { force: true });
-    await fsp.rm(a.stateFile, { force: true });
-    await fsp.rm(a.stopFile, { force: true });
+    fs.rmSync(a.pidFile, { force: true });
+    fs.rmSync(a.stateFile, { force: true });
+    fs.rmSync(a.stopFile, { force: true });
   }
   const me = { pid: process.pid, startTime: processStartTime(process.pid) };
   let stopping = false;
@@ -318,9 +355,11 @@ async function supervise(a: SupervisorArgs): Promise<void> {
     if (stopping) return;
     stopping = true;
     stopRequested = true;
-    // Stay until the gateway has exited, to reap it; in a backoff there is none.
+    // Stay until the gateway has exited, to reap it; in a backoff there is none. In a restart's
+    // hand-over (the intent carries its token) the next supervisor replaces the record and waits
+    // for this process to exit: go at once, without writing `stopped`.
     void (running ?? Promise.resolve())
-      .then(() => write('stopped'))
+      .then(() => (handingOver(a.stopFile) ? undefined : write('stopped')))
       .then(() => process.exit(0));
   });
   process.on('SIGHUP', () => {});

@@ -27,7 +27,7 @@ import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
-import { awaitSupervisedGateway, liveSupervisors, markDrained, reapSupervisors, spawnSupervisor, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
+import { awaitHandOverReady, awaitSupervisedGateway, liveSupervisors, markDrained, reapSupervisors, spawnSupervisor, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
@@ -340,7 +340,13 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       const tracked = await trackedPid();
       const old = [...supervisors, ...(tracked ? [tracked] : []), ...(await untracked(tracked))];
       const drainMs = o.drainMs ?? 20_000;
-      const next = spawnSupervisor(ctx.layout, { ...sup, handOver: { pids: old, token, restarter: process.pid, deadline: Date.now() + drainMs + 30_000 } });
+      const readyFile = path.join(ctx.layout.serviceDir, 'keepalive.ready');
+      await fsp.rm(readyFile, { force: true });
+      const next = spawnSupervisor(ctx.layout, { ...sup, handOver: { pids: old, token, restarter: process.pid, deadline: Date.now() + drainMs + 45_000, readyFile } });
+      // The old gateway serves on while the new supervisor boots; the drain (the outage) starts
+      // once it waits (a supervisor that died or is late: the drain goes ahead, and the wait for
+      // its gateway below reports it).
+      await awaitHandOverReady(readyFile, next, token);
       // Only the old job drains: the new supervisor starts nothing before markDrained, so every
       // gateway the drain finds is an old one.
       await drainAll(supervisors, o);
