@@ -225,16 +225,24 @@ describe('process backend keep-alive', () => {
   });
 });
 
+/**
+ * A process service with keep-alive whose gateway drains for 1.5 s after SIGTERM (the fake
+ * gateway's FAKE_DRAIN_MS): long enough to watch what happens during the drain.
+ */
+async function slowDrainingService(versions: string[], current: string) {
+  const f = await makeFakeHome({ versions, current });
+  fakes.push(f);
+  const port = await freePort();
+  const env = { ...envOf(f), FAKE_DRAIN_MS: '1500' };
+  const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], env);
+  expect(ins.code, ins.stderr).toBe(0);
+  const old = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+  return { f, port, env, old };
+}
+
 describe('restart with keep-alive: the hand-over (keepalive.ts, HandOver)', () => {
   it('the new supervisor starts during the old drain, yet never a second gateway beside the old one; the old is gone first', async () => {
-    const f = await makeFakeHome({ versions: ['2026.9.5', '2026.9.6'], current: '2026.9.5' });
-    fakes.push(f);
-    const port = await freePort();
-    // A long drain (the fake gateway exits 1.5 s after SIGTERM) makes the overlap observable.
-    const env = { ...envOf(f), FAKE_DRAIN_MS: '1500' };
-    const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], env);
-    expect(ins.code, ins.stderr).toBe(0);
-    const old = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    const { f, port, env, old } = await slowDrainingService(['2026.9.5', '2026.9.6'], '2026.9.5');
     const oldSup = readJsonOr(f.layout.gatewaySupervisor).pid as number;
     await fsp.rm(f.layout.current);
     await fsp.symlink(path.join('versions', '2026.9.6'), f.layout.current);
@@ -272,13 +280,7 @@ describe('restart with keep-alive: the hand-over (keepalive.ts, HandOver)', () =
   });
 
   it('a restarter killed mid-drain: its waiting supervisor starts the gateway once the old one is gone; a stop meanwhile ends it', async () => {
-    const f = await makeFakeHome({ versions: ['2026.9.5'] });
-    fakes.push(f);
-    const port = await freePort();
-    const env = { ...envOf(f), FAKE_DRAIN_MS: '1500' };
-    const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], env);
-    expect(ins.code, ins.stderr).toBe(0);
-    const old = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    const { f, port, env, old } = await slowDrainingService(['2026.9.5'], '2026.9.5');
 
     // 1. The restarter dies while the old gateway drains (SIGKILL, no cleanup). The old gateway
     //    got its SIGTERM and exits; the waiting supervisor sees its restarter gone and starts.
