@@ -235,6 +235,14 @@ export async function runReal(argv) {
   await waitHealthy(port, '/healthz', { intervalMs: 10, timeoutMs: 180_000 });
   res.fromServiceStartMs = Date.now() - serviceStart;
   log(`${FROM} gateway up under the process backend in ${ms(res.fromServiceStartMs)} ms`);
+  // The state as <from> leaves it (stopped, so its databases are consistent): <to>'s first start
+  // on it (its migrations included) is what an upgrade's new gateway faces, so the fair B side of
+  // the downtime ratio is <to>'s cold start on a fresh copy of it, besides the one on its own state.
+  await cli(['service', 'stop'], { timeoutMs: 300_000 });
+  const oldState = path.join(ROOT, `state-${FROM}`);
+  fs.cpSync(stateDir, oldState, { recursive: true, verbatimSymlinks: true });
+  await cli(['service', 'start'], { timeoutMs: 300_000 });
+  await waitHealthy(port, '/healthz', { intervalMs: 10, timeoutMs: 180_000 });
 
   const upgrades = [];
   const upgradeOnce = async (label) => {
@@ -273,11 +281,18 @@ export async function runReal(argv) {
       await g.stop(30_000); // the real gateway drains on SIGTERM; SIGKILL only after 30 s
     }
   };
+  const onOld = [];
+  const runState = path.join(ROOT, 'state-run');
   for (let i = 0; i < ROUNDS; i++) {
     cold.push(await coldStart(coldEnv));
     warmCc.push(await coldStart({ ...coldEnv, NODE_COMPILE_CACHE: cacheDir }));
-    log(`cold start ${TO} round ${i + 1}/${ROUNDS}: plain ${ms(cold.at(-1))} ms, with the launcher's compile cache ${ms(warmCc.at(-1))} ms`);
+    fs.rmSync(runState, { recursive: true, force: true });
+    fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
+    onOld.push(await coldStart({ ...coldEnv, OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json') }));
+    log(`cold start ${TO} round ${i + 1}/${ROUNDS}: plain ${ms(cold.at(-1))} ms, with the launcher's compile cache ${ms(warmCc.at(-1))} ms, first start on ${FROM}'s state ${ms(onOld.at(-1))} ms`);
   }
+  fs.rmSync(runState, { recursive: true, force: true });
+  res.coldStartOnOldState = stats(onOld);
   res.coldStart = stats(cold);
   res.coldStartCompileCache = stats(warmCc);
   await cli(['service', 'start'], { timeoutMs: 300_000 });
@@ -298,6 +313,10 @@ export async function runReal(argv) {
   for (const u of upgrades) {
     row(`upgrade ${FROM} → ${TO} downtime (${u.label}) vs ${TO} unassisted cold start`, 'outage seen by a 10 ms /healthz poller (ms)', u.gapMs, `cold start, median of ${ROUNDS} (ms)`, cs, ms,
       `downtimeMs ${u.downtimeMs}; old drain+exit ${ms(u.drainMs)}, exit → new pid ${ms(u.respawnMs)}, new pid → first 200 ${ms(u.startMs)} ms`);
+  }
+  for (const u of upgrades) {
+    row(`upgrade ${FROM} → ${TO} downtime (${u.label}) vs ${TO}'s first start on ${FROM}'s state`, 'outage seen by a 10 ms /healthz poller (ms)', u.gapMs, `first start on a copy of ${FROM}'s state, median of ${ROUNDS} (ms)`, res.coldStartOnOldState.median, ms,
+      `min ${ms(res.coldStartOnOldState.min)}; the upgrade's new gateway also starts on ${FROM}'s state (migrations included)`);
   }
   row(`${TO} cold start with the launcher's compile cache warm vs without`, 'with NODE_COMPILE_CACHE (ms)', res.coldStartCompileCache.median, 'plain (ms)', cs, ms, `min ${ms(res.coldStartCompileCache.min)} vs ${ms(res.coldStart.min)}`);
 
@@ -370,13 +389,18 @@ function rssByPolling(cmd, args, o) {
   });
 }
 
-/** /proc start time of a pid as epoch ms (10 ms resolution), or null. */
+/**
+ * /proc start time of a pid as epoch ms, or null. Relative to /proc/uptime read now, not to
+ * /proc/stat's btime: btime is whole seconds, which put a start time up to 1 s off (the run of
+ * 2026-12-01 split its outage with a negative "old pid gone → new pid started").
+ */
 function pidStartedAt(pid) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    const btime = Number(/btime (\d+)/.exec(fs.readFileSync('/proc/stat', 'utf8'))[1]);
-    return btime * 1000 + (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+    const now = Date.now();
+    const uptimeS = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    return now - (uptimeS * 1000 - (ticks * 1000) / 100); // USER_HZ is 100 on Linux
   } catch {
     return null;
   }
