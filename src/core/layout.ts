@@ -63,6 +63,8 @@ export interface Layout {
   gatewaySupervisor: string;
   /** Process backend: present while oc-versions stops the gateway on purpose (the supervisor must not restart it). */
   gatewayStopIntent: string;
+  /** A restart's new keep-alive supervisor says it is booted and waiting (the hand-over, docs/service.md). */
+  gatewayHandOverReady: string;
   recoveryAgentLog: string;
   detachedLog(stamp: number): string;
   /** A directory in staging/ for one install of `version` (`tag` makes it unique). */
@@ -132,6 +134,7 @@ export function makeLayout(home: string): Layout {
     gatewayLog: j('service', 'gateway.log'),
     gatewaySupervisor: j('service', 'keepalive.json'),
     gatewayStopIntent: j('service', 'keepalive.stop'),
+    gatewayHandOverReady: j('service', 'keepalive.ready'),
     recoveryAgentLog: j('logs', 'recover-agent.log'),
     detachedLog: (stamp) => j('logs', `detached-${Math.trunc(stamp)}.log`),
     staging: (v, tag) => j('staging', `${safeVersion(v)}.${tag.replace(/[^0-9A-Za-z.-]/g, '')}`),

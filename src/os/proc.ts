@@ -185,6 +185,11 @@ export function isZombie(pid: number): boolean {
   return stat?.[0] === 'Z';
 }
 
+/** Alive and not a zombie (an orphan's zombie waits for its reaper: it runs nothing any more). */
+export function isRunning(pid: number): boolean {
+  return isAlive(pid) && !isZombie(pid);
+}
+
 /** Fields of /proc/<pid>/stat after the `(comm)` field: [state, ppid, pgrp, ...]. */
 function readProcStat(pid: number): string[] | null {
   try {

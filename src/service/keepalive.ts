@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { packageRootOf, preloadAtomicWriter, readJson, writeJsonAtomic } from '../os/fs.js';
-import { findMarkedLeaders, isAlive, isZombie, processStartTime, signalPid, sleep, spawnDetached, spawnDetachedWatched } from '../os/proc.js';
+import { findMarkedLeaders, isRunning, processStartTime, signalPid, sleep, spawnDetached, spawnDetachedWatched } from '../os/proc.js';
 
 /** The supervisor's mark (its value is the gateway's: `<label>@<home>`); the gateway does not inherit it. */
 export const SUPERVISOR_MARKER_KEY = 'OC_VERSIONS_SUPERVISOR';
@@ -130,7 +130,7 @@ export async function readSupervisor(layout: Layout): Promise<SupervisorRecord |
 }
 
 function supervisorAlive(rec: SupervisorRecord | undefined): boolean {
-  if (!rec || !isAlive(rec.pid) || isZombie(rec.pid)) return false;
+  if (!rec || !isRunning(rec.pid)) return false;
   const now = processStartTime(rec.pid);
   return rec.startTime === null || now === null || now === rec.startTime;
 }
@@ -196,14 +196,14 @@ export async function awaitSupervisedGateway(
     if (rec && rec.pid === pid && (rec.state === 'failed-start' || rec.state === 'crash-loop')) return { ok: false, state: rec.state };
     const gw = await readJson<{ pid: number }>(layout.gatewayPid).catch(() => undefined);
     if (gw?.pid && !old.includes(gw.pid)) child = gw.pid;
-    else if (!isAlive(pid) || isZombie(pid)) return { ok: false, state: rec?.pid === pid ? rec.state : 'gone' };
+    else if (!isRunning(pid)) return { ok: false, state: rec?.pid === pid ? rec.state : 'gone' };
   }
   if (child === null) return { ok: false, state: 'gone' };
   // 2. The gateway survives the grace period, watched here (not from the supervisor's event loop,
   //    which a loaded host may run late): an exit now means it cannot start at all.
   for (const until = Date.now() + graceMs; Date.now() < until; ) {
     await sleep(25);
-    if (!isAlive(child) || isZombie(child)) return { ok: false, state: 'failed-start' };
+    if (!isRunning(child)) return { ok: false, state: 'failed-start' };
   }
   return { ok: true };
 }
@@ -234,8 +234,6 @@ export async function stopSupervisors(layout: Layout, marker: string, homeNames:
   return pids;
 }
 
-const up = (p: number) => isAlive(p) && !isZombie(p);
-
 /** A restart has drained the old job: its hand-over supervisor may start (if the intent is still its own). */
 export async function markDrained(layout: Layout, token: string): Promise<void> {
   const intent = await readJson<StopIntent>(layout.gatewayStopIntent).catch(() => undefined);
@@ -248,15 +246,15 @@ export async function markDrained(layout: Layout, token: string): Promise<void> 
  * for that one, which the caller's first drain may not have seen. SIGKILL what is left.
  */
 export async function reapSupervisors(pids: readonly number[], drainMore: () => Promise<void>, waitMs = 5_000): Promise<void> {
-  for (let until = Date.now() + waitMs, next = Date.now() + 500; pids.some(up) && Date.now() < until; ) {
+  for (let until = Date.now() + waitMs, next = Date.now() + 500; pids.some(isRunning) && Date.now() < until; ) {
     await sleep(5);
     if (Date.now() >= next) {
       await drainMore();
       next = Date.now() + 500;
     }
   }
-  for (const p of pids.filter(up)) signalPid(p, 'SIGKILL');
-  for (const until = Date.now() + 2_000; pids.some(up) && Date.now() < until; ) await sleep(25);
+  for (const p of pids.filter(isRunning)) signalPid(p, 'SIGKILL');
+  for (const until = Date.now() + 2_000; pids.some(isRunning) && Date.now() < until; ) await sleep(25);
 }
 
 /** For status: the supervisor's record, with `alive` (a dead supervisor in `running` died itself). */
@@ -269,25 +267,26 @@ export async function supervisorStatus(layout: Layout): Promise<(SupervisorRecor
 
 let stopRequested = false;
 
+/** A small coordination file (stop intent, ready file) read synchronously; absent or unreadable: undefined. */
+function readSmallJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The stop intent is a restart's (it carries a hand-over token). */
 function handingOver(stopFile: string): boolean {
-  try {
-    return typeof (JSON.parse(fs.readFileSync(stopFile, 'utf8')) as StopIntent).token === 'string';
-  } catch {
-    return false;
-  }
+  return typeof readSmallJson<StopIntent>(stopFile)?.token === 'string';
 }
 
 /** Until the hand-over supervisor `pid` is booted and waiting (its ready file), or gone; false if gone or late. */
 export async function awaitHandOverReady(readyFile: string, pid: number, token: string, waitMs = 15_000): Promise<boolean> {
   for (const until = Date.now() + waitMs; Date.now() < until; ) {
-    try {
-      const r = JSON.parse(fs.readFileSync(readyFile, 'utf8')) as { pid?: number; token?: string };
-      if (r.pid === pid && r.token === token) return true;
-    } catch {
-      // not written yet
-    }
-    if (!up(pid)) return false;
+    const r = readSmallJson<{ pid?: number; token?: string }>(readyFile);
+    if (r?.pid === pid && r.token === token) return true;
+    if (!isRunning(pid)) return false;
     await sleep(5);
   }
   return false;
@@ -296,15 +295,11 @@ export async function awaitHandOverReady(readyFile: string, pid: number, token: 
 /** The hand-over's wait (HandOver); true: start the gateway now. */
 async function awaitHandOver(h: HandOver, stopFile: string): Promise<boolean> {
   while (Date.now() < h.deadline) {
-    if (!h.pids.some(up)) {
-      let intent: StopIntent | undefined;
-      try {
-        intent = JSON.parse(fs.readFileSync(stopFile, 'utf8')) as StopIntent;
-      } catch {
-        return false; // removed: a start since has its own supervisor
-      }
+    if (!h.pids.some(isRunning)) {
+      const intent = readSmallJson<StopIntent>(stopFile);
+      if (!intent) return false; // removed: a start since has its own supervisor
       if (intent.token !== h.token) return false; // another stop since
-      if (intent.drained || !up(h.restarter)) return true;
+      if (intent.drained || !isRunning(h.restarter)) return true;
     }
     await sleep(5);
   }

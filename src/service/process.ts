@@ -20,7 +20,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import { exists, readJson, writeJsonAtomic } from '../os/fs.js';
-import { isAlive, isZombie, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../os/proc.js';
+import { isRunning, killGroup, processArgvAnyOs, processStartTime, sleep, spawnDetached } from '../os/proc.js';
 import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
 import { faultStep } from '../core/faults.js';
@@ -92,7 +92,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
 
   async function trackedPid(): Promise<number | null> {
     const rec = await readJson<PidFile>(pidPath).catch(() => undefined);
-    if (!rec || !isAlive(rec.pid) || isZombie(rec.pid)) return null;
+    if (!rec || !isRunning(rec.pid)) return null;
     const now = processStartTime(rec.pid);
     if (rec.startTime !== null && now !== null) return now === rec.startTime ? rec.pid : null; // pid reused
     // No start time to compare (no /proc): only a process running the launcher or a version
@@ -147,18 +147,17 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
    */
   async function drainAll(supervisors: readonly number[], o: StopOptions): Promise<void> {
     const drainMs = o.drainMs ?? 20_000;
-    const up = (p: number) => isAlive(p) && !isZombie(p);
     const drain = async (): Promise<void> => {
       const tracked = await trackedPid();
       const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
       if (pids.length === 0) return;
       for (const p of pids) killGroup(p, 'SIGTERM');
       const deadline = Date.now() + drainMs;
-      while (Date.now() < deadline && pids.some(up)) await sleep(EXIT_POLL_MS);
-      if (pids.some(up)) {
-        for (const p of pids.filter(up)) killGroup(p, 'SIGKILL');
+      while (Date.now() < deadline && pids.some(isRunning)) await sleep(EXIT_POLL_MS);
+      if (pids.some(isRunning)) {
+        for (const p of pids.filter(isRunning)) killGroup(p, 'SIGKILL');
         const hard = Date.now() + 5_000;
-        while (Date.now() < hard && pids.some(up)) await sleep(EXIT_POLL_MS);
+        while (Date.now() < hard && pids.some(isRunning)) await sleep(EXIT_POLL_MS);
       }
     };
     await drain();
@@ -168,9 +167,8 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     }
   }
 
-  /** What a start needs, checked before anything is stopped or started: the definition and its program. */
-  async function prepareStart(): Promise<{ doc: ProcessDoc; cmd: string; args: string[]; before: number }> {
-    const doc = await readDoc();
+  /** What a start needs, checked before anything is stopped or started: the definition (`doc`, as read) and its program. */
+  async function prepareStart(doc: ProcessDoc | null): Promise<{ doc: ProcessDoc; cmd: string; args: string[]; before: number }> {
     if (!doc) {
       throw new OcError('NOT_FOUND', `no process service '${label}' is installed (${definitionPath} does not exist)`, {
         hint: 'run oc-versions service install --manager process',
@@ -286,7 +284,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         return;
       }
       if (strays.length > 1) await mgr.stop({ ...(ctx.drainMs !== undefined ? { drainMs: ctx.drainMs } : {}) });
-      const { doc, cmd, args, before } = await prepareStart();
+      const { doc, cmd, args, before } = await prepareStart(await readDoc());
       if (ctx.keepAlive) {
         // Keep-alive: a detached supervisor runs the launcher and restarts it on a crash (keepalive.ts).
         const r = await startSupervised(ctx.layout, await supervisorOptions(doc, cmd, args, ctx.keepAlive));
@@ -305,7 +303,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       const grace = opts.startGraceMs ?? 300;
       for (let waited = 0; waited < grace; waited += 50) {
         await sleep(50);
-        if (!isAlive(pid) || isZombie(pid)) {
+        if (!isRunning(pid)) {
           await fsp.rm(pidPath, { force: true });
           const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
           throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
@@ -333,14 +331,14 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       // Keep-alive: a hand-over (keepalive.ts, HandOver). Everything that can refuse (the program,
       // the secret store) is asked before anything stops; then the stop intent, the new supervisor
       // (its node start overlaps the old gateway's drain), the drain, and the new gateway.
-      const { cmd, args, before } = await prepareStart();
+      const { cmd, args, before } = await prepareStart(doc);
       const sup = await supervisorOptions(doc, cmd, args, keepAlive);
       const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
       const supervisors = await stopSupervisors(ctx.layout, marker, homeNames, token);
       const tracked = await trackedPid();
       const old = [...supervisors, ...(tracked ? [tracked] : []), ...(await untracked(tracked))];
       const drainMs = o.drainMs ?? 20_000;
-      const readyFile = path.join(ctx.layout.serviceDir, 'keepalive.ready');
+      const readyFile = ctx.layout.gatewayHandOverReady;
       await fsp.rm(readyFile, { force: true });
       const next = spawnSupervisor(ctx.layout, { ...sup, handOver: { pids: old, token, restarter: process.pid, deadline: Date.now() + drainMs + 45_000, readyFile } });
       // The old gateway serves on while the new supervisor boots; the drain (the outage) starts
