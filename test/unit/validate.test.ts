@@ -501,6 +501,29 @@ describe('walkImportClosure', () => {
     expect(ticks).toBeGreaterThan(0);
   });
 
+  it('resolves one specifier per importing directory, and names a missing file by its smallest importer in any walk order', async () => {
+    const dir = tree({
+      // Both directories import './x.js' and './gone.js': the same text, different files.
+      'main.js': "import './z.js'; import './a/m.js'; import './b/m.js';\n",
+      'z.js': "import './x.js'; import './gone.js';\n",
+      'y.js': "import './x.js'; import './gone.js';\n",
+      'x.js': "import './y.js';\n",
+      'a/m.js': "import './x.js';\n",
+      'a/x.js': "import './gone.js';\n",
+      'b/m.js': "import './x.js';\n",
+    });
+    for (const roots of [['main.js'], ['y.js', 'main.js'], ['main.js', 'y.js']]) {
+      const s = await walkImportClosure(roots.map((r) => path.join(dir, r)));
+      // main, z, x, y, a/m, a/x, b/m; b/x does not exist.
+      expect(s.files).toBe(7);
+      expect(s.missing).toEqual([
+        { importer: path.join(dir, 'a/x.js'), specifier: './gone.js', reason: 'missing' },
+        { importer: path.join(dir, 'b/m.js'), specifier: './x.js', reason: 'missing' },
+        { importer: path.join(dir, 'y.js'), specifier: './gone.js', reason: 'missing' },
+      ]);
+    }
+  });
+
   it('reads each file once in a cyclic graph', async () => {
     const dir = tree({ 'a.js': "import './b.js'; export * from './c.js';", 'b.js': "import './a.js';", 'c.js': "import('./a.js')" });
     const s = await walkImportClosure([path.join(dir, 'a.js'), path.join(dir, 'b.js')]);

@@ -99,6 +99,8 @@ export async function walkImportClosure(roots: readonly string[]): Promise<Impor
   /** The first import that led to each queued file, to name it when the file is missing. */
   const firstRef = new Map<string, { importer: string; specifier: string }>();
   const statCache = new Map<string, 'file' | 'dir' | 'missing'>();
+  /** Per importer directory: each followed specifier and the file it resolved to. */
+  const followedFrom = new Map<string, Map<string, string>>();
   const queue: string[] = [];
 
   const kindOf = (p: string): 'file' | 'dir' | 'missing' => {
@@ -134,7 +136,17 @@ export async function walkImportClosure(roots: readonly string[]): Promise<Impor
     stats.nonLiteral += r.nonLiteral;
     let base: URL | undefined;
     const dir = path.dirname(file);
+    let seenHere = followedFrom.get(dir);
+    if (!seenHere) followedFrom.set(dir, (seenHere = new Map()));
     for (const spec of r.specifiers) {
+      // A bundle's chunks import the same few hundred specifiers from one directory ≈ 100,000
+      // times: a specifier already followed from this directory only competes for the smallest importer.
+      const known = seenHere.get(spec);
+      if (known !== undefined) {
+        const ref = firstRef.get(known);
+        if (ref && file < ref.importer) firstRef.set(known, { importer: file, specifier: spec });
+        continue;
+      }
       let target: string;
       if (PLAIN_RELATIVE.test(spec)) {
         // What URL resolution gives for a specifier with nothing to decode, drop or strip.
@@ -148,6 +160,7 @@ export async function walkImportClosure(roots: readonly string[]): Promise<Impor
         }
       }
       if (FOLLOW_EXT.has(path.extname(target))) {
+        seenHere.set(spec, target);
         if (!queued.has(target)) {
           queued.add(target);
           firstRef.set(target, { importer: file, specifier: spec });
