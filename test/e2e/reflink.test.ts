@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFixture } from '../helpers/fixtures.js';
 import { publish, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeTestEnv, runCli } from '../helpers/cli.js';
+import { dedupeAgainst } from '../../src/core/dedupe.js';
 
 const hasMkfs = (() => {
   try {
@@ -80,6 +81,36 @@ describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)
     } finally {
       await t.cleanup();
     }
+  });
+
+  it('small files are shared too (each takes a whole block), and a file that differs is left alone', async () => {
+    expect(mnt, 'loop-mounting the XFS image failed').not.toBeNull();
+    const root = path.join(mnt!, 'small');
+    const sealed = path.join(root, 'sealed');
+    const staged = path.join(root, 'staged');
+    const N = 400;
+    for (const d of [sealed, staged]) await fsp.mkdir(path.join(d, 'dist'), { recursive: true });
+    for (let i = 0; i < N; i++) {
+      const body = `export const v${i} = ${JSON.stringify('x'.repeat(200 + i))};\n`;
+      fs.writeFileSync(path.join(sealed, 'dist', `m${i}.js`), body);
+      fs.writeFileSync(path.join(staged, 'dist', `m${i}.js`), i === 0 ? body.replace('x', 'y') : body);
+    }
+    execFileSync('sync', ['-f', root]);
+    const used = () => {
+      const s = fs.statfsSync(mnt!);
+      return (s.blocks - s.bfree) * s.bsize;
+    };
+    const before = used();
+    const r = await dedupeAgainst(staged, sealed);
+    execFileSync('sync', ['-f', root]);
+    expect(r).toMatchObject({ supported: true, cloned: N - 1, movedCloned: 0 });
+    // N - 1 blocks given back (one 4 KiB block per small file), give or take metadata.
+    expect(before - used()).toBeGreaterThan(((N - 1) * 4096) / 2);
+    const a = path.join(sealed, 'dist', 'm7.js');
+    const b = path.join(staged, 'dist', 'm7.js');
+    expect(fs.statSync(b).ino).not.toBe(fs.statSync(a).ino);
+    expect(fs.readFileSync(b, 'utf8')).toBe(fs.readFileSync(a, 'utf8'));
+    expect(fs.readFileSync(path.join(staged, 'dist', 'm0.js'), 'utf8')).toMatch(/^eyport /);
   });
 
   it('identical content under a new name in the new version is shared too', async () => {
