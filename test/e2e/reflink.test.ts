@@ -95,6 +95,9 @@ describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)
       fs.writeFileSync(path.join(sealed, 'dist', `m${i}.js`), body);
       fs.writeFileSync(path.join(staged, 'dist', `m${i}.js`), i === 0 ? body.replace('x', 'y') : body);
     }
+    // Same bytes, another mode: the clone takes the staged file's mode, not the installed one's.
+    fs.chmodSync(path.join(sealed, 'dist', 'm5.js'), 0o600);
+    fs.chmodSync(path.join(staged, 'dist', 'm5.js'), 0o755);
     execFileSync('sync', ['-f', root]);
     const used = () => {
       const s = fs.statfsSync(mnt!);
@@ -111,6 +114,8 @@ describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)
     expect(fs.statSync(b).ino).not.toBe(fs.statSync(a).ino);
     expect(fs.readFileSync(b, 'utf8')).toBe(fs.readFileSync(a, 'utf8'));
     expect(fs.readFileSync(path.join(staged, 'dist', 'm0.js'), 'utf8')).toMatch(/^eyport /);
+    expect(fs.statSync(path.join(staged, 'dist', 'm5.js')).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(path.join(staged, 'dist', 'm6.js')).mode & 0o777).toBe(fs.statSync(path.join(sealed, 'dist', 'm6.js')).mode & 0o777);
   });
 
   it('identical content under a new name in the new version is shared too', async () => {
