@@ -77,3 +77,39 @@ it('a gap still open at stop() is the outage; its end comes from the gate', asyn
   expect(seen.lastOld!).toBeLessThanOrEqual(down + 5);
   expect(seen.lastOld!).toBeGreaterThan(down - 200);
 });
+
+it('probes a long outage less often once it has lasted a second, and still finds its end', async () => {
+  // Every probe's arrival is recorded by the server: the cadence is observed, not assumed.
+  let up = true;
+  const arrivals: number[] = [];
+  server = http.createServer((_req, res) => {
+    arrivals.push(Date.now());
+    res.writeHead(up ? 200 : 503);
+    res.end();
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
+  const w = watchDowntime(url, 20_000);
+  await w.ready;
+  await sleep(100);
+  const down = Date.now();
+  up = false;
+  await sleep(2_500);
+  w.restarted();
+  up = true;
+  const back = Date.now();
+  await sleep(300);
+  const seen = await w.stop();
+  // Past the first second of the gap, probes come at least ~50 ms apart (a loaded host only adds).
+  const late = arrivals.filter((t) => t > down + 1_200 && t < back);
+  expect(late.length).toBeGreaterThan(3);
+  for (let i = 1; i < late.length; i++) expect(late[i]! - late[i - 1]!).toBeGreaterThanOrEqual(45);
+  // In the first half second the cadence is still the fine one.
+  const early = arrivals.filter((t) => t > down && t < down + 500);
+  expect(early.length).toBeGreaterThan(late.length / 2);
+  // The outage is still found, its end within one slow interval (plus the request) of the truth.
+  expect(seen.lastOld).not.toBeNull();
+  expect(seen.firstNew).not.toBeNull();
+  expect(seen.firstNew! - seen.lastOld!).toBeGreaterThanOrEqual(back - down - 50);
+  expect(seen.firstNew! - back).toBeLessThan(500);
+});
