@@ -136,6 +136,9 @@ export async function runReal(argv) {
 
     // ------------------------------------------------------------ import closure + inventory of the installed <to>
     if (fs.existsSync(CHECKS)) {
+      // The installs just wrote ≈ 1.3 GB: let the writeback finish first (its kernel threads
+      // otherwise share the 2 cores with the walk; a run without this measured the walk at 2x).
+      await timed('sync', [], { allowFail: true });
       log(`checks: ${path.relative(REPO, CHECKS) || CHECKS} --tree versions/${TO}`);
       const c = await timed(NODE, [CHECKS, '--tree', path.join(ocHome, 'versions', TO), '--runs', String(ROUNDS), '--json'], { env, allowFail: true, timeoutMs: 10 * 60_000 });
       try {
