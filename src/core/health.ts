@@ -297,13 +297,14 @@ const DOWNTIME_PROBE_MS = 10;
  * narrows it when it comes first).
  */
 const DOWNTIME_SLOW_PROBE_MS = 50;
+const DOWNTIME_PROBE_TIMEOUT_MS = 2_000;
 const DOWNTIME_BACKOFF_AFTER_MS = 1_000;
 
 /**
  * Poll liveness through the restart, as a client would. The outage is the **longest** interval
  * between two consecutive 200s: the old gateway's last answer before it, the new one's first
- * after it. Not the first gap: a loaded host can make one of the old gateway's answers miss the
- * probe's 500 ms before the stop even begins, and a watcher that ended at the first gap reported
+ * after it. Not the first gap: a loaded host can make one of the old gateway's answers take
+ * seconds before the stop even begins, and a watcher that ended at the first gap reported
  * that blip instead of the outage. Probing ends at the first 200 after `restarted()` was called
  * (the new gateway is up: no need to keep probing it through the gate's deep checks), or at stop().
  */
@@ -324,7 +325,10 @@ export function watchDowntime(url: string, maxMs: number): {
   const ready = new Promise<void>((r) => (firstDone = r));
   const loop = (async () => {
     while (running && Date.now() < until) {
-      const r = await httpGet(url, 500);
+      // A slow answer is still an answer (a client waiting for it is served): 2 s, as the gate's
+      // probes. With 500 ms, in one real run (2 cores, both upgrades) downtimeMs began ≈ 0.6 s
+      // before a 1 s-timeout poller beside it saw the old gateway stop answering.
+      const r = await httpGet(url, DOWNTIME_PROBE_TIMEOUT_MS);
       const now = Date.now();
       if (r && r.status === 200) {
         if (openSince !== null && (!longest || now - openSince > longest.firstNew - longest.lastOld)) longest = { lastOld: openSince, firstNew: now };

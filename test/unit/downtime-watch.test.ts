@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 it('reports the longest gap between two 200s (the outage), not a slow answer before it', async () => {
-  // mode: 'ok' answers at once, 'slow' answers after 800 ms (past the watcher's 500 ms), 'down' refuses with 503.
+  // mode: 'ok' answers at once, 'slow' answers after 800 ms (a loaded host: 800 ms between two 200s), 'down' refuses with 503.
   let mode: 'ok' | 'slow' | 'down' = 'ok';
   server = http.createServer((_req, res) => {
     const answer = (code: number) => {
@@ -34,9 +34,9 @@ it('reports the longest gap between two 200s (the outage), not a slow answer bef
   const w = watchDowntime(url, 20_000);
   await w.ready;
   await sleep(100);
-  mode = 'slow'; // a blip: one probe times out, the next ones answer again
+  mode = 'slow'; // a blip: answers take 800 ms, then come at once again
   await sleep(650);
-  mode = 'ok'; // (a probe sent while slow still times out: 200s resume within ~0.5 s)
+  mode = 'ok'; // (a probe sent while slow still takes its 800 ms: 200s resume within ~0.8 s)
   await sleep(1_200);
   const outageStart = Date.now();
   mode = 'down'; // the old gateway stops answering
@@ -57,19 +57,29 @@ it('reports the longest gap between two 200s (the outage), not a slow answer bef
   expect(seen.firstNew!).toBeGreaterThanOrEqual(outageEnd - 5);
 });
 
-it('a gap still open at stop() is the outage; its end comes from the gate', async () => {
+/**
+ * A gateway that answers 200 while `up` and 503 otherwise, recording when each probe arrives, and
+ * a watcher on it that has seen its first answer (100 ms ago).
+ */
+async function upDownGateway(): Promise<{ setUp(v: boolean): void; arrivals: number[]; w: ReturnType<typeof watchDowntime> }> {
   let up = true;
+  const arrivals: number[] = [];
   server = http.createServer((_req, res) => {
+    arrivals.push(Date.now());
     res.writeHead(up ? 200 : 503);
     res.end();
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
-  const w = watchDowntime(url, 20_000);
+  const w = watchDowntime(`http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`, 20_000);
   await w.ready;
   await sleep(100);
+  return { setUp: (v) => (up = v), arrivals, w };
+}
+
+it('a gap still open at stop() is the outage; its end comes from the gate', async () => {
+  const { setUp, w } = await upDownGateway();
   const down = Date.now();
-  up = false;
+  setUp(false);
   await sleep(400);
   const seen = await w.stop();
   expect(seen.firstNew).toBeNull();
@@ -80,23 +90,12 @@ it('a gap still open at stop() is the outage; its end comes from the gate', asyn
 
 it('probes a long outage less often once it has lasted a second, and still finds its end', async () => {
   // Every probe's arrival is recorded by the server: the cadence is observed, not assumed.
-  let up = true;
-  const arrivals: number[] = [];
-  server = http.createServer((_req, res) => {
-    arrivals.push(Date.now());
-    res.writeHead(up ? 200 : 503);
-    res.end();
-  });
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
-  const w = watchDowntime(url, 20_000);
-  await w.ready;
-  await sleep(100);
+  const { setUp, arrivals, w } = await upDownGateway();
   const down = Date.now();
-  up = false;
+  setUp(false);
   await sleep(2_500);
   w.restarted();
-  up = true;
+  setUp(true);
   const back = Date.now();
   await sleep(300);
   const seen = await w.stop();
@@ -112,4 +111,35 @@ it('probes a long outage less often once it has lasted a second, and still finds
   expect(seen.firstNew).not.toBeNull();
   expect(seen.firstNew! - seen.lastOld!).toBeGreaterThanOrEqual(back - down - 50);
   expect(seen.firstNew! - back).toBeLessThan(500);
+});
+
+it("an old gateway's slow last answer is its last answer: the outage starts when it arrives", async () => {
+  // 'slow': the answer (a 200) comes 900 ms after the request, past a 500 ms timeout but within the
+  // watcher's 2 s; meanwhile the gateway stops ('down': 503 at once).
+  let mode: 'ok' | 'slow' | 'down' = 'ok';
+  server = http.createServer((_req, res) => {
+    const answer = (code: number) => {
+      res.writeHead(code);
+      res.end();
+    };
+    if (mode === 'slow') setTimeout(() => answer(200), 900);
+    else answer(mode === 'ok' ? 200 : 503);
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const w = watchDowntime(`http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`, 20_000);
+  await w.ready;
+  await sleep(100);
+  const slowFrom = Date.now();
+  mode = 'slow';
+  await sleep(300);
+  mode = 'down';
+  await sleep(1_500);
+  w.restarted();
+  mode = 'ok';
+  await sleep(300);
+  const seen = await w.stop();
+  expect(seen.lastOld).not.toBeNull();
+  expect(seen.firstNew).not.toBeNull();
+  // The slow 200 was sent at or after slowFrom and took 900 ms: it is the last old answer.
+  expect(seen.lastOld!).toBeGreaterThanOrEqual(slowFrom + 880);
 });
