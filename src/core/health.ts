@@ -16,7 +16,7 @@ import { resolveEntry } from './store.js';
 import type { Layout } from './layout.js';
 import { scanStateLinks } from '../openclaw/links.js';
 import { httpGet } from '../os/http.js';
-import { isAlive, isZombie, listeningInodes, ownsListener, sleep } from '../os/proc.js';
+import { isRunning, listeningInodes, ownsListener, sleep } from '../os/proc.js';
 import { runCheckCommand } from './checks/command.js';
 import { SILENT, type ProgressSink } from './progress.js';
 
@@ -112,7 +112,7 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
  * why, with the end of its log: no later stage can pass for a process that is gone, so they fail at once.
  */
 async function exitedDetail(t: GateTarget, pid: number): Promise<string | null> {
-  if (isAlive(pid) && !isZombie(pid)) return null;
+  if (isRunning(pid)) return null;
   const tail = t.service.logTail ? await t.service.logTail().catch(() => '') : '';
   return `the gateway (pid ${pid}) exited${tail ? `; its log ends: ${tail}` : ''}`;
 }

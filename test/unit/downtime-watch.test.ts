@@ -17,32 +17,44 @@ afterEach(async () => {
   server = null;
 });
 
-it('reports the longest gap between two 200s (the outage), not a slow answer before it', async () => {
-  // mode: 'ok' answers at once, 'slow' answers after 800 ms (a loaded host: 800 ms between two 200s), 'down' refuses with 503.
-  let mode: 'ok' | 'slow' | 'down' = 'ok';
+type Mode = 'ok' | 'slow' | 'down';
+
+/**
+ * A played gateway: 'ok' answers 200 at once, 'slow' a 200 after `slowMs` (a loaded host), 'down'
+ * 503 at once; it records when each probe arrives. With a watcher on it that has seen its first
+ * answer (100 ms ago).
+ */
+async function playedGateway(slowMs = 0): Promise<{ setMode(m: Mode): void; arrivals: number[]; w: ReturnType<typeof watchDowntime> }> {
+  let mode: Mode = 'ok';
+  const arrivals: number[] = [];
   server = http.createServer((_req, res) => {
+    arrivals.push(Date.now());
     const answer = (code: number) => {
       res.writeHead(code);
       res.end();
     };
-    if (mode === 'slow') setTimeout(() => answer(200), 800);
+    if (mode === 'slow') setTimeout(() => answer(200), slowMs);
     else answer(mode === 'ok' ? 200 : 503);
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
-
-  const w = watchDowntime(url, 20_000);
+  const w = watchDowntime(`http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`, 20_000);
   await w.ready;
   await sleep(100);
-  mode = 'slow'; // a blip: answers take 800 ms, then come at once again
+  return { setMode: (m) => (mode = m), arrivals, w };
+}
+
+it('reports the longest gap between two 200s (the outage), not a slow answer before it', async () => {
+  // 'slow' answers after 800 ms: a loaded host, 800 ms between two 200s.
+  const { setMode, w } = await playedGateway(800);
+  setMode('slow'); // a blip: answers take 800 ms, then come at once again
   await sleep(650);
-  mode = 'ok'; // (a probe sent while slow still takes its 800 ms: 200s resume within ~0.8 s)
+  setMode('ok'); // (a probe sent while slow still takes its 800 ms: 200s resume within ~0.8 s)
   await sleep(1_200);
   const outageStart = Date.now();
-  mode = 'down'; // the old gateway stops answering
+  setMode('down'); // the old gateway stops answering
   await sleep(1_500);
   w.restarted(); // the restart returned
-  mode = 'ok'; // the new gateway answers
+  setMode('ok'); // the new gateway answers
   const outageEnd = Date.now();
   await sleep(200);
   const seen = await w.stop();
@@ -57,29 +69,10 @@ it('reports the longest gap between two 200s (the outage), not a slow answer bef
   expect(seen.firstNew!).toBeGreaterThanOrEqual(outageEnd - 5);
 });
 
-/**
- * A gateway that answers 200 while `up` and 503 otherwise, recording when each probe arrives, and
- * a watcher on it that has seen its first answer (100 ms ago).
- */
-async function upDownGateway(): Promise<{ setUp(v: boolean): void; arrivals: number[]; w: ReturnType<typeof watchDowntime> }> {
-  let up = true;
-  const arrivals: number[] = [];
-  server = http.createServer((_req, res) => {
-    arrivals.push(Date.now());
-    res.writeHead(up ? 200 : 503);
-    res.end();
-  });
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const w = watchDowntime(`http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`, 20_000);
-  await w.ready;
-  await sleep(100);
-  return { setUp: (v) => (up = v), arrivals, w };
-}
-
 it('a gap still open at stop() is the outage; its end comes from the gate', async () => {
-  const { setUp, w } = await upDownGateway();
+  const { setMode, w } = await playedGateway();
   const down = Date.now();
-  setUp(false);
+  setMode('down');
   await sleep(400);
   const seen = await w.stop();
   expect(seen.firstNew).toBeNull();
@@ -90,12 +83,12 @@ it('a gap still open at stop() is the outage; its end comes from the gate', asyn
 
 it('probes a long outage less often once it has lasted a second, and still finds its end', async () => {
   // Every probe's arrival is recorded by the server: the cadence is observed, not assumed.
-  const { setUp, arrivals, w } = await upDownGateway();
+  const { setMode, arrivals, w } = await playedGateway();
   const down = Date.now();
-  setUp(false);
+  setMode('down');
   await sleep(2_500);
   w.restarted();
-  setUp(true);
+  setMode('ok');
   const back = Date.now();
   await sleep(300);
   const seen = await w.stop();
@@ -116,26 +109,14 @@ it('probes a long outage less often once it has lasted a second, and still finds
 it("an old gateway's slow last answer is its last answer: the outage starts when it arrives", async () => {
   // 'slow': the answer (a 200) comes 900 ms after the request, past a 500 ms timeout but within the
   // watcher's 2 s; meanwhile the gateway stops ('down': 503 at once).
-  let mode: 'ok' | 'slow' | 'down' = 'ok';
-  server = http.createServer((_req, res) => {
-    const answer = (code: number) => {
-      res.writeHead(code);
-      res.end();
-    };
-    if (mode === 'slow') setTimeout(() => answer(200), 900);
-    else answer(mode === 'ok' ? 200 : 503);
-  });
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const w = watchDowntime(`http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`, 20_000);
-  await w.ready;
-  await sleep(100);
+  const { setMode, w } = await playedGateway(900);
   const slowFrom = Date.now();
-  mode = 'slow';
+  setMode('slow');
   await sleep(300);
-  mode = 'down';
+  setMode('down');
   await sleep(1_500);
   w.restarted();
-  mode = 'ok';
+  setMode('ok');
   await sleep(300);
   const seen = await w.stop();
   expect(seen.lastOld).not.toBeNull();
