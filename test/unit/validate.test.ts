@@ -524,6 +524,43 @@ describe('walkImportClosure', () => {
     }
   });
 
+  it('gives the same verdict with lexing threads as on one thread, and falls back when a thread cannot start', async () => {
+    // 400 chunks from one entry (the shape of a bundle), sharing imports; among them a CommonJS
+    // file, an unlexable one, non-literal dynamic imports, a missing chunk and a missing JSON
+    // file imported from several chunks: the walk must name each by its smallest importer.
+    const files: Files = { 'main.js': '' };
+    for (let i = 0; i < 400; i++) {
+      files['main.js'] += `import('./c/chunk-${i}.js');\n`;
+      const imports = [`import './shared-${i % 7}.js';`, `import '../lib/l-${i % 13}.js';`];
+      if (i % 50 === 17) imports.push("import('./gone.js');", "import data from '../data/gone.json' with { type: 'json' };");
+      if (i % 100 === 3) imports.push('import(`./c/${x}.js`);');
+      files[`c/chunk-${i}.js`] = imports.join('\n') + '\n';
+    }
+    for (let i = 0; i < 7; i++) files[`c/shared-${i}.js`] = i === 0 ? "import('../old.cjs');" : i === 1 ? 'export const = ;;; }}}' : '';
+    for (let i = 0; i < 13; i++) files[`lib/l-${i}.js`] = i === 12 ? "import './gone-lib.js';" : '';
+    files['old.cjs'] = "module.exports = require('./whatever');";
+    const dir = tree(files);
+    const roots = [path.join(dir, 'main.js')];
+
+    const alone = await walkImportClosure(roots, { threads: 0 });
+    expect(alone).toMatchObject({ files: 1 + 400 + 7 + 13 + 1, commonjs: 1, unparsable: 1, nonLiteral: 4, lexedByThreads: 0 });
+    expect(alone.missing).toEqual([
+      { importer: path.join(dir, 'c/chunk-117.js'), specifier: '../data/gone.json', reason: 'missing' },
+      { importer: path.join(dir, 'c/chunk-117.js'), specifier: './gone.js', reason: 'missing' },
+      { importer: path.join(dir, 'lib/l-12.js'), specifier: './gone-lib.js', reason: 'missing' },
+    ]);
+    const { lexedByThreads: _, ...verdict } = alone;
+    for (const threads of [1, 2]) {
+      const shared = await walkImportClosure(roots, { threads, threadsAfter: 0 });
+      expect(shared.lexedByThreads).toBeGreaterThan(0); // the threads did take part
+      expect({ ...shared, lexedByThreads: 0 }).toEqual({ ...verdict, lexedByThreads: 0 });
+    }
+    // A lexing thread that cannot load its lexer fails at once: this thread takes its files back.
+    const broken = await walkImportClosure(roots, { threads: 1, threadsAfter: 0, lexerModule: path.join(dir, 'no-such-lexer.cjs') });
+    expect({ ...broken, lexedByThreads: 0 }).toEqual({ ...verdict, lexedByThreads: 0 });
+    expect(broken.lexedByThreads).toBe(0);
+  });
+
   it('reads each file once in a cyclic graph', async () => {
     const dir = tree({ 'a.js': "import './b.js'; export * from './c.js';", 'b.js': "import './a.js';", 'c.js': "import('./a.js')" });
     const s = await walkImportClosure([path.join(dir, 'a.js'), path.join(dir, 'b.js')]);
