@@ -551,14 +551,20 @@ describe('walkImportClosure', () => {
     ]);
     const { lexedByThreads: _, ...verdict } = alone;
     for (const threads of [1, 2]) {
-      const shared = await walkImportClosure(roots, { threads, threadsAfter: 0 });
+      const shared = await walkImportClosure(roots, { threads, threadsAfter: 0, awaitThreads: true });
       expect(shared.lexedByThreads).toBeGreaterThan(0); // the threads did take part
       expect({ ...shared, lexedByThreads: 0 }).toEqual({ ...verdict, lexedByThreads: 0 });
     }
     // A lexing thread that cannot load its lexer fails at once: this thread takes its files back.
-    const broken = await walkImportClosure(roots, { threads: 1, threadsAfter: 0, lexerModule: path.join(dir, 'no-such-lexer.cjs') });
+    const broken = await walkImportClosure(roots, { threads: 1, threadsAfter: 0, awaitThreads: true, lexerModule: path.join(dir, 'no-such-lexer.cjs') });
     expect({ ...broken, lexedByThreads: 0 }).toEqual({ ...verdict, lexedByThreads: 0 });
     expect(broken.lexedByThreads).toBe(0);
+    // A thread that dies holding batches (its lexer ends the thread on the first file): the
+    // unanswered files come back to this thread, none lost and none counted twice.
+    const dying = path.join(dir, 'dying-lexer.cjs');
+    fs.writeFileSync(dying, 'exports.init = Promise.resolve();\nexports.parse = () => process.exit(3);\n');
+    const died = await walkImportClosure(roots, { threads: 1, threadsAfter: 0, awaitThreads: true, lexerModule: dying });
+    expect(died).toEqual({ ...verdict, lexedByThreads: 0 });
   });
 
   it('reads each file once in a cyclic graph', async () => {

@@ -16,8 +16,14 @@ import { isRegularFile, type Entries } from './package.js';
 
 /** Files walked between two yields to the event loop. */
 const YIELD_EVERY = 128;
-/** A walk that has found this many files is a large one: lexing threads join it from here. */
-const WORKER_AFTER_FILES = 64;
+/**
+ * A walk that knows of this many files (walked or queued) is a large one: lexing threads join
+ * it from here. A thread takes ≈ 70 ms to start on a 2-core machine and slows this one while it
+ * does. Measured in a fresh process (as an install walks): the real OpenClaw's 5,755 files
+ * ≈ 0.89 s → ≈ 0.66 s; synthetic trees of 1,000–2,000 files 20–40 ms slower; the test fixtures
+ * (≤ ≈ 200 files) never start one.
+ */
+const WORKER_AFTER_FILES = 500;
 /** At most this many lexing threads (one per core but one). */
 const MAX_WORKERS = 3;
 /** Files handed to a lexing thread at once, and batches it may hold (so it never waits for this thread). */
@@ -107,12 +113,14 @@ const lexer = require(workerData.lexer);
 const blankShebang = ${blankShebang.toString()};
 const lexFileWith = ${lexFileWith.toString()};
 const { port, signal } = workerData;
+const answer = (m) => {
+  port.postMessage(m);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+};
 Promise.resolve(typeof lexer.init === 'function' ? lexer.init() : lexer.init).then(() => {
-  parentPort.on('message', (files) => {
-    port.postMessage(files.map((f) => [f, lexFileWith(f, fs, lexer.parse, blankShebang)]));
-    Atomics.add(signal, 0, 1);
-    Atomics.notify(signal, 0);
-  });
+  parentPort.on('message', (files) => answer(files.map((f) => [f, lexFileWith(f, fs, lexer.parse, blankShebang)])));
+  answer('ready');
 });
 `;
 
@@ -130,6 +138,8 @@ interface Lexer {
   port: MessagePort;
   /** Paths sent to it and not yet answered, a batch per entry. */
   pending: string[][];
+  /** Its lexer is loaded: only then is it sent files (a thread takes tens of ms to start). */
+  ready: boolean;
   failed: boolean;
 }
 
@@ -143,7 +153,7 @@ class LexerPool {
     private readonly lexerModule: string | undefined,
   ) {}
 
-  private started = false;
+  started = false;
 
   start(): void {
     if (this.started || this.size === 0) return;
@@ -161,7 +171,7 @@ class LexerPool {
         workerData: { lexer: lexerPath, port: port2, signal: this.signal },
         transferList: [port2],
       });
-      const lexer: Lexer = { worker, port: port1, pending: [], failed: false };
+      const lexer: Lexer = { worker, port: port1, pending: [], ready: false, failed: false };
       const fail = (): void => {
         lexer.failed = true;
         Atomics.add(this.signal, 0, 1);
@@ -176,12 +186,17 @@ class LexerPool {
   /** Hand batches from the front of `queue` to lexers with room (the walking thread pops from the back). */
   feed(queue: string[]): void {
     for (const l of this.lexers) {
-      while (!l.failed && l.pending.length < BATCHES_AHEAD && queue.length >= 2) {
+      while (l.ready && !l.failed && l.pending.length < BATCHES_AHEAD && queue.length >= 2) {
         const batch = queue.splice(0, Math.min(BATCH, queue.length >> 1));
         l.pending.push(batch);
         l.worker.postMessage(batch);
       }
     }
+  }
+
+  /** Every thread has started (or failed). */
+  get settled(): boolean {
+    return this.lexers.every((l) => l.ready || l.failed);
   }
 
   get busy(): boolean {
@@ -194,7 +209,11 @@ class LexerPool {
    */
   take(queue: string[], into: (file: string, r: Lexed) => void): void {
     for (const l of this.lexers) {
-      for (let m; l.pending.length > 0 && (m = receiveMessageOnPort(l.port)); ) {
+      for (let m; (!l.ready || l.pending.length > 0) && (m = receiveMessageOnPort(l.port)); ) {
+        if (m.message === 'ready') {
+          l.ready = true;
+          continue;
+        }
         l.pending.shift();
         for (const [file, r] of m.message as Array<[string, Lexed]>) into(file, r);
       }
@@ -213,8 +232,13 @@ class LexerPool {
     if (w.async) await w.value;
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.lexers.map((l) => { l.port.close(); return l.worker.terminate(); }));
+  /** Stop the threads without waiting for them (ending one that is still starting takes ≈ 10 ms). */
+  close(): void {
+    for (const l of this.lexers) {
+      l.port.close();
+      l.worker.unref();
+      l.worker.terminate().catch(() => {});
+    }
   }
 }
 
@@ -242,10 +266,12 @@ class LexerPool {
 export interface WalkOptions {
   /** Lexing threads besides this one (default: one per core but one, at most MAX_WORKERS). */
   threads?: number;
-  /** Files this thread walks before the lexing threads start (default WORKER_AFTER_FILES). */
+  /** Files the walk must know of (walked or queued) before lexing threads start (default WORKER_AFTER_FILES). */
   threadsAfter?: number;
   /** The es-module-lexer CommonJS build the threads load (tests: a broken one, to see the fallback). */
   lexerModule?: string;
+  /** Wait for the threads to start before walking on (tests: a small walk would end first). */
+  awaitThreads?: boolean;
 }
 
 export async function walkImportClosure(roots: readonly string[], opts: WalkOptions = {}): Promise<ImportClosureStats> {
@@ -351,13 +377,21 @@ export async function walkImportClosure(roots: readonly string[], opts: WalkOpti
   // bookkeeping (and every verdict) is the same as a walk on this thread alone.
   const pool = new LexerPool(opts.threads ?? Math.max(0, Math.min(MAX_WORKERS, os.availableParallelism() - 1)), opts.lexerModule);
   const threadsAfter = opts.threadsAfter ?? WORKER_AFTER_FILES;
+  const fromThread = (file: string, r: Lexed): void => {
+    if (record(file, r)) stats.lexedByThreads++;
+  };
   try {
     for (let n = 1; ; ) {
       const seen = pool.seq();
-      pool.take(queue, (file, r) => {
-        if (record(file, r)) stats.lexedByThreads++;
-      });
-      if (n > threadsAfter && queue.length > 1) pool.start();
+      pool.take(queue, fromThread);
+      if (recorded.size + queue.length >= threadsAfter && queue.length > 1 && !pool.started) {
+        pool.start();
+        while (opts.awaitThreads && !pool.settled) {
+          const s = pool.seq();
+          pool.take(queue, fromThread);
+          if (!pool.settled) await pool.waitSince(s);
+        }
+      }
       pool.feed(queue);
       const file = queue.pop();
       if (file !== undefined) {
@@ -370,7 +404,7 @@ export async function walkImportClosure(roots: readonly string[], opts: WalkOpti
       }
     }
   } finally {
-    await pool.close();
+    pool.close();
   }
   for (const [file, reason] of unreadable) {
     const ref = firstRef.get(file);
