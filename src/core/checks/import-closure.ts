@@ -148,12 +148,12 @@ class LexerPool {
   readonly lexers: Lexer[] = [];
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
 
+  started = false;
+
   constructor(
     private readonly size: number,
     private readonly lexerModule: string | undefined,
   ) {}
-
-  started = false;
 
   start(): void {
     if (this.started || this.size === 0) return;
@@ -166,11 +166,17 @@ class LexerPool {
     }
     for (let i = 0; i < this.size; i++) {
       const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { lexer: lexerPath, port: port2, signal: this.signal },
-        transferList: [port2],
-      });
+      let worker: Worker;
+      try {
+        worker = new Worker(WORKER_SOURCE, {
+          eval: true,
+          workerData: { lexer: lexerPath, port: port2, signal: this.signal },
+          transferList: [port2],
+        });
+      } catch {
+        port1.close();
+        return; // no thread to be had (resource limits): the ones started, if any, and this thread
+      }
       const lexer: Lexer = { worker, port: port1, pending: [], ready: false, failed: false };
       const fail = (): void => {
         lexer.failed = true;
