@@ -13,11 +13,12 @@
  */
 import type fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Config } from './config.js';
 import { errText, oneLine, safeRelative, type Outcome } from './checks/common.js';
 import { checkImportClosure } from './checks/import-closure.js';
-import { checkInventory } from './checks/inventory.js';
+import { checkInventory, inventoryThreads } from './checks/inventory.js';
 import { readManifest, resolveEntries, type Entries, type Manifest } from './checks/package.js';
 import { checkOfflineCommands, checkRuntime, checkSmoke } from './checks/run-package.js';
 
@@ -92,10 +93,16 @@ export async function validateTree(input: ValidateInput): Promise<ValidationRepo
   const manifest = await readManifest(input.packageDir);
   const entries = await resolveEntries(input.packageDir, manifest, input.config.serviceEntry);
 
+  // The inventory and the import-closure walk run at the same time, each with threads of its own
+  // for a large package. The walk gets only the cores the inventory's hashing threads leave: none
+  // on 2–5 cores. Measured on 2 cores, the real 2026.9.6's two checks at once in a fresh process
+  // (7 runs each): ≈ 1.35 s with the walk on its thread alone, ≈ 1.39 s with a lexing thread
+  // beside the hashing one, ≈ 1.39 s with one started once the inventory was done.
+  const walkThreads = { threads: closureThreads(os.availableParallelism(), !skip.has('inventory')) };
   const structural: Record<string, () => Promise<CheckResult>> = {
     entrypoints: () => timed('entrypoints', () => checkEntrypoints(input, manifest, entries)),
     inventory: () => timed('inventory', () => checkInventory(input.packageDir, input.config.inventoryFiles)),
-    'import-closure': () => timed('import-closure', () => checkImportClosure(input.packageDir, input.prefix, entries)),
+    'import-closure': () => timed('import-closure', () => checkImportClosure(input.packageDir, input.prefix, entries, walkThreads)),
     runtime: () => timed('runtime', () => checkRuntime(input.runtimeNode, manifest)),
     lifecycle: () => timed('lifecycle', () => checkLifecycle(input.packageDir, input.config.lifecycleMarkers)),
   };
@@ -124,6 +131,14 @@ export async function validateTree(input: ValidateInput): Promise<ValidationRepo
   }
 
   return { version: input.expectedVersion, ok: checks.every((c) => c.ok), checks };
+}
+
+/**
+ * Lexing threads for the import-closure walk on a machine with `cores` cores: one per core but
+ * one (at most 3), less the inventory's hashing threads when the inventory runs beside it.
+ */
+export function closureThreads(cores: number, inventoryRuns: boolean): number {
+  return Math.max(0, Math.min(3, cores - 1 - (inventoryRuns ? inventoryThreads(cores) : 0)));
 }
 
 /** The first check that failed and actually ran (a check not run because of it comes later). */

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckName, ValidateInput, ValidationReport } from '../../src/core/validate.js';
-import { CHECK_ORDER, firstFailure, formatFailure, validateTree } from '../../src/core/validate.js';
+import { CHECK_ORDER, closureThreads, firstFailure, formatFailure, validateTree } from '../../src/core/validate.js';
 import { blankShebang, walkImportClosure } from '../../src/core/checks/import-closure.js';
 import { checkInventory, parseInventory } from '../../src/core/checks/inventory.js';
 import { run } from '../../src/os/proc.js';
@@ -565,6 +565,12 @@ describe('walkImportClosure', () => {
     fs.writeFileSync(dying, 'exports.init = Promise.resolve();\nexports.parse = () => process.exit(3);\n');
     const died = await walkImportClosure(roots, { threads: 1, threadsAfter: 0, awaitThreads: true, lexerModule: dying });
     expect(died).toEqual({ ...verdict, lexedByThreads: 0 });
+  });
+
+  it("gives the walk only the cores the inventory's hashing threads leave when both run", () => {
+    const cores = [1, 2, 3, 4, 5, 6, 8, 16];
+    expect(cores.map((c) => closureThreads(c, true))).toEqual([0, 0, 0, 0, 0, 1, 3, 3]);
+    expect(cores.map((c) => closureThreads(c, false))).toEqual([0, 1, 2, 3, 3, 3, 3, 3]);
   });
 
   it('reads each file once in a cyclic graph', async () => {

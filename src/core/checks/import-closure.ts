@@ -19,9 +19,10 @@ const YIELD_EVERY = 128;
 /**
  * A walk that knows of this many files (walked or queued) is a large one: lexing threads join
  * it from here. A thread takes ≈ 70 ms to start on a 2-core machine and slows this one while it
- * does. Measured in a fresh process (as an install walks): the real OpenClaw's 5,755 files
+ * does. Measured on 2 cores, the walk alone in a fresh process: the real OpenClaw's 5,755 files
  * ≈ 0.89 s → ≈ 0.66 s; synthetic trees of 1,000–2,000 files 20–40 ms slower; the test fixtures
- * (≤ ≈ 200 files) never start one.
+ * (≤ ≈ 200 files) never start one. (Validation gives the walk only the cores the inventory's
+ * hashing threads leave: closureThreads in validate.ts.)
  */
 const WORKER_AFTER_FILES = 500;
 /** At most this many lexing threads (one per core but one). */
@@ -264,8 +265,8 @@ class LexerPool {
  * A large walk (more than `threadsAfter` files) shares the reading and lexing
  * with lexing threads (LexerPool): they take batches from the front of the
  * queue, this thread pops from its back and does all the bookkeeping, taking
- * their answers synchronously between files. On the real 2026.9.6 and 2 cores:
- * ≈ 0.59 s → ≈ 0.45 s, for ≈ 150 ms more CPU (the thread's start and cold JIT).
+ * their answers synchronously between files. On the real 2026.9.6 and 2 cores,
+ * warm: ≈ 0.59 s → ≈ 0.45 s, for ≈ 150 ms more CPU (the thread's start and cold JIT).
  * (An earlier try with a lexing thread measured no faster; this one takes the
  * answers synchronously and never waits while it has files of its own.)
  */
@@ -421,7 +422,7 @@ export async function walkImportClosure(roots: readonly string[], opts: WalkOpti
   return stats;
 }
 
-export async function checkImportClosure(packageDir: string, prefix: string, entries: Entries): Promise<Outcome> {
+export async function checkImportClosure(packageDir: string, prefix: string, entries: Entries, walk: WalkOptions = {}): Promise<Outcome> {
   const roots: string[] = [];
   for (const e of [...entries.bins, ...(entries.service ? [entries.service] : [])]) {
     if (!(await isRegularFile(e.abs))) continue; // reported by `entrypoints`
@@ -429,7 +430,7 @@ export async function checkImportClosure(packageDir: string, prefix: string, ent
     roots.push(await fsp.realpath(e.abs));
   }
   if (roots.length === 0) return { ok: false, detail: 'no entry file exists to walk from' };
-  const s = await walkImportClosure([...new Set(roots)]);
+  const s = await walkImportClosure([...new Set(roots)], walk);
   const realPkg = await fsp.realpath(packageDir).catch(() => packageDir);
   const realPrefix = await fsp.realpath(prefix).catch(() => prefix);
   const show = (abs: string): string => {

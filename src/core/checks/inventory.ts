@@ -140,11 +140,16 @@ function verifyInWorker(dir: string, jobs: HashJob[]): Promise<FileVerdict[]> {
   });
 }
 
+/** The hashing threads a large inventory uses: one per core but one (left to the import-closure walk), at most MAX_WORKERS. */
+export function inventoryThreads(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.min(MAX_WORKERS, cores - 1));
+}
+
 /** Verdicts in job order: inline for a small list, else interleaved slices across worker threads. */
 async function verifyAll(dir: string, jobs: HashJob[]): Promise<FileVerdict[]> {
   if (jobs.length < WORKER_MIN_FILES) return verifyFiles(dir, jobs, fs, { createHash, hash }, path);
   // One core stays with this thread (the import-closure walk runs here at the same time).
-  const threads = Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism() - 1));
+  const threads = inventoryThreads();
   // Interleaved so big and small files spread evenly.
   const slices = Array.from({ length: threads }, (_, t) => jobs.filter((_, i) => i % threads === t));
   const results = await Promise.all(slices.map((slice) => verifyInWorker(dir, slice)));
