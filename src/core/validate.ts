@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from './config.js';
 import { errText, oneLine, safeRelative, type Outcome } from './checks/common.js';
-import { checkImportClosure } from './checks/import-closure.js';
+import { checkImportClosure, lexingThreads } from './checks/import-closure.js';
 import { checkInventory, inventoryThreads } from './checks/inventory.js';
 import { readManifest, resolveEntries, type Entries, type Manifest } from './checks/package.js';
 import { checkOfflineCommands, checkRuntime, checkSmoke } from './checks/run-package.js';
@@ -138,7 +138,7 @@ export async function validateTree(input: ValidateInput): Promise<ValidationRepo
  * one (at most 3), less the inventory's hashing threads when the inventory runs beside it.
  */
 export function closureThreads(cores: number, inventoryRuns: boolean): number {
-  return Math.max(0, Math.min(3, cores - 1 - (inventoryRuns ? inventoryThreads(cores) : 0)));
+  return lexingThreads(cores, inventoryRuns ? inventoryThreads(cores) : 0);
 }
 
 /** The first check that failed and actually ran (a check not run because of it comes later). */

@@ -27,6 +27,14 @@ const YIELD_EVERY = 128;
 const WORKER_AFTER_FILES = 500;
 /** At most this many lexing threads (one per core but one). */
 const MAX_WORKERS = 3;
+
+/**
+ * Lexing threads for a walk on `cores` cores when `reserved` of them are taken by threads running
+ * beside it (validation: the inventory's hashing threads): one per core but one, at most MAX_WORKERS.
+ */
+export function lexingThreads(cores: number, reserved = 0): number {
+  return Math.max(0, Math.min(MAX_WORKERS, cores - 1 - reserved));
+}
 /** Files handed to a lexing thread at once, and batches it may hold (so it never waits for this thread). */
 const BATCH = 32;
 const BATCHES_AHEAD = 2;
@@ -249,6 +257,17 @@ class LexerPool {
   }
 }
 
+export interface WalkOptions {
+  /** Lexing threads besides this one (default: one per core but one, at most MAX_WORKERS). */
+  threads?: number;
+  /** Files the walk must know of (walked or queued) before lexing threads start (default WORKER_AFTER_FILES). */
+  threadsAfter?: number;
+  /** The es-module-lexer CommonJS build the threads load (tests: a broken one, to see the fallback). */
+  lexerModule?: string;
+  /** Wait for the threads to start before walking on (tests: a small walk would end first). */
+  awaitThreads?: boolean;
+}
+
 /**
  * Walk every relative static import, re-export and string-literal dynamic import()
  * reachable from `roots`, resolving as Node's ESM loader does for relative
@@ -270,17 +289,6 @@ class LexerPool {
  * (An earlier try with a lexing thread measured no faster; this one takes the
  * answers synchronously and never waits while it has files of its own.)
  */
-export interface WalkOptions {
-  /** Lexing threads besides this one (default: one per core but one, at most MAX_WORKERS). */
-  threads?: number;
-  /** Files the walk must know of (walked or queued) before lexing threads start (default WORKER_AFTER_FILES). */
-  threadsAfter?: number;
-  /** The es-module-lexer CommonJS build the threads load (tests: a broken one, to see the fallback). */
-  lexerModule?: string;
-  /** Wait for the threads to start before walking on (tests: a small walk would end first). */
-  awaitThreads?: boolean;
-}
-
 export async function walkImportClosure(roots: readonly string[], opts: WalkOptions = {}): Promise<ImportClosureStats> {
   await initLexer();
   const stats: ImportClosureStats = { files: 0, commonjs: 0, unparsable: 0, nonLiteral: 0, lexedByThreads: 0, missing: [] };
@@ -382,7 +390,7 @@ export async function walkImportClosure(roots: readonly string[], opts: WalkOpti
   // Large walks share the lexing with other threads: they take batches from the front of the
   // queue while this thread pops from its back, and their answers are recorded here, so the
   // bookkeeping (and every verdict) is the same as a walk on this thread alone.
-  const pool = new LexerPool(opts.threads ?? Math.max(0, Math.min(MAX_WORKERS, os.availableParallelism() - 1)), opts.lexerModule);
+  const pool = new LexerPool(opts.threads ?? lexingThreads(os.availableParallelism()), opts.lexerModule);
   const threadsAfter = opts.threadsAfter ?? WORKER_AFTER_FILES;
   const fromThread = (file: string, r: Lexed): void => {
     if (record(file, r)) stats.lexedByThreads++;
