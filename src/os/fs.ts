@@ -43,14 +43,19 @@ export async function preloadAtomicWriter(): Promise<void> {
   await import('write-file-atomic');
 }
 
-/** write-file-atomic (temp file + fsync + rename), then fsync the directory. */
-export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
+/**
+ * write-file-atomic (temp file + fsync + rename), then fsync the directory. `durable: false`
+ * keeps the rename (readers see the old or the new file, whole) without the fsyncs: for a file
+ * that only coordinates live processes and means nothing after a power loss.
+ */
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600, o: { durable?: boolean } = {}): Promise<void> {
+  const durable = o.durable ?? true;
   try {
     await fsp.mkdir(path.dirname(file), { recursive: true });
     // Loaded on first write: read-only commands never pay for it (or its signal-exit hooks).
     const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode, fsync: true });
-    await fsyncDir(path.dirname(file));
+    await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode, fsync: durable });
+    if (durable) await fsyncDir(path.dirname(file));
   } catch (e) {
     throw fromFsError(e, `writing ${path.basename(file)}`) ?? e;
   }

@@ -119,6 +119,69 @@ export function spawnDetachedWatched(
   }
 }
 
+/** The launcher takes a restart's standby when this names fd 3 in its environment (shims/standby.mjs). */
+export const STANDBY_FD_KEY = 'OC_VERSIONS_STANDBY_FD';
+
+/** A standby released without its go byte exits with this code (shims/standby.mjs). */
+export const STANDBY_RELEASED_CODE = 75;
+
+export interface Standby {
+  pid: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** True once the barrier says it is parked (node booted, no code of the entry run); false if it went first. */
+  parked: Promise<boolean>;
+  /** Let the entry run. */
+  go(): void;
+  /** Let it go without running anything (it exits STANDBY_RELEASED_CODE). */
+  release(): void;
+}
+
+/**
+ * Like spawnDetachedWatched, for a launcher that parks its node at a barrier (shims/standby.mjs)
+ * until told to go: fd 3 is a socket to it, named to it by `fdKey=3` in its environment.
+ */
+export function spawnStandby(cmd: string, args: readonly string[], fdKey: string, opts: DetachedOptions = {}): Standby {
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : 'ignore';
+  try {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: { ...(opts.env ?? process.env), [fdKey]: '3' },
+      detached: true,
+      stdio: ['ignore', out, out, 'pipe'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+      child.on('error', () => resolve({ code: 127, signal: null }));
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+    const ctl = child.stdio[3] as import('node:net').Socket;
+    ctl.on('error', () => {});
+    const parked = new Promise<boolean>((resolve) => {
+      ctl.once('data', () => resolve(true));
+      ctl.once('close', () => resolve(false));
+      void exited.then(() => resolve(false));
+    });
+    let said = false;
+    return {
+      pid: child.pid,
+      exited,
+      parked,
+      go() {
+        if (said) return;
+        said = true;
+        ctl.end('g');
+      },
+      release() {
+        if (said) return;
+        said = true;
+        ctl.destroy();
+      },
+    };
+  } finally {
+    if (typeof out === 'number') fs.closeSync(out);
+  }
+}
+
 /** Signal one process (not its group). False when it is gone. */
 export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
   try {

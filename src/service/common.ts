@@ -5,9 +5,27 @@ import path from 'node:path';
 import { fromFsError } from '../errors.js';
 import { processArgvAnyOs } from '../os/proc.js';
 
+/** node options whose value is the next argument (written `--import <url>`, not `--import=<url>`). */
+const NODE_OPTIONS_WITH_VALUE = new Set([
+  '--import',
+  '--require',
+  '-r',
+  '--loader',
+  '--experimental-loader',
+  '--conditions',
+  '-C',
+  '--env-file',
+  '--env-file-if-exists',
+  '--title',
+  '--input-type',
+  '--inspect-port',
+  '--disable-warning',
+]);
+
 /**
  * The real path of the script a process runs, from its argv as the OS reports it:
- * the first argument after argv[0] that is not a node option. The launcher and
+ * the first argument after argv[0] that is not a node option (nor the value of one, as
+ * `--import <url>`: a restart's standby has one, docs/service.md#the-standby). The launcher and
  * the env-wrapper both `exec`, so the pid the manager reports is node itself.
  */
 export async function entryOfPid(pid: number): Promise<string | null> {
@@ -15,6 +33,10 @@ export async function entryOfPid(pid: number): Promise<string | null> {
   if (!argv || argv.length < 2) return null;
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]!;
+    if (NODE_OPTIONS_WITH_VALUE.has(a)) {
+      i++;
+      continue;
+    }
     if (a.startsWith('-')) continue;
     try {
       return fs.realpathSync(a);

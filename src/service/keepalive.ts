@@ -34,7 +34,19 @@ import { fileURLToPath } from 'node:url';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { packageRootOf, preloadAtomicWriter, readJson, writeJsonAtomic } from '../os/fs.js';
-import { findMarkedLeaders, isRunning, processStartTime, signalPid, sleep, spawnDetached, spawnDetachedWatched } from '../os/proc.js';
+import {
+  findMarkedLeaders,
+  isRunning,
+  killGroup,
+  processStartTime,
+  signalPid,
+  sleep,
+  spawnDetached,
+  spawnDetachedWatched,
+  spawnStandby,
+  STANDBY_FD_KEY,
+  type Standby,
+} from '../os/proc.js';
 
 /** The supervisor's mark (its value is the gateway's: `<label>@<home>`); the gateway does not inherit it. */
 export const SUPERVISOR_MARKER_KEY = 'OC_VERSIONS_SUPERVISOR';
@@ -82,6 +94,13 @@ interface SupervisorArgs {
  *    say it; the old processes being gone is all the drain there is).
  * It then removes the stop intent and runs as any supervisor. A SIGTERM while it waits (a stop or
  * a recovery found it by its mark), or `deadline` passing, ends it without starting anything.
+ *
+ * With `standby` (the launcher honours one: docs/service.md#the-standby) it spawns the launcher at
+ * once with a barrier: node boots while the old gateway still serves and parks before any code of
+ * the gateway runs; the ready file names it (the restart's drain leaves it alone), and when the
+ * old job is gone the supervisor lets it go instead of spawning a gateway then. So the new node's
+ * start is not part of the outage. Released unused (no go, a stop, this supervisor gone: its
+ * socket closes), it exits without running anything.
  */
 export interface HandOver {
   pids: number[];
@@ -89,6 +108,8 @@ export interface HandOver {
   restarter: number;
   /** Epoch ms. */
   deadline: number;
+  /** Boot the gateway's node as a standby while the old job drains (the launcher takes one). */
+  standby?: boolean;
   /**
    * Written (with the token) once this supervisor is booted and waiting: the restart drains the
    * old gateway only then, so the supervisor's node start is never part of the outage.
@@ -234,18 +255,27 @@ export async function stopSupervisors(layout: Layout, marker: string, homeNames:
   return pids;
 }
 
-/** A restart has drained the old job: its hand-over supervisor may start (if the intent is still its own). */
-export async function markDrained(layout: Layout, token: string): Promise<void> {
+/**
+ * A restart has drained the old job: its hand-over supervisor `next` may start (if the intent is
+ * still its own). The mark only coordinates live processes (after a power loss there is no hand-over
+ * left to start), so it is renamed into place without an fsync, which would sit inside the outage;
+ * then `next` is woken (SIGUSR2) instead of finding it at its next poll.
+ */
+export async function markDrained(layout: Layout, token: string, next?: number): Promise<void> {
   const intent = await readJson<StopIntent>(layout.gatewayStopIntent).catch(() => undefined);
-  if (intent?.token === token) await writeJsonAtomic(layout.gatewayStopIntent, { ...intent, drained: true } satisfies StopIntent, 0o644);
+  if (intent?.token !== token) return;
+  await writeJsonAtomic(layout.gatewayStopIntent, { ...intent, drained: true } satisfies StopIntent, 0o644, { durable: false });
+  if (next !== undefined && isRunning(next)) signalPid(next, 'SIGUSR2');
 }
 
 /**
  * Step 3: wait for the supervisors to exit (they do once their gateway has). `drainMore` is called
  * now and then meanwhile: a supervisor that had just spawned a gateway when the stop began waits
- * for that one, which the caller's first drain may not have seen. SIGKILL what is left.
+ * for that one, which the caller's first drain may not have seen. SIGKILL what is left. Returns
+ * true when one had to be killed: only then can a gateway it had just spawned be left (one that
+ * exits by itself has reaped its last gateway first; after the stop intent it spawns no other).
  */
-export async function reapSupervisors(pids: readonly number[], drainMore: () => Promise<void>, waitMs = 5_000): Promise<void> {
+export async function reapSupervisors(pids: readonly number[], drainMore: () => Promise<void>, waitMs = 5_000): Promise<boolean> {
   for (let until = Date.now() + waitMs, next = Date.now() + 500; pids.some(isRunning) && Date.now() < until; ) {
     await sleep(5);
     if (Date.now() >= next) {
@@ -253,8 +283,10 @@ export async function reapSupervisors(pids: readonly number[], drainMore: () => 
       next = Date.now() + 500;
     }
   }
-  for (const p of pids.filter(isRunning)) signalPid(p, 'SIGKILL');
+  const left = pids.filter(isRunning);
+  for (const p of left) signalPid(p, 'SIGKILL');
   for (const until = Date.now() + 2_000; pids.some(isRunning) && Date.now() < until; ) await sleep(25);
+  return left.length > 0;
 }
 
 /** For status: the supervisor's record, with `alive` (a dead supervisor in `running` died itself). */
@@ -281,16 +313,30 @@ function handingOver(stopFile: string): boolean {
   return typeof readSmallJson<StopIntent>(stopFile)?.token === 'string';
 }
 
-/** Until the hand-over supervisor `pid` is booted and waiting (its ready file), or gone; false if gone or late. */
-export async function awaitHandOverReady(readyFile: string, pid: number, token: string, waitMs = 15_000): Promise<boolean> {
+/** What the hand-over supervisor's ready file says. */
+interface HandOverReady {
+  pid: number;
+  token: string;
+  /** Its standby's pid (the restart's drain must leave it alone). */
+  standby?: number;
+}
+
+/**
+ * Until the hand-over supervisor `pid` is booted and waiting (its ready file), or gone: its
+ * standby's pid (null without one), or false if it is gone or late.
+ */
+export async function awaitHandOverReady(readyFile: string, pid: number, token: string, waitMs = 15_000): Promise<number | null | false> {
   for (const until = Date.now() + waitMs; Date.now() < until; ) {
-    const r = readSmallJson<{ pid?: number; token?: string }>(readyFile);
-    if (r?.pid === pid && r.token === token) return true;
+    const r = readSmallJson<Partial<HandOverReady>>(readyFile);
+    if (r?.pid === pid && r.token === token) return typeof r.standby === 'number' ? r.standby : null;
     if (!isRunning(pid)) return false;
     await sleep(5);
   }
   return false;
 }
+
+/** The restart's SIGUSR2 (markDrained): look again now instead of at the next poll. */
+let wake: () => void = () => {};
 
 /** The hand-over's wait (HandOver); true: start the gateway now. */
 async function awaitHandOver(h: HandOver, stopFile: string): Promise<boolean> {
@@ -301,17 +347,41 @@ async function awaitHandOver(h: HandOver, stopFile: string): Promise<boolean> {
       if (intent.token !== h.token) return false; // another stop since
       if (intent.drained || !isRunning(h.restarter)) return true;
     }
-    await sleep(5);
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 5);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    wake = () => {};
   }
   return false;
 }
 
+/** How long a standby may take to park before the restart's drain goes ahead anyway. */
+const STANDBY_PARK_MS = 10_000;
+
 async function supervise(a: SupervisorArgs): Promise<void> {
+  // The gateway carries the gateway's mark, never the supervisor's (it would be taken for one).
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...(a.childEnv ?? {}) };
+  delete childEnv[SUPERVISOR_MARKER_KEY];
+  const spawnOpts = { env: childEnv, logFile: a.logFile, ...(a.cwd !== undefined ? { cwd: a.cwd } : {}) };
+  // Always handled: a restart's wake-up (markDrained) must never end this process, even late.
+  process.on('SIGUSR2', () => wake());
+  let standby: Standby | null = null;
+  const dropStandby = (): void => {
+    if (!standby) return;
+    standby.release(); // it exits at its barrier; the signal is for one still booting
+    killGroup(standby.pid, 'SIGTERM');
+    standby = null;
+  };
   if (a.handOver) {
     let waiting = true;
     // Found by a stop while it waits: it has started nothing and recorded nothing, so it just goes.
     const onTerm = () => {
       if (!waiting) return;
+      dropStandby();
       fs.rmSync(a.handOver!.readyFile, { force: true });
       process.exit(0);
     };
@@ -319,10 +389,27 @@ async function supervise(a: SupervisorArgs): Promise<void> {
     // What it needs once it may start (the records' writer) is loaded now, while the old gateway
     // still serves, not beside the new gateway's boot.
     await preloadAtomicWriter();
-    fs.writeFileSync(a.handOver.readyFile, JSON.stringify({ pid: process.pid, token: a.handOver.token }) + '\n', { mode: 0o644 });
+    if (a.handOver.standby) {
+      try {
+        standby = spawnStandby(a.cmd, a.args, STANDBY_FD_KEY, spawnOpts);
+      } catch {
+        standby = null; // spawned at `go` instead, as without a standby
+      }
+      // Parked: node is up and no code of the gateway has run. The outage starts only after this.
+      if (standby) {
+        let late: NodeJS.Timeout | undefined;
+        await Promise.race([standby.parked, new Promise<void>((resolve) => (late = setTimeout(resolve, STANDBY_PARK_MS)))]);
+        clearTimeout(late);
+      }
+    }
+    const ready: HandOverReady = { pid: process.pid, token: a.handOver.token, ...(standby ? { standby: standby.pid } : {}) };
+    fs.writeFileSync(a.handOver.readyFile, JSON.stringify(ready) + '\n', { mode: 0o644 });
     const go = await awaitHandOver(a.handOver, a.stopFile);
     fs.rmSync(a.handOver.readyFile, { force: true });
-    if (!go) process.exit(0);
+    if (!go) {
+      dropStandby();
+      process.exit(0);
+    }
     waiting = false;
     process.off('SIGTERM', onTerm);
     // The old job's records go; then the intent, last (until now it held every old supervisor back).
@@ -358,11 +445,12 @@ async function supervise(a: SupervisorArgs): Promise<void> {
       .then(() => process.exit(0));
   });
   process.on('SIGHUP', () => {});
-  // The gateway carries the gateway's mark, never the supervisor's (it would be taken for one).
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...(a.childEnv ?? {}) };
-  delete childEnv[SUPERVISOR_MARKER_KEY];
   for (let first = true; !stopAsked(); first = false) {
-    const child = spawnDetachedWatched(a.cmd, a.args, { env: childEnv, logFile: a.logFile, ...(a.cwd !== undefined ? { cwd: a.cwd } : {}) });
+    // The hand-over's standby, if it is still there, is this start: it only has to be let go.
+    const held: Standby | null = first && standby !== null && isRunning(standby.pid) ? standby : null;
+    if (first && standby && !held) dropStandby();
+    if (held) held.go();
+    const child = held ?? spawnDetachedWatched(a.cmd, a.args, spawnOpts);
     running = child.exited;
     const startedAt = Date.now();
     if (!stopping) await writeJsonAtomic(a.pidFile, { pid: child.pid, startTime: processStartTime(child.pid), startedAt: new Date(startedAt).toISOString() }, 0o644);

@@ -1,35 +1,76 @@
 /**
  * Renders shims/openclaw-gateway into <home>/bin/openclaw-gateway.
  * Placeholders (each inside single quotes in the shim): @OC_HOME@, @NODE@,
- * @DEFAULT_ENTRY@. Written to a temp file and renamed, so a service manager
+ * @DEFAULT_ENTRY@, @STANDBY_IMPORT@ (shims/standby.mjs as a base64 data: URL). Written to a temp file and renamed, so a service manager
  * starting the job never sees a half-written launcher.
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import { renderShim, shimsSourceDir, writeShim } from '../core/shims.js';
+import { STANDBY_FD_KEY } from '../os/proc.js';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 
-export function renderGatewayShim(template: string, layout: Layout, config: Config): string {
+
+/**
+ * The barrier as node's `--import` argument: a data: URL, so no running gateway depends on a file
+ * of ours. Its comment lines stay in shims/standby.mjs (the URL is in the gateway's argv).
+ */
+export function standbyImport(barrierSource: string): string {
+  const code = barrierSource
+    .split('\n')
+    .filter((l) => !/^\s*\/\//.test(l))
+    .join('\n');
+  return `data:text/javascript;base64,${Buffer.from(code, 'utf8').toString('base64')}`;
+}
+
+export function renderGatewayShim(template: string, layout: Layout, config: Config, barrierSource: string): string {
   for (const [name, v] of [['home', layout.home], ['runtime node', config.runtimeNode]] as const) {
     if (!path.isAbsolute(v) || v.includes('\n') || v.includes('\0')) {
       throw new OcError('INVALID_INPUT', `${name} path must be absolute and on one line: ${v}`);
     }
   }
   const entry = config.serviceEntry[0] ?? 'dist/index.js';
-  return renderShim(template, { OC_HOME: layout.home, NODE: config.runtimeNode, DEFAULT_ENTRY: `node_modules/${config.package}/${entry}` });
+  return renderShim(template, {
+    OC_HOME: layout.home,
+    NODE: config.runtimeNode,
+    DEFAULT_ENTRY: `node_modules/${config.package}/${entry}`,
+    STANDBY_IMPORT: standbyImport(barrierSource),
+  });
 }
 
 /** The launcher as this oc-versions renders it for this home and config. */
 export async function renderGatewayLauncher(layout: Layout, config: Config): Promise<string> {
-  const template = await fsp.readFile(path.join(shimsSourceDir(), 'openclaw-gateway'), 'utf8');
-  return renderGatewayShim(template, layout, config);
+  const [template, barrier] = await Promise.all(
+    ['openclaw-gateway', 'standby.mjs'].map((f) => fsp.readFile(path.join(shimsSourceDir(), f), 'utf8')),
+  );
+  return renderGatewayShim(template!, layout, config, barrier!);
 }
 
 export async function installGatewayShim(layout: Layout, config: Config): Promise<string> {
   await writeShim(layout.gatewayShim, await renderGatewayLauncher(layout, config), 'the gateway launcher');
   return layout.gatewayShim;
+}
+
+/**
+ * The service program is a launcher that honours a standby (this oc-versions' launcher, or one
+ * rendered since the standby exists). Anything else (an adopted program, an older launcher) would
+ * start the gateway at once: such a restart hands over without a standby.
+ */
+export async function launcherTakesStandby(program: string): Promise<boolean> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(program, 'r');
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const text = buf.subarray(0, bytesRead).toString('utf8');
+    return text.startsWith('#!/bin/sh') && text.includes(`\${${STANDBY_FD_KEY}:-}`) && text.includes('--import \'data:text/javascript;base64,');
+  } catch {
+    return false;
+  } finally {
+    await fh?.close();
+  }
 }
 
 /** Throws NOT_FOUND when the launcher is missing or not executable. */

@@ -27,6 +27,7 @@ import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
+import { launcherTakesStandby } from './launcher.js';
 import { awaitHandOverReady, awaitSupervisedGateway, liveSupervisors, markDrained, reapSupervisors, spawnSupervisor, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -144,12 +145,13 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   /**
    * The stop protocol's step 3 for `supervisors` (already told to let go): every gateway of this
    * home (the tracked one and any untracked one) drains, then goes; then the supervisors are reaped.
+   * `spare`: a restart's standby (the ready file names it), which is not an old gateway.
    */
-  async function drainAll(supervisors: readonly number[], o: StopOptions): Promise<void> {
+  async function drainAll(supervisors: readonly number[], o: StopOptions, spare: number | null = null): Promise<void> {
     const drainMs = o.drainMs ?? 20_000;
     const drain = async (): Promise<void> => {
       const tracked = await trackedPid();
-      const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))];
+      const pids = [...(tracked ? [tracked] : []), ...(await untracked(tracked))].filter((p) => p !== spare);
       if (pids.length === 0) return;
       for (const p of pids) killGroup(p, 'SIGTERM');
       const deadline = Date.now() + drainMs;
@@ -161,10 +163,9 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       }
     };
     await drain();
-    if (supervisors.length > 0) {
-      await reapSupervisors(supervisors, drain);
-      await drain(); // one a supervisor SIGKILLed above had just started
-    }
+    // One a supervisor SIGKILLed by the reap had just started (one that exits by itself has
+    // reaped its last gateway first): looked for only then, as that scan sits inside the outage.
+    if (supervisors.length > 0 && (await reapSupervisors(supervisors, drain))) await drain();
   }
 
   /** What a start needs, checked before anything is stopped or started: the definition (`doc`, as read) and its program. */
@@ -330,9 +331,11 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       }
       // Keep-alive: a hand-over (keepalive.ts, HandOver). Everything that can refuse (the program,
       // the secret store) is asked before anything stops; then the stop intent, the new supervisor
-      // (its node start overlaps the old gateway's drain), the drain, and the new gateway.
+      // and its standby (their node starts overlap the old gateway's service, not the outage), the
+      // drain, and the new gateway.
       const { cmd, args, before } = await prepareStart(doc);
       const sup = await supervisorOptions(doc, cmd, args, keepAlive);
+      const standby = await launcherTakesStandby(cmd);
       const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
       const supervisors = await stopSupervisors(ctx.layout, marker, homeNames, token);
       const tracked = await trackedPid();
@@ -340,18 +343,21 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       const drainMs = o.drainMs ?? 20_000;
       const readyFile = ctx.layout.gatewayHandOverReady;
       await fsp.rm(readyFile, { force: true });
-      const next = spawnSupervisor(ctx.layout, { ...sup, handOver: { pids: old, token, restarter: process.pid, deadline: Date.now() + drainMs + 45_000, readyFile } });
-      // The old gateway serves on while the new supervisor boots; the drain (the outage) starts
-      // once it waits (a supervisor that died or is late: the drain goes ahead, and the wait for
-      // its gateway below reports it).
-      await awaitHandOverReady(readyFile, next, token);
-      // Only the old job drains: the new supervisor starts nothing before markDrained, so every
-      // gateway the drain finds is an old one.
-      await drainAll(supervisors, o);
+      const next = spawnSupervisor(ctx.layout, {
+        ...sup,
+        handOver: { pids: old, token, restarter: process.pid, deadline: Date.now() + drainMs + 45_000, readyFile, ...(standby ? { standby } : {}) },
+      });
+      // The old gateway serves on while the new supervisor boots and its standby parks; the drain
+      // (the outage) starts once it waits (a supervisor that died or is late: the drain goes
+      // ahead, and the wait for its gateway below reports it).
+      const ready = await awaitHandOverReady(readyFile, next, token);
+      // Only the old job drains: the new supervisor lets nothing run before markDrained, so every
+      // gateway the drain finds is an old one, but for the standby its ready file names.
+      await drainAll(supervisors, o, ready === false ? null : ready);
       // The pidfile names an old gateway (or a dead one) until the new supervisor replaces it:
       // read before markDrained lets it.
       const stale = (await readJson<PidFile>(pidPath).catch(() => undefined))?.pid;
-      await markDrained(ctx.layout, token);
+      await markDrained(ctx.layout, token, next);
       const r = await awaitSupervisedGateway(ctx.layout, next, sup.graceMs, stale ? [...old, stale] : old);
       if (!r.ok) await failedStart(before);
     },

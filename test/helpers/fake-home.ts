@@ -26,6 +26,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
+// The gateway's own code runs from here on (a standby parked at the launcher's barrier has not got this far).
+if (process.env.FAKE_STARTS_FILE) fs.appendFileSync(process.env.FAKE_STARTS_FILE, process.pid + ' ' + Date.now() + '\n');
 const pkg = JSON.parse(fs.readFileSync(path.join(here, '..', 'package.json'), 'utf8'));
 const args = process.argv.slice(2);
 const pi = args.indexOf('--port');

@@ -233,30 +233,36 @@ async function slowDrainingService(versions: string[], current: string) {
   const f = await makeFakeHome({ versions, current });
   fakes.push(f);
   const port = await freePort();
-  const env = { ...envOf(f), FAKE_DRAIN_MS: '1500' };
+  const starts = path.join(f.root, 'gateway-starts.log');
+  const env = { ...envOf(f), FAKE_DRAIN_MS: '1500', FAKE_STARTS_FILE: starts };
   const ins = await runCli(['service', 'install', '--manager', 'process', '--', 'gateway', 'run', '--port', String(port)], env);
   expect(ins.code, ins.stderr).toBe(0);
   const old = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
-  return { f, port, env, old };
+  /** Gateways whose own code has run (the fake gateway records its pid first thing). */
+  const started = (): Set<number> => new Set((fs.existsSync(starts) ? fs.readFileSync(starts, 'utf8') : '').split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0])));
+  return { f, port, env, old, started };
 }
 
 describe('restart with keep-alive: the hand-over (keepalive.ts, HandOver)', () => {
-  it('the new supervisor starts during the old drain, yet never a second gateway beside the old one; the old is gone first', async () => {
-    const { f, port, env, old } = await slowDrainingService(['2026.9.5', '2026.9.6'], '2026.9.5');
+  it('the new supervisor and its standby start during the old drain, yet never a second gateway runs beside the old one; the old is gone first', async () => {
+    const { f, port, env, old, started } = await slowDrainingService(['2026.9.5', '2026.9.6'], '2026.9.5');
     const oldSup = readJsonOr(f.layout.gatewaySupervisor).pid as number;
     await fsp.rm(f.layout.current);
     await fsp.symlink(path.join('versions', '2026.9.6'), f.layout.current);
 
-    // Sample the home's processes while the restart runs: gateways (by their mark) never exceed
-    // one, and a second supervisor appears while the old gateway is still draining.
-    const seen = { maxGateways: 0, overlapWhileOldAlive: false };
+    // Sample the home's processes while the restart runs: gateways whose own code has run never
+    // exceed one, and a second supervisor and its standby (a node process of the home, parked at
+    // the launcher's barrier: none of the gateway's code run) appear while the old gateway still drains.
+    const seen = { maxGateways: 0, overlapWhileOldAlive: false, standbyWhileOldAlive: false };
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
         const gws = gatewaysOf(f.layout.home);
         const sups = supervisorsOf(f.layout.home);
-        seen.maxGateways = Math.max(seen.maxGateways, gws.length);
+        const ran = started();
+        seen.maxGateways = Math.max(seen.maxGateways, gws.filter((p) => ran.has(p)).length);
         if (sups.length === 2 && running(old.pid)) seen.overlapWhileOldAlive = true;
+        if (gws.length === 2 && running(old.pid) && gws.some((p) => p !== old.pid && !ran.has(p))) seen.standbyWhileOldAlive = true;
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
@@ -271,6 +277,9 @@ describe('restart with keep-alive: the hand-over (keepalive.ts, HandOver)', () =
     expect(running(oldSup)).toBe(false);
     expect(seen.maxGateways).toBe(1);
     expect(seen.overlapWhileOldAlive).toBe(true);
+    expect(seen.standbyWhileOldAlive).toBe(true);
+    // The new gateway is the standby that was let go: its code ran once, after the old one's.
+    expect([...started()]).toEqual([old.pid, now.pid]);
     // One supervisor, recorded, running; the stop intent is gone (a crash now is restarted).
     const sup = readJsonOr(f.layout.gatewaySupervisor);
     expect(sup).toMatchObject({ state: 'running', restarts: 0 });
@@ -280,7 +289,7 @@ describe('restart with keep-alive: the hand-over (keepalive.ts, HandOver)', () =
   });
 
   it('a restarter killed mid-drain: its waiting supervisor starts the gateway once the old one is gone; a stop meanwhile ends it', async () => {
-    const { f, port, env, old } = await slowDrainingService(['2026.9.5'], '2026.9.5');
+    const { f, port, env, old, started } = await slowDrainingService(['2026.9.5'], '2026.9.5');
 
     // 1. The restarter dies while the old gateway drains (SIGKILL, no cleanup). The old gateway
     //    got its SIGTERM and exits; the waiting supervisor sees its restarter gone and starts.
@@ -316,6 +325,26 @@ describe('restart with keep-alive: the hand-over (keepalive.ts, HandOver)', () =
     expect(gatewaysOf(f.layout.home)).toEqual([]);
     expect(supervisorsOf(f.layout.home)).toEqual([]);
     await new Promise((r) => setTimeout(r, 500));
+    await expect(getJson(`http://127.0.0.1:${port}/healthz`, 300)).rejects.toThrow();
+    // The second hand-over's standby was let go unused: no gateway code ran after next's.
+    expect([...started()]).toEqual([old.pid, next.pid]);
+  });
+
+  it('the new supervisor SIGKILLed while its standby is parked: the standby exits without running, the old gateway is never joined by a second', async () => {
+    const { f, port, env, old, started } = await slowDrainingService(['2026.9.5'], '2026.9.5');
+    const oldSup = readJsonOr(f.layout.gatewaySupervisor).pid as number;
+    const restarting = runCli(['service', 'restart', '--drain-ms', '5000'], env);
+    // The standby: a second node process of the home, alive beside the old gateway, that ran nothing.
+    const standby = await waitUntil(() => gatewaysOf(f.layout.home).find((p) => p !== old.pid && !started().has(p)), 10_000, 'the standby');
+    const next = await waitUntil(() => supervisorsOf(f.layout.home).find((p) => p !== oldSup), 5_000, 'the hand-over supervisor');
+    process.kill(next, 'SIGKILL');
+    // Its socket to the supervisor closed: it leaves at the barrier (it was never told to go).
+    await waitUntil(() => !running(standby), 5_000, 'the standby to exit');
+    const r = await restarting;
+    expect(r.code, 'the restart reports the supervisor it lost').not.toBe(0);
+    expect(r.stderr).toMatch(/gateway/);
+    expect([...started()]).toEqual([old.pid]);
+    expect(gatewaysOf(f.layout.home)).toEqual([]);
     await expect(getJson(`http://127.0.0.1:${port}/healthz`, 300)).rejects.toThrow();
   });
 });
