@@ -258,8 +258,7 @@ export async function runReal(argv) {
     const u = { label, downtimeMs: j.downtimeMs, ...t, wallMs: r.ms, stages: Object.fromEntries(j.stages.map((s) => [s.name, s.ms])) };
     upgrades.push(u);
     log(
-      `upgrade (${label}): downtimeMs ${j.downtimeMs}, bench poller gap ${ms(t.gapMs)} ms = last old 200 → old pid gone ${ms(t.drainMs)} ms` +
-        ` + → new pid started ${ms(t.respawnMs)} ms + → first new 200 ${ms(t.startMs)} ms; wall ${ms(r.ms)} ms`,
+      `upgrade (${label}): downtimeMs ${j.downtimeMs}, bench poller gap ${ms(t.gapMs)} ms = last old 200 → old pid gone ${ms(t.drainMs)} ms + ${afterExit(t)}; wall ${ms(r.ms)} ms`,
     );
     return u;
   };
@@ -334,7 +333,7 @@ export async function runReal(argv) {
   const cs = res.coldStart.median;
   for (const u of upgrades) {
     row(`upgrade ${FROM} → ${TO} downtime (${u.label}) vs ${TO} unassisted cold start`, 'outage seen by a 10 ms /healthz poller (ms)', u.gapMs, `cold start, median of ${ROUNDS} (ms)`, cs, ms,
-      `downtimeMs ${u.downtimeMs}; old drain+exit ${ms(u.drainMs)}, exit → new pid ${ms(u.respawnMs)}, new pid → first 200 ${ms(u.startMs)} ms`);
+      `downtimeMs ${u.downtimeMs}; old drain+exit ${ms(u.drainMs)}, ${afterExit(u)}`);
   }
   for (const u of upgrades) {
     row(`upgrade ${FROM} → ${TO} downtime (${u.label}) vs ${TO}'s first start on ${FROM}'s state`, 'outage seen by a 10 ms /healthz poller (ms)', u.gapMs, `first start on a copy of ${FROM}'s state, median of ${ROUNDS} (ms)`, res.coldStartOnOldState.median, ms,
@@ -413,6 +412,17 @@ function rssByPolling(cmd, args, o) {
       else resolve({ code, stdout, stderr, ms: performance.now() - s, rssKb: hwm });
     });
   });
+}
+
+/**
+ * The outage after the old pid was gone. The new gateway's node may have started before that: a
+ * process-backend restart boots it as a standby, parked until the old job is gone
+ * (docs/service.md#the-standby), so "exit → new pid" is then negative.
+ */
+function afterExit(t) {
+  if (!Number.isFinite(t.respawnMs) || !Number.isFinite(t.startMs)) return `→ first new 200 (split unknown)`;
+  if (t.respawnMs >= 0) return `exit → new pid ${ms(t.respawnMs)} ms, new pid → first 200 ${ms(t.startMs)} ms`;
+  return `old pid gone → first new 200 ${ms(t.respawnMs + t.startMs)} ms (its node started ${ms(-t.respawnMs)} ms before, as a standby)`;
 }
 
 /**
