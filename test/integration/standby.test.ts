@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killGroup, spawnStandby, STANDBY_FD_KEY, STANDBY_RELEASED_CODE, type Standby } from '../../src/os/proc.js';
+import { isAlive, isZombie, killGroup, spawnStandby, STANDBY_FD_KEY, STANDBY_RELEASED_CODE, type Standby } from '../../src/os/proc.js';
 import { shimsSourceDir } from '../../src/core/shims.js';
 import { launcherTakesStandby, renderGatewayShim, standbyImport } from '../../src/service/launcher.js';
 import { makeLayout } from '../../src/core/layout.js';
@@ -126,15 +126,7 @@ describe('the standby barrier', () => {
   });
 });
 
+/** Alive and not a zombie. */
 function isLive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
+  return isAlive(pid) && !isZombie(pid);
 }
