@@ -10,10 +10,16 @@ import { isAlive, killGroup } from '../../src/os/proc.js';
 /**
  * A free loopback port below the kernel's ephemeral range (32768+), so that neither another
  * worker's listen(0) nor an outgoing connection is handed the same port before the gateway binds.
+ * Each vitest worker draws from its own slice of 20000–31999 (3,000 ports, the top 500 left for
+ * the canaries, which take the first free port from live + 120 upward): between this check and
+ * the gateway's bind, a test in another worker once took the port (a gateway or a canary of its
+ * own: `listen EADDRINUSE` at `service install`). Tests within one worker run one at a time.
  */
 export async function freePort(): Promise<number> {
+  const pool = Number(process.env['VITEST_POOL_ID'] ?? 1);
+  const base = 20_000 + ((Number.isInteger(pool) && pool > 0 ? pool - 1 : 0) % 4) * 3_000;
   for (let i = 0; i < 200; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = base + Math.floor(Math.random() * 2_500);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.createServer();
       s.once('error', () => resolve(false));
