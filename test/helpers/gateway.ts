@@ -74,6 +74,18 @@ export async function gatewayHost(registryUrl: string, from: string, opts: { man
   const t = await makeTestEnv(registryUrl, opts.env ?? {});
   const port = await freePort();
   const cli = (...args: string[]) => runCli(args, t.env);
+  try {
+    return await startOn(t, port, cli, from, opts);
+  } catch (e) {
+    // A host that failed to come up leaves neither a gateway nor its temp dir behind.
+    await cli('service', 'stop').catch(() => undefined);
+    await cli('service', 'uninstall').catch(() => undefined);
+    await t.cleanup();
+    throw e;
+  }
+}
+
+async function startOn(t: TestEnv, port: number, cli: (...args: string[]) => Promise<CliResult>, from: string, opts: { manager?: string; keepAlive?: boolean }): Promise<GatewayHost> {
   const ins = await cli('install', from);
   expect(ins.code, ins.stderr).toBe(0);
   const fs = await import('node:fs');
