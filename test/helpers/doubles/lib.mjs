@@ -13,6 +13,12 @@ export function stateDir() {
     process.stderr.write('double: OC_DOUBLE_STATE is not set\n');
     process.exit(70);
   }
+  // Its parent (a test's temp root, or $HOME) is gone: the test that owned it has cleaned up, and
+  // a late call (a job's watcher, a leftover command) must not bring the removed temp dir back.
+  if (!fs.existsSync(path.dirname(dir))) {
+    process.stderr.write(`double: ${path.dirname(dir)} is gone\n`);
+    process.exit(70);
+  }
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
