@@ -96,28 +96,7 @@ export function spawnDetached(cmd: string, args: readonly string[], opts: Detach
   }
 }
 
-/**
- * Like spawnDetached (own process group, output appended to logFile), for a supervisor that
- * outlives its caller and waits for the child: `exited` resolves with its exit code or signal.
- */
-export function spawnDetachedWatched(
-  cmd: string,
-  args: readonly string[],
-  opts: DetachedOptions = {},
-): { pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const out = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : 'ignore';
-  try {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, detached: true, stdio: ['ignore', out, out] });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.on('exit', (code, signal) => resolve({ code, signal }));
-      child.on('error', () => resolve({ code: 127, signal: null }));
-    });
-    if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
-    return { pid: child.pid, exited };
-  } finally {
-    if (typeof out === 'number') fs.closeSync(out);
-  }
-}
+type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
 /** The launcher takes a restart's standby when this names fd 3 in its environment (shims/standby.mjs). */
 export const STANDBY_FD_KEY = 'OC_VERSIONS_STANDBY_FD';
@@ -125,9 +104,37 @@ export const STANDBY_FD_KEY = 'OC_VERSIONS_STANDBY_FD';
 /** A standby released without its go byte exits with this code (shims/standby.mjs). */
 export const STANDBY_RELEASED_CODE = 75;
 
+/**
+ * Like spawnDetached (own process group, output appended to logFile), for a supervisor that
+ * outlives its caller and waits for the child: `exited` resolves with its exit code or signal.
+ */
+export function spawnDetachedWatched(cmd: string, args: readonly string[], opts: DetachedOptions = {}): { pid: number; exited: Promise<Exit> } {
+  const { pid, exited } = spawnWatched(cmd, args, opts, false);
+  return { pid, exited };
+}
+
+/** spawnDetachedWatched's spawn; `control`: fd 3 is a socket to the child (a standby's). */
+function spawnWatched(cmd: string, args: readonly string[], opts: DetachedOptions, control: boolean) {
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : 'ignore';
+  try {
+    const env = opts.env ?? process.env;
+    const child = control
+      ? spawn(cmd, args, { cwd: opts.cwd, env: { ...env, [STANDBY_FD_KEY]: '3' }, detached: true, stdio: ['ignore', out, out, 'pipe'] })
+      : spawn(cmd, args, { cwd: opts.cwd, env, detached: true, stdio: ['ignore', out, out] });
+    const exited = new Promise<Exit>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+      child.on('error', () => resolve({ code: 127, signal: null }));
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+    return { child, pid: child.pid, exited };
+  } finally {
+    if (typeof out === 'number') fs.closeSync(out);
+  }
+}
+
 export interface Standby {
   pid: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<Exit>;
   /** True once the barrier says it is parked (node booted, no code of the entry run); false if it went first. */
   parked: Promise<boolean>;
   /** Let the entry run. */
@@ -138,48 +145,33 @@ export interface Standby {
 
 /**
  * Like spawnDetachedWatched, for a launcher that parks its node at a barrier (shims/standby.mjs)
- * until told to go: fd 3 is a socket to it, named to it by `fdKey=3` in its environment.
+ * until told to go: fd 3 is a socket to it, named to it by STANDBY_FD_KEY=3 in its environment.
  */
-export function spawnStandby(cmd: string, args: readonly string[], fdKey: string, opts: DetachedOptions = {}): Standby {
-  const out = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : 'ignore';
-  try {
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: { ...(opts.env ?? process.env), [fdKey]: '3' },
-      detached: true,
-      stdio: ['ignore', out, out, 'pipe'],
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.on('exit', (code, signal) => resolve({ code, signal }));
-      child.on('error', () => resolve({ code: 127, signal: null }));
-    });
-    if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
-    const ctl = child.stdio[3] as import('node:net').Socket;
-    ctl.on('error', () => {});
-    const parked = new Promise<boolean>((resolve) => {
-      ctl.once('data', () => resolve(true));
-      ctl.once('close', () => resolve(false));
-      void exited.then(() => resolve(false));
-    });
-    let said = false;
-    return {
-      pid: child.pid,
-      exited,
-      parked,
-      go() {
-        if (said) return;
-        said = true;
-        ctl.end('g');
-      },
-      release() {
-        if (said) return;
-        said = true;
-        ctl.destroy();
-      },
-    };
-  } finally {
-    if (typeof out === 'number') fs.closeSync(out);
-  }
+export function spawnStandby(cmd: string, args: readonly string[], opts: DetachedOptions = {}): Standby {
+  const { child, pid, exited } = spawnWatched(cmd, args, opts, true);
+  const ctl = child.stdio[3] as import('node:net').Socket;
+  ctl.on('error', () => {});
+  const parked = new Promise<boolean>((resolve) => {
+    ctl.once('data', () => resolve(true));
+    ctl.once('close', () => resolve(false));
+    void exited.then(() => resolve(false));
+  });
+  let said = false;
+  return {
+    pid,
+    exited,
+    parked,
+    go() {
+      if (said) return;
+      said = true;
+      ctl.end('g');
+    },
+    release() {
+      if (said) return;
+      said = true;
+      ctl.destroy();
+    },
+  };
 }
 
 /** Signal one process (not its group). False when it is gone. */

@@ -44,7 +44,6 @@ import {
   spawnDetached,
   spawnDetachedWatched,
   spawnStandby,
-  STANDBY_FD_KEY,
   type Standby,
 } from '../os/proc.js';
 
@@ -391,7 +390,7 @@ async function supervise(a: SupervisorArgs): Promise<void> {
     await preloadAtomicWriter();
     if (a.handOver.standby) {
       try {
-        standby = spawnStandby(a.cmd, a.args, STANDBY_FD_KEY, spawnOpts);
+        standby = spawnStandby(a.cmd, a.args, spawnOpts);
       } catch {
         standby = null; // spawned at `go` instead, as without a standby
       }
@@ -445,11 +444,11 @@ async function supervise(a: SupervisorArgs): Promise<void> {
       .then(() => process.exit(0));
   });
   process.on('SIGHUP', () => {});
+  // The hand-over's standby, if it is still there, is the first start: it only has to be let go.
+  if (standby && !isRunning(standby.pid)) dropStandby();
   for (let first = true; !stopAsked(); first = false) {
-    // The hand-over's standby, if it is still there, is this start: it only has to be let go.
-    const held: Standby | null = first && standby !== null && isRunning(standby.pid) ? standby : null;
-    if (first && standby && !held) dropStandby();
-    if (held) held.go();
+    const held = first ? standby : null;
+    held?.go();
     const child = held ?? spawnDetachedWatched(a.cmd, a.args, spawnOpts);
     running = child.exited;
     const startedAt = Date.now();

@@ -12,6 +12,8 @@ import { STANDBY_FD_KEY } from '../os/proc.js';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 
+/** How the barrier's `--import` URL begins (rendered by standbyImport, looked for by launcherTakesStandby). */
+const STANDBY_URL_PREFIX = 'data:text/javascript;base64,';
 
 /**
  * The barrier as node's `--import` argument: a data: URL, so no running gateway depends on a file
@@ -22,7 +24,7 @@ export function standbyImport(barrierSource: string): string {
     .split('\n')
     .filter((l) => !/^\s*\/\//.test(l))
     .join('\n');
-  return `data:text/javascript;base64,${Buffer.from(code, 'utf8').toString('base64')}`;
+  return `${STANDBY_URL_PREFIX}${Buffer.from(code, 'utf8').toString('base64')}`;
 }
 
 export function renderGatewayShim(template: string, layout: Layout, config: Config, barrierSource: string): string {
@@ -65,7 +67,7 @@ export async function launcherTakesStandby(program: string): Promise<boolean> {
     const buf = Buffer.alloc(64 * 1024);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     const text = buf.subarray(0, bytesRead).toString('utf8');
-    return text.startsWith('#!/bin/sh') && text.includes(`\${${STANDBY_FD_KEY}:-}`) && text.includes('--import \'data:text/javascript;base64,');
+    return text.startsWith('#!/bin/sh') && text.includes(`\${${STANDBY_FD_KEY}:-}`) && text.includes(`--import '${STANDBY_URL_PREFIX}`);
   } catch {
     return false;
   } finally {

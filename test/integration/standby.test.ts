@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive, isZombie, killGroup, spawnStandby, STANDBY_FD_KEY, STANDBY_RELEASED_CODE, type Standby } from '../../src/os/proc.js';
+import { isAlive, isZombie, killGroup, spawnStandby, STANDBY_RELEASED_CODE, type Standby } from '../../src/os/proc.js';
 import { shimsSourceDir } from '../../src/core/shims.js';
 import { launcherTakesStandby, renderGatewayShim, standbyImport } from '../../src/service/launcher.js';
 import { makeLayout } from '../../src/core/layout.js';
@@ -51,7 +51,7 @@ async function setUp(): Promise<{ dir: string; node: string; barrier: string; en
 }
 
 function standbyOf(s: { node: string; barrier: string; entry: string; out: string }): Standby {
-  const sb = spawnStandby(s.node, ['--import', s.barrier, s.entry, s.out], STANDBY_FD_KEY);
+  const sb = spawnStandby(s.node, ['--import', s.barrier, s.entry, s.out]);
   started.push(sb);
   return sb;
 }
@@ -85,8 +85,8 @@ describe('the standby barrier', () => {
 
     // A supervisor that dies holds the other end: here a parent node process SIGKILLed.
     const holder = String.raw`
-      const { spawnStandby, STANDBY_FD_KEY } = await import(${JSON.stringify(new URL('../../dist/os/proc.js', import.meta.url).href)});
-      const sb = spawnStandby(process.execPath, ['--import', process.argv[1], process.argv[2], process.argv[3]], STANDBY_FD_KEY);
+      const { spawnStandby } = await import(${JSON.stringify(new URL('../../dist/os/proc.js', import.meta.url).href)});
+      const sb = spawnStandby(process.execPath, ['--import', process.argv[1], process.argv[2], process.argv[3]]);
       await sb.parked;
       process.stdout.write(String(sb.pid) + '\n');
       setInterval(() => {}, 1000);
