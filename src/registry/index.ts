@@ -10,6 +10,7 @@ import fsp from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
+import { npmLib } from './libs.js';
 import { loadNpmConfig } from './npm-config.js';
 
 export interface RegistryOptions {
@@ -219,7 +220,7 @@ const HTTP_REQUEST_START = 'http.client.request.start';
 function preloadInstallerOnNextRequest(): () => void {
   const start = (): void => {
     dc.unsubscribe(HTTP_REQUEST_START, start);
-    installerModules ??= new Promise((resolve) => setImmediate(resolve)).then(() => import('@npmcli/arborist'));
+    installerModules ??= new Promise((resolve) => setImmediate(resolve)).then(() => npmLib('Arborist'));
     installerModules.catch(() => undefined);
   };
   dc.subscribe(HTTP_REQUEST_START, start);
@@ -233,7 +234,7 @@ function preloadInstallerOnNextRequest(): () => void {
 export async function fetchPackument(name: string, opts: RegistryOptions, what = `fetching ${name}`, { preloadInstaller: preload = false } = {}): Promise<Packument> {
   await assertSupportedNode();
   const npm = await npmOptions(opts);
-  const { default: pacote } = await import('pacote');
+  const pacote = await npmLib('pacote');
   const cancelPreload = preload ? preloadInstallerOnNextRequest() : undefined;
   try {
     const doc = await pacote.packument(name, { ...npm, packumentCache: packumentCache() });
@@ -270,8 +271,8 @@ export async function listTarball(pkg: ResolvedPackage, opts: RegistryOptions, {
     ...(cachedOnly ? { offline: true } : {}),
     packumentCache: packumentCache(),
   };
-  const { default: pacote } = await import('pacote');
-  const tar = await import('tar');
+  const pacote = await npmLib('pacote');
+  const tar = await npmLib('tar');
   const entries: TarEntry[] = [];
   try {
     await pacote.tarball.stream(
@@ -363,8 +364,8 @@ function bytesReceived(): number {
 /**
  * Follow arborist while it reifies, from what it reports of itself: proc-log's `time` events
  * (`idealTree`, `reify:unpack`, one `reifyNode:<location>` per package it unpacks) and its `http
- * fetch` log lines (`… (cache hit)` for a tarball npm's cache already held), plus the bytes the
- * sockets received. Returns a stop function.
+ * fetch` log lines (`… (cache hit)` for a tarball npm's cache already held, when revalidated), plus
+ * the bytes the sockets received. Returns a stop function.
  */
 function followArborist(progress: InstallProgress, label: string): () => void {
   let phaseBase = bytesReceived();
@@ -390,8 +391,12 @@ function followArborist(progress: InstallProgress, label: string): () => void {
       else finished++;
       progress.items(finished, started);
     } else if (kind === 'end' && name === 'reify:unpack' && phase === 'download') {
-      progress.bytes(bytesReceived() - phaseBase, null);
-      progress.end(fromCache > 0 ? `${fromCache} of ${started} package(s) from npm's cache` : undefined);
+      const received = bytesReceived() - phaseBase;
+      progress.bytes(received, null);
+      // pacote takes a tarball npm's cache holds straight from the cache, with no request to log:
+      // nothing received means every package came from there.
+      const cached = received === 0 && started > 0 ? started : fromCache;
+      progress.end(cached > 0 ? `${cached} of ${started} package(s) from npm's cache` : undefined);
       phase = null;
     }
   };
@@ -428,7 +433,7 @@ const BUILD_STEP = Symbol.for('build');
  */
 export async function installTree(opts: InstallTreeOptions): Promise<void> {
   const npm = await npmOptions(opts);
-  const { default: Arborist } = await import('@npmcli/arborist');
+  const Arborist = await npmLib('Arborist');
   const { name, version } = opts.pkg;
   await fsp.writeFile(
     path.join(opts.prefix, 'package.json'),
@@ -436,6 +441,11 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   );
   const common = {
     ...npm,
+    // The resolve just asked the registry (preferOnline) and hands arborist that packument; for the
+    // rest, npm's own default: a tarball npm's cache holds with the integrity the registry gave is
+    // taken from the cache (pacote skips its cache for tarballs under preferOnline), and dependency
+    // packuments are revalidated as npm does.
+    preferOnline: false,
     path: opts.prefix,
     audit: false,
     fund: false,
@@ -552,7 +562,7 @@ export async function probeRegistry(name: string, opts: RegistryOptions, timeout
   const registry = registryFor(name, npm);
   const darts = nerfDarts(registry);
   const auth = Object.keys(npm).some((k) => darts.some((d) => k.startsWith(d + ':') && /:(_authToken|_auth|username|_password|certfile)$/.test(k) && Boolean(npm[k])));
-  const { default: pacote } = await import('pacote');
+  const pacote = await npmLib('pacote');
   try {
     const doc = await pacote.packument(name, {
       ...npm,

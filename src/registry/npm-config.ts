@@ -12,9 +12,10 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { OcError } from '../errors.js';
+import { npmLib } from './libs.js';
 
 export async function loadNpmConfig(env: NodeJS.ProcessEnv, cwd: string): Promise<Record<string, unknown>> {
-  const [{ default: Config }, { default: defs }] = await Promise.all([import('@npmcli/config'), import('@npmcli/config/lib/definitions/index.js')]);
+  const [Config, defs] = await Promise.all([npmLib('Config'), npmLib('definitions')]);
   // npmPath is where npm's builtin npmrc would be; oc-versions is not npm, so there is none.
   const npmPath = path.dirname(createRequire(import.meta.url).resolve('@npmcli/config/package.json'));
   const config = new Config({

@@ -120,8 +120,9 @@ describe('architecture', () => {
     ['child processes', /node:child_process|\bchild_process\b/, ['os/proc.ts']],
     ['/proc', /['"`]\/proc\b/, ['os/proc.ts']],
     ['HTTP', /\bfetch\(/, ['os/http.ts']],
-    ['pacote', /['"]pacote['"]/, ['registry/index.ts']],
-    ['arborist', /['"]@npmcli\/arborist['"]/, ['registry/index.ts']],
+    // registry/libs.ts loads npm's libraries (from dist/npm-libs.cjs when built); registry/index.ts uses them.
+    ['pacote', /['"]pacote['"]/, ['registry/index.ts', 'registry/libs.ts']],
+    ['arborist', /['"]@npmcli\/arborist['"]|npmLib\(['"]Arborist['"]\)/, ['registry/index.ts', 'registry/libs.ts']],
     // (launchd's own ~/Library/Logs/openclaw/gateway.log is outside the home, so log names are not listed.)
     ['file names under the home', /['"`](?:lock-owner|journal|state|config|gateway\.pid|definition|adopted|process)\.json['"`]|['"`]recover-agent\.log['"`]/, ['core/layout.ts']],
   ];
