@@ -15,8 +15,9 @@ import {
 } from '../registry/index.js';
 import type { Config } from './config.js';
 import type { Layout } from './layout.js';
-import { run } from '../os/proc.js';
-import { probeNodeVersion } from './checks/run-package.js';
+import { startFlusher, type Flusher } from '../os/proc.js';
+import { prebootSmoke, probeNodeVersion, type SmokeStandby } from './checks/run-package.js';
+import { readManifest, resolveEntries } from './checks/package.js';
 import {
   checkTarballFiles,
   listInstalled,
@@ -97,6 +98,10 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
   const out = opts.out ?? SILENT;
   const staging = await makeStagingDir(layout, resolved.version);
   const packageDir = packageDirOf(staging, opts.pkg);
+  let smoke: Promise<SmokeStandby | undefined> | undefined;
+  let flusher: Flusher | undefined;
+  let settled = false;
+  const flush = () => (flusher ??= startFlusher(staging)).flush();
   try {
     let entries: TarEntry[] = [];
     // The seal and the runtime check need the runtime node's version: ask while arborist works.
@@ -127,6 +132,14 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
             hint: 'nothing was installed; try again (the extraction was incomplete)',
           });
         }
+        // The package is on disk: boot the smoke run's node now, parked before any of the
+        // package's code, so its start overlaps the lifecycle scripts and the checks.
+        smoke = startSmoke(packageDir, config, layout.tmpDir);
+        // The flusher's one fork, on the next turn: after arborist starts the lifecycle scripts,
+        // while this thread waits for them.
+        setImmediate(() => {
+          if (!settled) flusher ??= startFlusher(staging);
+        });
       },
     });
     const pkgJson = JSON.parse(await fsp.readFile(path.join(packageDir, 'package.json'), 'utf8')) as {
@@ -148,7 +161,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     await writeEntryFiles(staging, opts.pkg, bin, serviceEntry);
     // Start writing the staged tree back to disk while the checks read it from the page cache;
     // the sync before the seal then has little left to do.
-    const flushing = run('sync', ['-f', staging], { timeoutMs: 120_000 });
+    const flushing = flush();
     out.phase('validate', `validating ${resolved.version}`);
     const report = await validateTree({
       packageDir,
@@ -158,6 +171,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
       config,
       tmpDir: layout.tmpDir,
       onCheck: (r) => out.check(r),
+      smokeStandby: await smoke,
     });
     out.end();
     if (!report.ok) {
@@ -196,13 +210,32 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     // The seal promises complete files: flush the staged tree to disk first, so a power loss
     // after the seal cannot leave a "sealed" version with empty files (syncfs where available).
     await flushing;
-    const synced = await run('sync', ['-f', staging], { timeoutMs: 120_000 });
-    if (synced.code !== 0) await run('sync', [], { timeoutMs: 120_000 });
+    await flush();
     const outcome = await sealAndPromote(layout, staging, seal);
     out.end();
     return { version: resolved.version, path: layout.version(resolved.version), alreadyInstalled: outcome === 'exists', validation: report };
   } catch (e) {
     await fsp.rm(staging, { recursive: true, force: true }).catch(() => {});
     throw fromFsError(e, `installing ${opts.pkg}@${resolved.version}`) ?? e;
+  } finally {
+    settled = true;
+    flusher?.close();
+    await (await smoke)?.dispose();
+  }
+}
+
+/**
+ * The smoke run's node, booted ahead and parked (checks/run-package.ts, prebootSmoke) for the file
+ * the smoke check will run as the package stands now; undefined when there is none or it cannot
+ * start (the check then runs it as before).
+ */
+async function startSmoke(packageDir: string, config: Config, tmpDir: string): Promise<SmokeStandby | undefined> {
+  try {
+    const manifest = await readManifest(packageDir);
+    if (!manifest.ok) return undefined;
+    const cli = (await resolveEntries(packageDir, manifest, config.serviceEntry)).cli;
+    return cli ? await prebootSmoke(tmpDir, config.runtimeNode, cli.abs) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -16,6 +16,27 @@ export function shimsSourceDir(): string {
   return path.join(packageRootOf(import.meta.url), 'shims');
 }
 
+/** How the standby barrier's `--import` URL begins (rendered by standbyImport, looked for by launcherTakesStandby). */
+export const STANDBY_URL_PREFIX = 'data:text/javascript;base64,';
+
+/**
+ * The standby barrier (shims/standby.mjs) as node's `--import` argument: a data: URL, so no
+ * running gateway depends on a file of ours. Its comment lines stay in shims/standby.mjs (the URL
+ * is in the process's argv).
+ */
+export function standbyImport(barrierSource: string): string {
+  const code = barrierSource
+    .split('\n')
+    .filter((l) => !/^\s*\/\//.test(l))
+    .join('\n');
+  return `${STANDBY_URL_PREFIX}${Buffer.from(code, 'utf8').toString('base64')}`;
+}
+
+/** standbyImport of this oc-versions' shims/standby.mjs. */
+export async function readStandbyImport(): Promise<string> {
+  return standbyImport(await fsp.readFile(path.join(shimsSourceDir(), 'standby.mjs'), 'utf8'));
+}
+
 export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }

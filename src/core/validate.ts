@@ -9,7 +9,9 @@
  * are reported in their fixed order. Smoke and offline checks execute the
  * package's own code; they run only when every structural check passed,
  * because OpenClaw's entry finishes a pending lifecycle on first run and would
- * otherwise write into the staged tree we are judging.
+ * otherwise write into the staged tree we are judging. An install may hand in the smoke run's
+ * node already booted and parked before any of the package's code (`smokeStandby`); it is let go
+ * under the same rule.
  */
 import type fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -20,7 +22,7 @@ import { errText, oneLine, safeRelative, type Outcome } from './checks/common.js
 import { checkImportClosure, lexingThreads } from './checks/import-closure.js';
 import { checkInventory, inventoryThreads } from './checks/inventory.js';
 import { readManifest, resolveEntries, type Entries, type Manifest } from './checks/package.js';
-import { checkOfflineCommands, checkRuntime, checkSmoke } from './checks/run-package.js';
+import { checkOfflineCommands, checkRuntime, checkSmoke, type SmokeStandby } from './checks/run-package.js';
 
 export type CheckName =
   | 'entrypoints'
@@ -60,6 +62,11 @@ export interface ValidateInput {
   onCheck?: (r: CheckResult) => void;
   /** Checks not to run: reported `skipped: true, ok: true` with the reason. */
   skip?: CheckName[];
+  /**
+   * The smoke run's node, already booted and parked (prebootSmoke): used by the smoke check when
+   * it was started for the file the check runs. The caller disposes of it.
+   */
+  smokeStandby?: SmokeStandby;
 }
 
 export const CHECK_ORDER: readonly CheckName[] = [
@@ -124,7 +131,7 @@ export async function validateTree(input: ValidateInput): Promise<ValidationRepo
     } else if (broken.length > 0) {
       emit({ name, ok: false, skipped: true, ms: 0, detail: `not run: ${broken.join(', ')} failed` });
     } else if (name === 'smoke') {
-      emit(await timed('smoke', () => checkSmoke(input, entries)));
+      emit(await timed('smoke', () => checkSmoke(input, entries, input.smokeStandby)));
     } else {
       emit(await timed('offline-checks', () => checkOfflineCommands(input, entries)));
     }

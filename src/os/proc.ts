@@ -32,43 +32,174 @@ export interface RunResult {
 
 /** Run a command to completion. Never throws for a non-zero exit; the caller decides. */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const started = Date.now();
+  return startRun(cmd, args, opts, false).done;
+}
+
+/**
+ * A child run by `run`, parked at the standby barrier (shims/standby.mjs, passed by the caller as
+ * `--import`) before any of its own code: fd 3 is a socket to it, named to it by STANDBY_FD_KEY.
+ */
+export interface ParkedRun {
+  pid: number | undefined;
+  /** True once the barrier says it is parked; false if the child ended (or closed fd 3) first. */
+  parked: Promise<boolean>;
+  /** Let its code run; the timeout (this one, else the options') and `ms` count from here. Resolves as `run` does. */
+  go(timeoutMs?: number): Promise<RunResult>;
+  /** Let it go without running its code: the socket closes and the group is SIGKILLed. */
+  release(): Promise<RunResult>;
+}
+
+/** `run`, but the child waits at the barrier until `go` (see ParkedRun). */
+export function runParked(cmd: string, args: readonly string[], opts: RunOptions = {}): ParkedRun {
+  const { child, done, arm } = startRun(cmd, args, opts, true);
+  const ctl = child.stdio[3] as import('node:net').Socket;
+  ctl.on('error', () => {});
+  const parked = new Promise<boolean>((resolve) => {
+    ctl.once('data', () => resolve(true));
+    ctl.once('close', () => resolve(false));
+    void done.then(() => resolve(false));
+  });
+  let said = false;
+  return {
+    pid: child.pid,
+    parked,
+    go(timeoutMs) {
+      if (!said) {
+        said = true;
+        arm(timeoutMs);
+        ctl.end('g');
+      }
+      return done;
+    },
+    release() {
+      if (!said) {
+        said = true;
+        ctl.destroy();
+        killGroup(child.pid, 'SIGKILL');
+      }
+      return done;
+    },
+  };
+}
+
+/** run's spawn; `control`: fd 3 is a socket to the child, and the clock starts at `arm`. */
+function startRun(cmd: string, args: readonly string[], opts: RunOptions, control: boolean) {
+  let started = Date.now();
   const max = opts.maxOutput ?? 4 * 1024 * 1024;
-  return new Promise((resolve) => {
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    let settled = false;
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true, // own process group, so a timeout kills the whole tree
-    });
+  let stdout = '';
+  let stderr = '';
+  let timedOut = false;
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const env = opts.env ?? process.env;
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd,
+    env: control ? { ...env, [STANDBY_FD_KEY]: '3' } : env,
+    stdio: control ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    detached: true, // own process group, so a timeout kills the whole tree
+  });
+  const arm = (timeoutMs = opts.timeoutMs): void => {
+    started = Date.now();
+    if (timeoutMs && !settled) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        killGroup(child.pid, 'SIGKILL');
+      }, timeoutMs);
+    }
+  };
+  const done = new Promise<RunResult>((resolve) => {
     const finish = (r: Omit<RunResult, 'ms' | 'stdout' | 'stderr' | 'timedOut'>) => {
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
       resolve({ ...r, stdout, stderr, timedOut, ms: Date.now() - started });
     };
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          timedOut = true;
-          killGroup(child.pid, 'SIGKILL');
-        }, opts.timeoutMs)
-      : undefined;
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => {
       if (stdout.length < max) stdout += d.toString('utf8');
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr!.on('data', (d: Buffer) => {
       if (stderr.length < max) stderr += d.toString('utf8');
     });
     child.on('error', (error: NodeJS.ErrnoException) => finish({ code: null, signal: null, error }));
     child.on('close', (code, signal) => finish({ code, signal }));
-    child.stdin.on('error', () => {});
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
+    child.stdin!.on('error', () => {});
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    else child.stdin!.end();
   });
+  if (!control) arm();
+  return { child, done, arm };
+}
+
+/**
+ * Flushes one directory's filesystem to disk on request: `sync -f <dir>` (syncfs), else a plain
+ * `sync` where `-f` is not known. A small `sh` started once runs each flush, so a large process
+ * (an install, holding arborist) forks once, when it starts the flusher, instead of once per flush
+ * (a fork costs its thread ≈ 10 ms here). Without `sh` each flush spawns `sync` itself.
+ */
+export interface Flusher {
+  /** The `sh`'s pid (undefined when it could not start). */
+  pid: number | undefined;
+  /** Flush; true when the flush succeeded (`sync -f`, or the plain `sync` after it failed). */
+  flush(): Promise<boolean>;
+  /** Let the `sh` exit (after any flush in progress). */
+  close(): void;
+}
+
+const FLUSH_LOOP = 'while read -r _; do sync -f "$1" 2>/dev/null || sync; echo "$?"; done';
+
+export function startFlusher(dir: string): Flusher {
+  const plain = async (): Promise<boolean> => {
+    if ((await run('sync', ['-f', dir], { timeoutMs: 120_000 })).code === 0) return true;
+    return (await run('sync', [], { timeoutMs: 120_000 })).code === 0;
+  };
+  let child: import('node:child_process').ChildProcess;
+  try {
+    child = spawn('/bin/sh', ['-c', FLUSH_LOOP, 'oc-versions-flush', dir], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+  } catch {
+    return { pid: undefined, flush: plain, close: () => {} };
+  }
+  const waiting: Array<(ok: boolean | null) => void> = [];
+  let alive = true;
+  let buf = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      waiting.shift()?.(line === '0');
+    }
+  });
+  const gone = () => {
+    alive = false;
+    for (const w of waiting.splice(0)) w(null);
+  };
+  child.on('error', gone);
+  child.on('close', gone);
+  child.stdin!.on('error', () => {});
+  return {
+    pid: child.pid,
+    async flush() {
+      if (!alive) return plain();
+      const answer = await new Promise<boolean | null>((resolve) => {
+        // As `run` would time out a hung `sync`: stop the sh, and flush the ordinary way.
+        const timer = setTimeout(() => {
+          killGroup(child.pid, 'SIGKILL');
+          gone();
+        }, 120_000);
+        waiting.push((ok) => {
+          clearTimeout(timer);
+          resolve(ok);
+        });
+        child.stdin!.write('\n');
+      });
+      // The sh ended before it answered: flush the ordinary way.
+      return answer ?? plain();
+    },
+    close() {
+      if (alive) child.stdin!.end();
+    },
+  };
 }
 
 export interface DetachedOptions {

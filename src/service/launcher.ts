@@ -7,25 +7,10 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { renderShim, shimsSourceDir, writeShim } from '../core/shims.js';
+import { STANDBY_URL_PREFIX, renderShim, shimsSourceDir, standbyImport, writeShim } from '../core/shims.js';
 import { STANDBY_FD_KEY } from '../os/proc.js';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
-
-/** How the barrier's `--import` URL begins (rendered by standbyImport, looked for by launcherTakesStandby). */
-const STANDBY_URL_PREFIX = 'data:text/javascript;base64,';
-
-/**
- * The barrier as node's `--import` argument: a data: URL, so no running gateway depends on a file
- * of ours. Its comment lines stay in shims/standby.mjs (the URL is in the gateway's argv).
- */
-export function standbyImport(barrierSource: string): string {
-  const code = barrierSource
-    .split('\n')
-    .filter((l) => !/^\s*\/\//.test(l))
-    .join('\n');
-  return `${STANDBY_URL_PREFIX}${Buffer.from(code, 'utf8').toString('base64')}`;
-}
 
 export function renderGatewayShim(template: string, layout: Layout, config: Config, barrierSource: string): string {
   for (const [name, v] of [['home', layout.home], ['runtime node', config.runtimeNode]] as const) {

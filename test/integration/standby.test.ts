@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, isZombie, killGroup, spawnStandby, STANDBY_RELEASED_CODE, type Standby } from '../../src/os/proc.js';
-import { shimsSourceDir } from '../../src/core/shims.js';
-import { launcherTakesStandby, renderGatewayShim, standbyImport } from '../../src/service/launcher.js';
+import { shimsSourceDir, standbyImport } from '../../src/core/shims.js';
+import { launcherTakesStandby, renderGatewayShim } from '../../src/service/launcher.js';
 import { makeLayout } from '../../src/core/layout.js';
 import { loadConfig } from '../../src/core/config.js';
 

@@ -12,6 +12,7 @@ import { CHECK_ORDER, closureThreads, firstFailure, formatFailure, validateTree 
 import { blankShebang, walkImportClosure } from '../../src/core/checks/import-closure.js';
 import { checkInventory, parseInventory } from '../../src/core/checks/inventory.js';
 import { run } from '../../src/os/proc.js';
+import { prebootSmoke } from '../../src/core/checks/run-package.js';
 
 const VERSION = '2026.9.6';
 let root: string;
@@ -670,5 +671,81 @@ describe('formatFailure', () => {
     expect(formatFailure(report)).toBe('inventory: dist/a.js: missing (and 2 more)');
     expect(firstFailure({ ...report, checks: [report.checks[3]!, report.checks[2]!] })?.name).toBe('runtime');
     expect(formatFailure({ version: VERSION, ok: true, checks: [] })).toBe('');
+  });
+});
+
+describe('the smoke run booted ahead (prebootSmoke)', () => {
+  /** An entry that records what it saw, then prints the version. */
+  function recordingFiles(out: string): Files {
+    const files = goodFiles();
+    files['openclaw.mjs'] = [
+      '#!/usr/bin/env node',
+      `import fs from 'node:fs';`,
+      `fs.writeFileSync(${JSON.stringify(out)}, JSON.stringify({ pid: process.pid, env: process.env, cwd: process.cwd(), argv: process.argv.slice(2), execArgv: process.execArgv }));`,
+      `console.log('${VERSION}');`,
+      '',
+    ].join('\n');
+    return files;
+  }
+
+  it('runs the same command, isolated, with no trace of the barrier, in the process booted ahead', async () => {
+    const out = path.join(root, `preboot-${++counter}.json`);
+    const tree = buildTree({ files: recordingFiles(out) });
+    const tmpDir = path.join(root, `tmp-preboot-${counter}`);
+    const standby = await prebootSmoke(tmpDir, process.execPath, path.join(tree.packageDir, 'openclaw.mjs'));
+    try {
+      expect(await standby.parked).toBe(true);
+      // Parked: node is up, the entry has not run.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(fs.existsSync(out)).toBe(false);
+      const r = await validateTree(input(tree, { tmpDir, smokeStandby: standby }));
+      expect(check(r, 'smoke')).toMatchObject({ ok: true });
+      const seen = JSON.parse(fs.readFileSync(out, 'utf8')) as { pid: number; env: Record<string, string>; cwd: string; argv: string[]; execArgv: string[] };
+      expect(seen.pid).toBe(standby.pid);
+      expect(seen.argv).toEqual(['--version']);
+      expect(seen.execArgv).toEqual([]);
+      expect(Object.keys(seen.env).filter((k) => k.startsWith('OC_VERSIONS'))).toEqual([]);
+      const home = seen.env['HOME']!;
+      expect(path.dirname(home)).toBe(tmpDir);
+      expect(seen.cwd).toBe(home);
+      expect(seen.env).toMatchObject({ OPENCLAW_STATE_DIR: path.join(home, '.openclaw'), OPENCLAW_NO_AUTO_UPDATE: '1' });
+    } finally {
+      await standby.dispose();
+    }
+    expect(fs.readdirSync(tmpDir)).toEqual([]);
+  });
+
+  it('a failed structural check releases it: the package never runs, the process and its HOME are gone', async () => {
+    const out = path.join(root, `preboot-${++counter}.json`);
+    const tree = buildTree({ files: recordingFiles(out), damage: (dir) => fs.appendFileSync(path.join(dir, 'dist/chunk-Lazy1234.js'), '//\n') });
+    const tmpDir = path.join(root, `tmp-preboot-${counter}`);
+    const standby = await prebootSmoke(tmpDir, process.execPath, path.join(tree.packageDir, 'openclaw.mjs'));
+    expect(await standby.parked).toBe(true);
+    const r = await validateTree(input(tree, { tmpDir, smokeStandby: standby }));
+    expect(expectRefusedBy(r, 'inventory')).toMatch(/chunk-Lazy1234/);
+    expect(check(r, 'smoke')).toMatchObject({ ok: false, skipped: true });
+    await standby.dispose();
+    expect(isRunning(standby.pid!)).toBe(false);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.readdirSync(tmpDir)).toEqual([]);
+  });
+
+  it('one that never parks, or was booted for another file, is not used: the check runs the file itself', async () => {
+    const out = path.join(root, `preboot-${++counter}.json`);
+    const tree = buildTree({ files: recordingFiles(out) });
+    const tmpDir = path.join(root, `tmp-preboot-${counter}`);
+    // A "node" that exits at once never reaches the barrier.
+    const dead = await prebootSmoke(tmpDir, '/bin/false', path.join(tree.packageDir, 'openclaw.mjs'));
+    const r1 = await validateTree(input(tree, { tmpDir, smokeStandby: dead }));
+    expect(check(r1, 'smoke')).toMatchObject({ ok: true });
+    expect(JSON.parse(fs.readFileSync(out, 'utf8')).pid).not.toBe(dead.pid);
+    await dead.dispose();
+    const other = await prebootSmoke(tmpDir, process.execPath, path.join(tree.packageDir, 'dist', 'index.js'));
+    const r2 = await validateTree(input(tree, { tmpDir, smokeStandby: other }));
+    expect(check(r2, 'smoke')).toMatchObject({ ok: true });
+    expect(JSON.parse(fs.readFileSync(out, 'utf8')).pid).not.toBe(other.pid);
+    await other.dispose();
+    expect(isRunning(other.pid!)).toBe(false);
+    expect(fs.readdirSync(tmpDir)).toEqual([]);
   });
 });

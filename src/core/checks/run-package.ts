@@ -9,7 +9,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import type { CheckCommand } from '../config.js';
-import { run, type RunResult } from '../../os/proc.js';
+import { run, runParked, type RunResult } from '../../os/proc.js';
+import { readStandbyImport } from '../shims.js';
 import { describeExit, lastLine, runCheckCommand } from './command.js';
 import { plural, type Outcome } from './common.js';
 import type { Entries, Manifest } from './package.js';
@@ -73,9 +74,10 @@ function minimalEnv(runtimeNode: string): NodeJS.ProcessEnv {
 }
 
 /** A throwaway HOME under tmpDir, and the environment that keeps the package inside it. */
-async function withIsolatedHome<T>(tmpDir: string, runtimeNode: string, fn: (home: string, env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+async function isolatedHome(tmpDir: string, runtimeNode: string): Promise<{ home: string; env: NodeJS.ProcessEnv; remove(): Promise<void> }> {
   await fsp.mkdir(tmpDir, { recursive: true });
   const home = await fsp.mkdtemp(path.join(tmpDir, 'oc-validate-'));
+  const remove = () => fsp.rm(home, { recursive: true, force: true }).catch(() => undefined);
   try {
     const stateDir = path.join(home, '.openclaw');
     const tmp = path.join(home, 'tmp');
@@ -99,10 +101,68 @@ async function withIsolatedHome<T>(tmpDir: string, runtimeNode: string, fn: (hom
       NO_COLOR: '1',
       NO_UPDATE_NOTIFIER: '1',
     };
-    return await fn(home, env);
-  } finally {
-    await fsp.rm(home, { recursive: true, force: true }).catch(() => undefined);
+    return { home, env, remove };
+  } catch (e) {
+    await remove();
+    throw e;
   }
+}
+
+async function withIsolatedHome<T>(tmpDir: string, runtimeNode: string, fn: (home: string, env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+  const h = await isolatedHome(tmpDir, runtimeNode);
+  try {
+    return await fn(h.home, h.env);
+  } finally {
+    await h.remove();
+  }
+}
+
+/**
+ * The smoke run's node, started early and parked at the standby barrier (shims/standby.mjs)
+ * before any code of the package: an install starts it once the package is extracted, so node
+ * boots while the lifecycle scripts and the structural checks run, and the smoke run then costs
+ * only the package's own `--version`. It is the same command in the same kind of isolated HOME;
+ * the barrier removes itself from execArgv and the environment before the package's code runs
+ * (docs/validation.md, "smoke"). Nothing of the package runs unless the smoke check lets it go.
+ */
+export interface SmokeStandby {
+  /** The file it will run (the smoke check uses it only for this same file). */
+  readonly cli: string;
+  readonly pid: number | undefined;
+  /** True once node is up and parked; false if it ended first. */
+  readonly parked: Promise<boolean>;
+  /** Run it (`--version`) with this timeout; null when it never parked (the caller runs it plainly). */
+  run(timeoutMs: number): Promise<RunResult | null>;
+  /** Release it unless it ran, and remove its HOME. Safe to call more than once. */
+  dispose(): Promise<void>;
+}
+
+export async function prebootSmoke(tmpDir: string, runtimeNode: string, cliAbs: string): Promise<SmokeStandby> {
+  const [h, barrier] = await Promise.all([isolatedHome(tmpDir, runtimeNode), readStandbyImport()]);
+  const parkedRun = runParked(runtimeNode, ['--import', barrier, cliAbs, '--version'], { cwd: h.home, env: h.env, maxOutput: CHILD_OUTPUT_CAP });
+  let disposed: Promise<void> | undefined;
+  return {
+    cli: cliAbs,
+    pid: parkedRun.pid,
+    parked: parkedRun.parked,
+    async run(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const parked = await Promise.race([parkedRun.parked, new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+      clearTimeout(timer);
+      if (!parked) {
+        await parkedRun.release();
+        return null;
+      }
+      return parkedRun.go(timeoutMs);
+    },
+    dispose() {
+      disposed ??= (async () => {
+        await parkedRun.release();
+        await h.remove();
+      })();
+      return disposed;
+    },
+  };
 }
 
 function mentionsVersion(stdout: string, version: string): boolean {
@@ -111,13 +171,16 @@ function mentionsVersion(stdout: string, version: string): boolean {
   return new RegExp(`(^|[^0-9A-Za-z.+-])v?${v}(?![0-9A-Za-z+-]|\\.[0-9A-Za-z])`).test(stdout);
 }
 
-export async function checkSmoke(input: RunInput, entries: Entries): Promise<Outcome> {
+/** `node <cli> --version` in an isolated HOME: through `standby` when it was started for this file. */
+export async function checkSmoke(input: RunInput, entries: Entries, standby?: SmokeStandby): Promise<Outcome> {
   const cli = entries.cli;
   if (!cli) return { ok: false, detail: 'no bin or service entry to run' };
   const timeoutMs = input.config.smokeTimeoutMs;
-  const r = await withIsolatedHome(input.tmpDir, input.runtimeNode, (home, env) =>
-    run(input.runtimeNode, [cli.abs, '--version'], { cwd: home, env, timeoutMs, maxOutput: CHILD_OUTPUT_CAP }),
-  );
+  const r =
+    (standby?.cli === cli.abs ? await standby.run(timeoutMs) : null) ??
+    (await withIsolatedHome(input.tmpDir, input.runtimeNode, (home, env) =>
+      run(input.runtimeNode, [cli.abs, '--version'], { cwd: home, env, timeoutMs, maxOutput: CHILD_OUTPUT_CAP }),
+    ));
   const cmd = `node ${cli.rel} --version`;
   if (r.error || r.timedOut || r.code !== 0) return { ok: false, detail: `${cmd}: ${describeExit(r, timeoutMs)}` };
   if (!mentionsVersion(r.stdout, input.expectedVersion)) {
