@@ -314,9 +314,10 @@ export interface InstallTreeOptions extends RegistryOptions {
   runtimeNodeDir: string;
   /**
    * Called between extraction and lifecycle scripts, with the package's tarball listing
-   * (the tarball file check goes here).
+   * (the tarball file check goes here) and where it came from: `extraction`, recorded from the
+   * tarball as arborist extracted it, or `tarball`, the tarball read again from npm's cache.
    */
-  beforeScripts?: (entries: TarEntry[]) => Promise<void>;
+  beforeScripts?: (entries: TarEntry[], from: 'extraction' | 'tarball') => Promise<void>;
   /** Where the install's phases, bytes and packages are reported (src/core/progress.ts). */
   progress?: InstallProgress;
 }
@@ -419,6 +420,74 @@ function followArborist(progress: InstallProgress, label: string): () => void {
   };
 }
 
+/** A tarball listing recorded while tar extracted it (see recordExtraction). */
+interface ExtractionRecord {
+  entries: TarEntry[];
+  /** tar reached the end of the archive. */
+  done: boolean;
+}
+
+/** Extractions to record, by the directory tar extracts into. */
+const recording = new Map<string, ExtractionRecord>();
+let tarHooked = false;
+
+/**
+ * Record the managed package's tarball listing as arborist extracts it, instead of reading the
+ * tarball a second time: the listing is what the file check and the seal need, and reading it
+ * again (gunzip and tar parsing on this thread) cost the large fixture 70–160 ms, competing with
+ * arborist's own extraction. pacote extracts with `tar.x({ cwd: <node_modules/name>, filter })`,
+ * calling the `tar` this process shares with it (npm-libs.cjs, or node_modules' CommonJS tar):
+ * `tar.x` is wrapped once, and for a `cwd` registered here its filter also records each regular
+ * file the filter lets through (its path as extracted, with pacote's `.gitignore` rename, without
+ * the tarball's top folder; its size). Like the listing, the entries come from the tarball's
+ * headers, not from what reached the disk. For any other `cwd`, and if tar cannot be wrapped, tar
+ * runs as it was, and installTree reads the tarball again.
+ */
+function recordExtraction(tar: unknown, dir: string): { record: ExtractionRecord; stop(): void } {
+  const record: ExtractionRecord = { entries: [], done: false };
+  const t = tar as { x?: unknown };
+  const desc = Object.getOwnPropertyDescriptor(t, 'x');
+  if (!tarHooked && typeof t.x === 'function' && desc?.configurable) {
+    const original = t.x as (this: unknown, opt: unknown, ...rest: unknown[]) => { on?(ev: string, fn: () => void): unknown };
+    Object.defineProperty(t, 'x', {
+      configurable: true,
+      enumerable: desc.enumerable ?? true,
+      value: function x(this: unknown, opt: unknown, ...rest: unknown[]) {
+        const o = opt as { cwd?: unknown; filter?: unknown } | null;
+        const rec = o && typeof o.cwd === 'string' && typeof o.filter === 'function' ? recording.get(path.resolve(o.cwd)) : undefined;
+        if (!rec || !o) return original.call(this, opt, ...rest);
+        // pacote retries an extraction whose cached tarball was bad: each attempt starts over.
+        rec.entries = [];
+        rec.done = false;
+        const filter = o.filter as (p: string, entry: { path: string; type: string; size?: number; mode?: number }) => unknown;
+        const extractor = original.call(
+          this,
+          {
+            ...o,
+            filter: (p: string, entry: { path: string; type: string; size?: number; mode?: number }) => {
+              const mode = entry.mode;
+              const keep = filter(p, entry);
+              if (keep && (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile')) {
+                rec.entries.push({ path: entry.path.replace(/^[^/]+\//, ''), size: entry.size ?? 0, mode: mode ?? 0o644 });
+              }
+              return keep;
+            },
+          },
+          ...rest,
+        );
+        extractor?.on?.('end', () => {
+          rec.done = true;
+        });
+        return extractor;
+      },
+    });
+    tarHooked = true;
+  }
+  const key = path.resolve(dir);
+  recording.set(key, record);
+  return { record, stop: () => recording.delete(key) };
+}
+
 /** arborist's (symbol-named) step between extraction and lifecycle scripts, overridden to run the file check. */
 const BUILD_STEP = Symbol.for('build');
 
@@ -427,8 +496,8 @@ const BUILD_STEP = Symbol.for('build');
  * installer (arborist), in one reify: scripts run under an allowScripts policy naming only the
  * managed package (what OpenClaw's own updater does with --allow-scripts=openclaw); other
  * dependencies' scripts never run. Between extraction and the lifecycle (arborist's build step)
- * `beforeScripts` gets the package's tarball listing, read from npm's cache while arborist works
- * when the tarball was already cached. On an arborist without that step: reify with scripts
+ * `beforeScripts` gets the package's tarball listing, recorded as arborist extracted it
+ * (recordExtraction), else read from npm's cache. On an arborist without that step: reify with scripts
  * off, the check, then a `rebuild` for the lifecycle.
  */
 export async function installTree(opts: InstallTreeOptions): Promise<void> {
@@ -454,13 +523,11 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
     binLinks: true,
     allowScripts: { [name]: true },
   };
-  // Listed from the cache concurrently with arborist when a previous install left the tarball
-  // there; otherwise (ENOTCACHED) after arborist fetched it.
-  const early = listTarball(opts.pkg, opts, { cachedOnly: true }).then(
-    (entries) => entries,
-    () => null,
-  );
-  const listing = async (): Promise<TarEntry[]> => (await early) ?? (await listTarball(opts.pkg, opts));
+  // The listing as arborist extracts the package (recordExtraction); the tarball read again from
+  // npm's cache only when that was not recorded.
+  const extraction = recordExtraction(await npmLib('tar'), path.join(opts.prefix, 'node_modules', name));
+  const listing = async (): Promise<[TarEntry[], 'extraction' | 'tarball']> =>
+    extraction.record.done ? [extraction.record.entries, 'extraction'] : [await listTarball(opts.pkg, opts), 'tarball'];
   const savedPath = process.env['PATH'];
   const progress = opts.progress;
   const stopFollowing = progress ? followArborist(progress, `${name}@${version}`) : () => {};
@@ -477,8 +544,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
     const proto = Arborist.prototype as unknown as Record<symbol, unknown>;
     if (typeof proto[BUILD_STEP] === 'function') {
       const beforeScripts = async (): Promise<void> => {
-        const entries = await listing();
-        await opts.beforeScripts?.(entries);
+        await opts.beforeScripts?.(...(await listing()));
         if (opts.runScripts) enterLifecycle();
       };
       const arb = new Arborist({ ...common, ignoreScripts: !opts.runScripts }) as unknown as Record<symbol, () => Promise<void>> & {
@@ -503,7 +569,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
       } finally {
         stopFollowing();
       }
-      await opts.beforeScripts?.(await listing());
+      await opts.beforeScripts?.(...(await listing()));
       if (opts.runScripts) {
         enterLifecycle();
         await new Arborist({ ...common, ignoreScripts: false }).rebuild({});
@@ -522,6 +588,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
     throw mapRegistryError(e, `installing ${name}@${version}`, registryFor(name, npm));
   } finally {
     process.env['PATH'] = savedPath;
+    extraction.stop();
   }
 }
 

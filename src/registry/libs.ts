@@ -41,7 +41,9 @@ const FROM_NODE_MODULES: { [K in keyof NpmLibs]: () => Promise<NpmLibs[K]> } = {
   Arborist: async () => (await import('@npmcli/arborist')).default,
   Config: async () => (await import('@npmcli/config')).default,
   definitions: async () => (await import('@npmcli/config/lib/definitions/index.js')).default,
-  tar: async () => await import('tar'),
+  // The CommonJS tar, the instance pacote require()s from node_modules (installTree records the
+  // package's listing through it); `import('tar')` would load tar's separate ESM build.
+  tar: async () => createRequire(import.meta.url)('tar') as NpmLibs['tar'],
 };
 
 /**

@@ -57,6 +57,23 @@ describe('dist/npm-libs.cjs', () => {
     expect(body).not.toMatch(/(?<![.\w$])__(dirname|filename)(?![\w$])/);
   });
 
+  it("pacote in it extracts with the same tar the bundle exposes (installTree records the package's listing through it)", async () => {
+    const libs = bundled();
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'oc-test-npm-libs-x-'));
+    const desc = Object.getOwnPropertyDescriptor(libs.tar, 'x')!;
+    const cwds: string[] = [];
+    const original = libs.tar.x;
+    Object.defineProperty(libs.tar, 'x', { configurable: true, enumerable: true, value: (opt: { cwd: string }, ...rest: unknown[]) => (cwds.push(opt.cwd), original(opt, ...rest)) });
+    try {
+      await libs.pacote.extract('openclaw@2026.1.1', path.join(dir, 'pkg'), { registry: inject('registryUrl'), cache: path.join(dir, 'cache') });
+      expect(cwds).toEqual([path.join(dir, 'pkg')]);
+      expect(fs.existsSync(path.join(dir, 'pkg', 'package.json'))).toBe(true);
+    } finally {
+      Object.defineProperty(libs.tar, 'x', desc);
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('lifecycle scripts under its arborist', () => {
     let root: string;
     const NAME = 'oc-npm-libs-probe';
