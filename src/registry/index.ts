@@ -510,11 +510,11 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   );
   const common = {
     ...npm,
-    // The resolve just asked the registry (preferOnline) and hands arborist that packument; for the
-    // rest, npm's own default: a tarball npm's cache holds with the integrity the registry gave is
-    // taken from the cache (pacote skips its cache for tarballs under preferOnline), and dependency
-    // packuments are revalidated as npm does.
-    preferOnline: false,
+    // preferOnline stays on here (npmOptions), unlike npm's default. Off, pacote takes every
+    // tarball npm's cache holds straight from the cache, whole (cacache reads up to 64 MB at once),
+    // all of the tree at once: the real 2026.9.6's install then peaked at 881 MB against 584 MB, and
+    // was 2 s faster of 48 s. The install runs beside the serving gateway, so memory wins; the
+    // registry answers a revalidated tarball with 304 (verdaccio sends it again).
     path: opts.prefix,
     audit: false,
     fund: false,
