@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, type CliResult } from './cli.js';
+import { REPO, runCli, type CliResult } from './cli.js';
 
 export const SYSTEMD_USER_SH = path.resolve(import.meta.dirname, 'systemd-user.sh');
 
@@ -34,7 +34,29 @@ export function systemdUserSkipReason(): string {
     encoding: 'utf8',
   });
   if (r.error) return `cannot run ${SYSTEMD_USER_SH}: ${r.error.message}`;
-  return r.status === 0 ? '' : (r.stdout || r.stderr).trim() || `check exited ${r.status}`;
+  if (r.status !== 0) return (r.stdout || r.stderr).trim() || `check exited ${r.status}`;
+  return unreachableByOthers([process.execPath, path.join(REPO, 'dist', 'cli.js')]);
+}
+
+/**
+ * The lane runs node and the built CLI as an unprivileged test user: every directory above them
+ * must let others through (a checkout cloned into a `mktemp -d` dir, mode 0700, does not). Then the
+ * first command fails with EACCES and every later test fails after it; '' when they are reachable.
+ */
+function unreachableByOthers(files: readonly string[]): string {
+  for (const f of files) {
+    for (let d = path.dirname(f); ; d = path.dirname(d)) {
+      let mode: number;
+      try {
+        mode = fs.statSync(d).mode;
+      } catch {
+        break;
+      }
+      if ((mode & 0o001) === 0) return `the test user cannot reach ${f}: ${d} is mode ${(mode & 0o777).toString(8)} (no x for others); check out the repo where an unprivileged user can read it`;
+      if (path.dirname(d) === d) break;
+    }
+  }
+  return '';
 }
 
 export interface RunResult {

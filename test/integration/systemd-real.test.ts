@@ -41,6 +41,16 @@ function tuneConfig(ocHome: string, uid: number, gid: number): void {
   fs.chownSync(file, uid, gid);
 }
 
+/**
+ * SIGKILL the unit's main process by its pid, which must be one: a MainPID of 0 (no process, after
+ * an earlier failure) would be kill(0), this test run's own process group.
+ */
+function killMain(pid: number): void {
+  expect(pid, 'MainPID of a running gateway').toBeGreaterThan(1);
+  expect(uidOf(pid), 'the gateway runs as the test user').not.toBe(0);
+  process.kill(pid, 'SIGKILL');
+}
+
 const ok = (r: CliResult) => `exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout.slice(-2000)}\nstderr: ${r.stderr.slice(-2000)}`;
 
 describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPPED: ${skipReason}` : ''}`, () => {
@@ -129,7 +139,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
     it('Restart=always respawns after kill -9 on the same version; a crashing upgrade is not fooled by respawns (rolled-back, exit 6, journal lines in the detail)', async () => {
       const s0 = await show();
       const pid0 = Number(s0['MainPID']);
-      process.kill(pid0, 'SIGKILL');
+      killMain(pid0);
       const info = await waitServing('2026.2.1', pid0);
       const s1 = await show();
       expect(Number(s1['NRestarts'])).toBe(Number(s0['NRestarts']) + 1);
@@ -163,7 +173,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
         await waitServing(v, before);
       }
       const s0 = await show();
-      process.kill(Number(s0['MainPID']), 'SIGKILL');
+      killMain(Number(s0['MainPID']));
       await waitServing('2026.2.1', Number(s0['MainPID']));
       const s1 = await show();
       expect(s1['Result']).not.toBe('start-limit-hit');
@@ -258,7 +268,7 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
           return false;
         }
       }, 30_000, 'the upgrade to reach the stage phase');
-      process.kill(oldPid, 'SIGKILL');
+      killMain(oldPid);
       const r = await upgrading;
       expect(r.code, ok(r)).toBe(0);
       expect(r.json.outcome).toBe('upgraded');
