@@ -488,42 +488,6 @@ function recordExtraction(tar: unknown, dir: string): { record: ExtractionRecord
   return { record, stop: () => recording.delete(key) };
 }
 
-/** Directories whose extraction may take the tarball from npm's cache (see cachedTarballFor). */
-const fromCache = new Set<string>();
-let extractHooked = false;
-
-/**
- * Let the managed package's own tarball come from npm's cache. Installs run with `preferOnline`,
- * under which pacote skips npm's cache for tarballs: a registry that gives no validator to
- * revalidate with (verdaccio; this machine's proxy) then sends the tarball again on every install.
- * Turning `preferOnline` off for the whole tree is not an option: pacote then reads every cached
- * tarball whole, all at once (the real 2026.9.6's install peaked at 881 MB instead of 584 MB).
- * For one tarball whose integrity the registry just gave, the cache is as good as the registry
- * (cacache checks the integrity on read), so arborist's `pacote.extract` is wrapped once and, for
- * a `dest` registered here with an integrity in its options, runs with `preferOnline` off. Any
- * other extraction, or a pacote that cannot be wrapped, runs as it was.
- */
-function cachedTarballFor(pacote: unknown, dir: string): () => void {
-  const p = pacote as { extract?: unknown };
-  const desc = Object.getOwnPropertyDescriptor(p, 'extract');
-  if (!extractHooked && typeof p.extract === 'function' && (desc?.writable || desc?.configurable)) {
-    const original = p.extract as (spec: unknown, dest: unknown, opts?: Record<string, unknown>) => unknown;
-    Object.defineProperty(p, 'extract', {
-      configurable: true,
-      enumerable: desc?.enumerable ?? true,
-      writable: true,
-      value: function extract(this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) {
-        const cached = typeof dest === 'string' && fromCache.has(path.resolve(dest)) && typeof opts?.['integrity'] === 'string';
-        return original.call(this, spec, dest, cached ? { ...opts, preferOnline: false } : opts);
-      },
-    });
-    extractHooked = true;
-  }
-  const key = path.resolve(dir);
-  fromCache.add(key);
-  return () => fromCache.delete(key);
-}
-
 /** arborist's (symbol-named) step between extraction and lifecycle scripts, overridden to run the file check. */
 const BUILD_STEP = Symbol.for('build');
 
@@ -549,8 +513,8 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
     // preferOnline stays on here (npmOptions), unlike npm's default. Off, pacote takes every
     // tarball npm's cache holds straight from the cache, whole (cacache reads up to 64 MB at once),
     // all of the tree at once: the real 2026.9.6's install then peaked at 881 MB against 584 MB, and
-    // was 2 s faster of 48 s. The install runs beside the serving gateway, so memory wins; only the
-    // managed package's own tarball may come from the cache (cachedTarballFor).
+    // was 2 s faster of 48 s. The install runs beside the serving gateway, so memory wins; the
+    // registry answers a revalidated tarball with 304 (verdaccio sends it again).
     path: opts.prefix,
     audit: false,
     fund: false,
@@ -562,7 +526,6 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   // The listing as arborist extracts the package (recordExtraction); the tarball read again from
   // npm's cache only when that was not recorded.
   const extraction = recordExtraction(await npmLib('tar'), path.join(opts.prefix, 'node_modules', name));
-  const stopCached = cachedTarballFor(await npmLib('pacote'), path.join(opts.prefix, 'node_modules', name));
   const listing = async (): Promise<[TarEntry[], 'extraction' | 'tarball']> =>
     extraction.record.done ? [extraction.record.entries, 'extraction'] : [await listTarball(opts.pkg, opts), 'tarball'];
   const savedPath = process.env['PATH'];
@@ -626,7 +589,6 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   } finally {
     process.env['PATH'] = savedPath;
     extraction.stop();
-    stopCached();
   }
 }
 

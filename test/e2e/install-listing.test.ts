@@ -48,36 +48,4 @@ describe('installTree: the package listing', () => {
     expect(again.length).toBeGreaterThan(10);
     expect(byPath(seen[0]!.entries)).toEqual(byPath(again));
   }, 60_000);
-
-  it("takes the package's own tarball from npm's cache when it is there (the registry sends no validator to revalidate with)", async () => {
-    const registry = inject('registryUrl');
-    const env = npmEnv({ HOME: path.join(root, 'home-cache'), npm_config_userconfig: emptyUserconfig() });
-    const opts = { registry, env };
-    const doc = await fetchPackument('openclaw', opts);
-    const v = doc.versions['2026.4.1']!;
-    const pkg: ResolvedPackage = { name: 'openclaw', version: '2026.4.1', integrity: v.integrity, resolved: v.tarball, engines: v.engines };
-    /** Bytes received while arborist downloaded and unpacked (its `download` phase). */
-    const install = async (dir: string): Promise<number> => {
-      const prefix = path.join(root, dir);
-      await fsp.mkdir(prefix);
-      let phase = '';
-      let bytes = -1;
-      await installTree({
-        ...opts,
-        prefix,
-        pkg,
-        runScripts: true,
-        runtimeNodeDir: path.dirname(process.execPath),
-        progress: {
-          phase: (name) => void (phase = name),
-          bytes: (done) => void (phase === 'download' && (bytes = done)),
-          items: () => {},
-          end: () => {},
-        },
-      });
-      return bytes;
-    };
-    expect(await install('cold')).toBeGreaterThan(1000);
-    expect(await install('warm')).toBe(0);
-  }, 60_000);
 });
