@@ -52,32 +52,49 @@ export interface ParkedRun {
 /** `run`, but the child waits at the barrier until `go` (see ParkedRun). */
 export function runParked(cmd: string, args: readonly string[], opts: RunOptions = {}): ParkedRun {
   const { child, done, arm } = startRun(cmd, args, opts, true);
+  const ctl = barrierControl(child, done);
+  return {
+    pid: child.pid,
+    parked: ctl.parked,
+    go(timeoutMs) {
+      ctl.go(() => arm(timeoutMs));
+      return done;
+    },
+    release() {
+      if (ctl.release()) killGroup(child.pid, 'SIGKILL');
+      return done;
+    },
+  };
+}
+
+/**
+ * The parent's side of the standby barrier's protocol (shims/standby.mjs) on the child's fd 3:
+ * `parked` once it writes "r" (false if fd 3 closes or the child ends first); `go` writes "g" and
+ * `release` closes the socket, whichever comes first and only once (each returns true when it acted).
+ */
+function barrierControl(child: import('node:child_process').ChildProcess, ended: Promise<unknown>) {
   const ctl = child.stdio[3] as import('node:net').Socket;
   ctl.on('error', () => {});
   const parked = new Promise<boolean>((resolve) => {
     ctl.once('data', () => resolve(true));
     ctl.once('close', () => resolve(false));
-    void done.then(() => resolve(false));
+    void ended.then(() => resolve(false));
   });
   let said = false;
   return {
-    pid: child.pid,
     parked,
-    go(timeoutMs) {
-      if (!said) {
-        said = true;
-        arm(timeoutMs);
-        ctl.end('g');
-      }
-      return done;
+    go(before?: () => void): boolean {
+      if (said) return false;
+      said = true;
+      before?.();
+      ctl.end('g');
+      return true;
     },
-    release() {
-      if (!said) {
-        said = true;
-        ctl.destroy();
-        killGroup(child.pid, 'SIGKILL');
-      }
-      return done;
+    release(): boolean {
+      if (said) return false;
+      said = true;
+      ctl.destroy();
+      return true;
     },
   };
 }
@@ -280,27 +297,16 @@ export interface Standby {
  */
 export function spawnStandby(cmd: string, args: readonly string[], opts: DetachedOptions = {}): Standby {
   const { child, pid, exited } = spawnWatched(cmd, args, opts, true);
-  const ctl = child.stdio[3] as import('node:net').Socket;
-  ctl.on('error', () => {});
-  const parked = new Promise<boolean>((resolve) => {
-    ctl.once('data', () => resolve(true));
-    ctl.once('close', () => resolve(false));
-    void exited.then(() => resolve(false));
-  });
-  let said = false;
+  const ctl = barrierControl(child, exited);
   return {
     pid,
     exited,
-    parked,
+    parked: ctl.parked,
     go() {
-      if (said) return;
-      said = true;
-      ctl.end('g');
+      ctl.go();
     },
     release() {
-      if (said) return;
-      said = true;
-      ctl.destroy();
+      ctl.release();
     },
   };
 }
