@@ -392,12 +392,8 @@ function followArborist(progress: InstallProgress, label: string): () => void {
       else finished++;
       progress.items(finished, started);
     } else if (kind === 'end' && name === 'reify:unpack' && phase === 'download') {
-      const received = bytesReceived() - phaseBase;
-      progress.bytes(received, null);
-      // pacote takes a tarball npm's cache holds straight from the cache, with no request to log:
-      // nothing received means every package came from there.
-      const cached = received === 0 && started > 0 ? started : fromCache;
-      progress.end(cached > 0 ? `${cached} of ${started} package(s) from npm's cache` : undefined);
+      progress.bytes(bytesReceived() - phaseBase, null);
+      progress.end(fromCache > 0 ? `${fromCache} of ${started} package(s) from npm's cache` : undefined);
       phase = null;
     }
   };
