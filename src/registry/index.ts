@@ -398,7 +398,9 @@ function followArborist(progress: InstallProgress, label: string): () => void {
     }
   };
   const onLog = (level: unknown, topic: unknown, message: unknown) => {
-    if (level === 'http' && topic === 'fetch' && typeof message === 'string' && /\.tgz\b/.test(message) && /\(cache hit\)/.test(message)) fromCache++;
+    // `fetch … .tgz (cache hit)`: revalidated; `cache <spec> (cache hit)`: read by integrity (cachedTarballs).
+    if (level !== 'http' || typeof message !== 'string' || !/\(cache hit\)/.test(message)) return;
+    if ((topic === 'fetch' && /\.tgz\b/.test(message)) || topic === 'cache') fromCache++;
   };
   const timer = setInterval(() => {
     // The tree's packuments often come from npm's cache or were just fetched by the resolve: a
@@ -484,6 +486,82 @@ function recordExtraction(tar: unknown, dir: string): { record: ExtractionRecord
   return { record, stop: () => recording.delete(key) };
 }
 
+/**
+ * How much of a tree's tarballs may come from npm's cache (cachedTarballs): each at most `each`
+ * bytes, and at most `inFlight` bytes read from the cache at once. Measured on the real 2026.9.6
+ * with a warm cache, side by side (peak RSS of the install): none 599–636 MB; 12/12 MiB 611–617 MB;
+ * 16/32 MiB 658–710 MB; npm 683 MB. 12 MiB still takes the bench's large fixture (8.4 MB) from
+ * the cache. Exported for tests.
+ */
+export const CACHED_TARBALLS = { each: 12 * 1024 * 1024, inFlight: 12 * 1024 * 1024 };
+
+/** The cache of the install in progress, and the bytes it has granted to extractions running now. */
+let cacheGrants: { cache: string; inFlight: number } | null = null;
+let extractHooked = false;
+
+/**
+ * Where cacache keeps the content of `integrity` (its `content-v2/<algo>/<hex…>` layout, by the
+ * strongest hash given), or null for an integrity this does not understand.
+ */
+function cachedContentPath(cache: string, integrity: string): string | null {
+  const hashes = integrity.trim().split(/\s+/).map((h) => /^(sha512|sha384|sha256|sha1)-([A-Za-z0-9+/=]+)(\?.*)?$/.exec(h)).filter((m) => m !== null);
+  const order = ['sha512', 'sha384', 'sha256', 'sha1'];
+  const best = hashes.sort((a, b) => order.indexOf(a[1]!) - order.indexOf(b[1]!))[0];
+  if (!best) return null;
+  const hex = Buffer.from(best[2]!, 'base64').toString('hex');
+  if (hex.length < 8) return null;
+  return path.join(cache, 'content-v2', best[1]!, hex.slice(0, 2), hex.slice(2, 4), hex.slice(4));
+}
+
+/**
+ * Let small tarballs come from npm's cache, within a memory budget. Installs run with
+ * `preferOnline`, under which pacote skips npm's cache for tarballs: a registry that gives no
+ * validator to revalidate with (verdaccio; this machine's proxy) then sends every tarball again
+ * on a warm install. npm's default (`preferOnline` off for the whole tree) is not an option:
+ * pacote reads a cached tarball in reads of up to 64 MB, and arborist extracts the whole tree at
+ * once, so the real 2026.9.6's install peaked at 881 MB instead of 584 MB; taking only OpenClaw's
+ * own tarball (95 MB) from the cache still cost +200 MB. So arborist's `pacote.extract` is wrapped
+ * once and, during an install, an extraction whose integrity is known and whose content npm's
+ * cache holds runs with `preferOnline` off when that content is at most `CACHED_TARBALLS.each`
+ * bytes and the cached reads running now stay within `CACHED_TARBALLS.inFlight`; every other
+ * extraction streams from the registry as before. cacache checks the integrity as it reads, and
+ * pacote fetches again a cached tarball that fails it. Returns the function that ends the grants.
+ */
+function cachedTarballs(pacote: unknown, cache: unknown): () => void {
+  const p = pacote as { extract?: unknown };
+  const desc = Object.getOwnPropertyDescriptor(p, 'extract');
+  if (!extractHooked && typeof p.extract === 'function' && (desc?.writable || desc?.configurable)) {
+    const original = p.extract as (this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) => Promise<unknown>;
+    Object.defineProperty(p, 'extract', {
+      configurable: true,
+      enumerable: desc?.enumerable ?? true,
+      writable: true,
+      value: async function extract(this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) {
+        const grants = cacheGrants;
+        const integrity = opts?.['integrity'];
+        const cpath = grants && typeof integrity === 'string' && opts?.['preferOnline'] ? cachedContentPath(grants.cache, integrity) : null;
+        const size = cpath ? await fsp.stat(cpath).then((st) => (st.isFile() ? st.size : 0), () => 0) : 0;
+        if (!grants || size <= 0 || size > CACHED_TARBALLS.each || grants.inFlight + size > CACHED_TARBALLS.inFlight) {
+          return original.call(this, spec, dest, opts);
+        }
+        grants.inFlight += size;
+        try {
+          return await original.call(this, spec, dest, { ...opts, preferOnline: false });
+        } finally {
+          grants.inFlight -= size;
+        }
+      },
+    });
+    extractHooked = true;
+  }
+  if (typeof cache !== 'string' || !cache) return () => {};
+  const grants = { cache, inFlight: 0 };
+  cacheGrants = grants;
+  return () => {
+    if (cacheGrants === grants) cacheGrants = null;
+  };
+}
+
 /** arborist's (symbol-named) step between extraction and lifecycle scripts, overridden to run the file check. */
 const BUILD_STEP = Symbol.for('build');
 
@@ -506,11 +584,8 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   );
   const common = {
     ...npm,
-    // preferOnline stays on here (npmOptions), unlike npm's default. Off, pacote takes every
-    // tarball npm's cache holds straight from the cache, whole (cacache reads up to 64 MB at once),
-    // all of the tree at once: the real 2026.9.6's install then peaked at 881 MB against 584 MB, and
-    // was 2 s faster of 48 s. The install runs beside the serving gateway, so memory wins; the
-    // registry answers a revalidated tarball with 304 (verdaccio sends it again).
+    // preferOnline stays on here (npmOptions), unlike npm's default; small tarballs come from
+    // npm's cache within a memory budget (cachedTarballs says why).
     path: opts.prefix,
     audit: false,
     fund: false,
@@ -522,6 +597,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   // The listing as arborist extracts the package (recordExtraction); the tarball read again from
   // npm's cache only when that was not recorded.
   const extraction = recordExtraction(await npmLib('tar'), path.join(opts.prefix, 'node_modules', name));
+  const stopCached = cachedTarballs(await npmLib('pacote'), npm['cache']);
   const listing = async (): Promise<[TarEntry[], 'extraction' | 'tarball']> =>
     extraction.record.done ? [extraction.record.entries, 'extraction'] : [await listTarball(opts.pkg, opts), 'tarball'];
   const savedPath = process.env['PATH'];
@@ -585,6 +661,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   } finally {
     process.env['PATH'] = savedPath;
     extraction.stop();
+    stopCached();
   }
 }
 

@@ -9,7 +9,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { fetchPackument, installTree, listTarball, type ResolvedPackage, type TarEntry } from '../../src/registry/index.js';
+import { CACHED_TARBALLS, fetchPackument, installTree, listTarball, type ResolvedPackage, type TarEntry } from '../../src/registry/index.js';
 import { emptyUserconfig, npmEnv } from '../helpers/registry.js';
 
 let root: string;
@@ -48,4 +48,60 @@ describe('installTree: the package listing', () => {
     expect(again.length).toBeGreaterThan(10);
     expect(byPath(seen[0]!.entries)).toEqual(byPath(again));
   }, 60_000);
+
+  it("takes a small tarball from npm's cache, and one over the limit from the registry again", async () => {
+    // The registry (verdaccio) sends no validator to revalidate with: under preferOnline, pacote
+    // would download the tarball again on every install (cachedTarballs).
+    const registry = inject('registryUrl');
+    const env = npmEnv({ HOME: path.join(root, 'home-cache'), npm_config_userconfig: emptyUserconfig() });
+    const opts = { registry, env };
+    const doc = await fetchPackument('openclaw', opts);
+    const v = doc.versions['2026.4.1']!;
+    const pkg: ResolvedPackage = { name: 'openclaw', version: '2026.4.1', integrity: v.integrity, resolved: v.tarball, engines: v.engines };
+    /** Bytes received while arborist downloaded and unpacked (its `download` phase), and its summary. */
+    const install = async (dir: string): Promise<{ bytes: number; summary: string | undefined; files: number }> => {
+      const prefix = path.join(root, dir);
+      await fsp.mkdir(prefix);
+      let phase = '';
+      let bytes = -1;
+      let summary: string | undefined;
+      let files = 0;
+      await installTree({
+        ...opts,
+        prefix,
+        pkg,
+        runScripts: true,
+        runtimeNodeDir: path.dirname(process.execPath),
+        beforeScripts: async (entries) => {
+          files = entries.length;
+        },
+        progress: {
+          phase: (name) => void (phase = name),
+          bytes: (done) => void (phase === 'download' && (bytes = done)),
+          items: () => {},
+          end: (s) => void (phase === 'download' && (summary = s)),
+        },
+      });
+      return { bytes, summary, files };
+    };
+    const cold = await install('cold');
+    expect(cold.bytes).toBeGreaterThan(1000);
+    expect(cold.summary).toBeUndefined();
+    const warm = await install('warm');
+    expect(warm.bytes).toBe(0);
+    expect(warm.summary).toBe("1 of 1 package(s) from npm's cache");
+    expect(warm.files).toBe(cold.files);
+    const saved = { ...CACHED_TARBALLS };
+    try {
+      CACHED_TARBALLS.each = 1000;
+      const big = await install('over-each');
+      expect(big.bytes).toBeGreaterThan(1000);
+      expect(big.summary).toBeUndefined();
+      Object.assign(CACHED_TARBALLS, saved, { inFlight: 1000 });
+      const budget = await install('over-budget');
+      expect(budget.bytes).toBeGreaterThan(1000);
+    } finally {
+      Object.assign(CACHED_TARBALLS, saved);
+    }
+  }, 90_000);
 });
