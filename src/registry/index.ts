@@ -365,14 +365,14 @@ function bytesReceived(): number {
 /**
  * Follow arborist while it reifies, from what it reports of itself: proc-log's `time` events
  * (`idealTree`, `reify:unpack`, one `reifyNode:<location>` per package it unpacks) and its `http
- * fetch` log lines (`… (cache hit)` for a tarball npm's cache already held, when revalidated), plus
+ * cache` log lines (`… (cache hit)` or `(cache revalidated)` for a tarball npm's cache held), plus
  * the bytes the sockets received. Returns a stop function.
  */
 function followArborist(progress: InstallProgress, label: string): () => void {
   let phaseBase = bytesReceived();
   let started = 0;
   let finished = 0;
-  let fromCache = 0;
+  const fromCache = new Set<string>();
   let phase: 'tree' | 'download' | null = null;
   const onTime = (kind: unknown, name: unknown) => {
     if (typeof name !== 'string') return;
@@ -386,6 +386,7 @@ function followArborist(progress: InstallProgress, label: string): () => void {
     } else if (kind === 'start' && name === 'reify:unpack') {
       phase = 'download';
       phaseBase = bytesReceived();
+      fromCache.clear();
       progress.phase('download', `downloading and unpacking ${label} and its dependencies`);
     } else if (name.startsWith('reifyNode:') && phase === 'download') {
       if (kind === 'start') started++;
@@ -393,14 +394,20 @@ function followArborist(progress: InstallProgress, label: string): () => void {
       progress.items(finished, started);
     } else if (kind === 'end' && name === 'reify:unpack' && phase === 'download') {
       progress.bytes(bytesReceived() - phaseBase, null);
-      progress.end(fromCache > 0 ? `${fromCache} of ${started} package(s) from npm's cache` : undefined);
+      progress.end(fromCache.size > 0 ? `${fromCache.size} of ${started} package(s) from npm's cache` : undefined);
       phase = null;
     }
   };
   const onLog = (level: unknown, topic: unknown, message: unknown) => {
-    // `fetch … .tgz (cache hit)`: revalidated; `cache <spec> (cache hit)`: read by integrity (cachedTarballs).
-    if (level !== 'http' || typeof message !== 'string' || !/\(cache hit\)/.test(message)) return;
-    if ((topic === 'fetch' && /\.tgz\b/.test(message)) || topic === 'cache') fromCache++;
+    // While unpacking, a tarball read from npm's cache: pacote's `cache <name>@<url.tgz> … (cache
+    // hit)` when it reads by integrity (cachedTarballs), npm-registry-fetch's `cache <url.tgz> …
+    // (cache hit)` or `(cache revalidated)` (a 304) through the HTTP cache. Counted once per
+    // tarball URL (a corrupt entry that falls back through the HTTP cache logs twice); packuments
+    // are not tarballs.
+    if (phase !== 'download' || level !== 'http' || (topic !== 'cache' && topic !== 'fetch') || typeof message !== 'string') return;
+    if (!/\(cache (?:hit|revalidated)\)/.test(message)) return;
+    const url = /\bhttps?:\/\/\S+?\.tgz\b/.exec(message)?.[0];
+    if (url) fromCache.add(url);
   };
   const timer = setInterval(() => {
     // The tree's packuments often come from npm's cache or were just fetched by the resolve: a
@@ -495,9 +502,10 @@ function recordExtraction(tar: unknown, dir: string): { record: ExtractionRecord
  */
 export const CACHED_TARBALLS = { each: 12 * 1024 * 1024, inFlight: 12 * 1024 * 1024 };
 
-/** The cache of the install in progress, and the bytes it has granted to extractions running now. */
-let cacheGrants: { cache: string; inFlight: number } | null = null;
-let extractHooked = false;
+/** Installs in progress (cachedTarballs), and the bytes granted to cached reads running now. */
+const cacheBudget = { installs: 0, inFlight: 0 };
+/** pacote objects whose `extract` is wrapped. */
+const wrappedPacotes = new WeakSet<object>();
 
 /**
  * Where cacache keeps the content of `integrity` (its `content-v2/<algo>/<hex…>` layout, by the
@@ -525,40 +533,49 @@ function cachedContentPath(cache: string, integrity: string): string | null {
  * cache holds runs with `preferOnline` off when that content is at most `CACHED_TARBALLS.each`
  * bytes and the cached reads running now stay within `CACHED_TARBALLS.inFlight`; every other
  * extraction streams from the registry as before. cacache checks the integrity as it reads, and
- * pacote fetches again a cached tarball that fails it. Returns the function that ends the grants.
+ * pacote fetches again a cached tarball that fails it. The wrapper is installed once per pacote
+ * (a property that cannot be redefined is left alone: everything then streams) and grants only
+ * while an install is in progress; the budget is shared by every install in the process. Returns
+ * the function that ends this install's part. Exported for tests.
  */
-function cachedTarballs(pacote: unknown, cache: unknown): () => void {
-  const p = pacote as { extract?: unknown };
-  const desc = Object.getOwnPropertyDescriptor(p, 'extract');
-  if (!extractHooked && typeof p.extract === 'function' && (desc?.writable || desc?.configurable)) {
+export function cachedTarballs(pacote: unknown): () => void {
+  const p = pacote as { extract?: unknown } | null;
+  const desc = p && typeof p === 'object' ? Object.getOwnPropertyDescriptor(p, 'extract') : undefined;
+  if (p && typeof p === 'object' && !wrappedPacotes.has(p) && typeof p.extract === 'function' && desc?.configurable) {
     const original = p.extract as (this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) => Promise<unknown>;
     Object.defineProperty(p, 'extract', {
       configurable: true,
-      enumerable: desc?.enumerable ?? true,
+      enumerable: desc.enumerable ?? true,
       writable: true,
       value: async function extract(this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) {
-        const grants = cacheGrants;
+        const cache = opts?.['cache'];
         const integrity = opts?.['integrity'];
-        const cpath = grants && typeof integrity === 'string' && opts?.['preferOnline'] ? cachedContentPath(grants.cache, integrity) : null;
+        const resolved = opts?.['resolved'];
+        // pacote reads from the cache only with an integrity and a resolved URL (its tarballStream).
+        const cpath =
+          cacheBudget.installs > 0 && opts?.['preferOnline'] === true && typeof cache === 'string' && cache !== '' &&
+          typeof integrity === 'string' && typeof resolved === 'string' && resolved !== ''
+            ? cachedContentPath(cache, integrity)
+            : null;
         const size = cpath ? await fsp.stat(cpath).then((st) => (st.isFile() ? st.size : 0), () => 0) : 0;
-        if (!grants || size <= 0 || size > CACHED_TARBALLS.each || grants.inFlight + size > CACHED_TARBALLS.inFlight) {
+        if (size <= 0 || size > CACHED_TARBALLS.each || cacheBudget.inFlight + size > CACHED_TARBALLS.inFlight) {
           return original.call(this, spec, dest, opts);
         }
-        grants.inFlight += size;
+        cacheBudget.inFlight += size;
         try {
           return await original.call(this, spec, dest, { ...opts, preferOnline: false });
         } finally {
-          grants.inFlight -= size;
+          cacheBudget.inFlight -= size;
         }
       },
     });
-    extractHooked = true;
+    wrappedPacotes.add(p);
   }
-  if (typeof cache !== 'string' || !cache) return () => {};
-  const grants = { cache, inFlight: 0 };
-  cacheGrants = grants;
+  cacheBudget.installs++;
+  let ended = false;
   return () => {
-    if (cacheGrants === grants) cacheGrants = null;
+    if (!ended) cacheBudget.installs--;
+    ended = true;
   };
 }
 
@@ -597,7 +614,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   // The listing as arborist extracts the package (recordExtraction); the tarball read again from
   // npm's cache only when that was not recorded.
   const extraction = recordExtraction(await npmLib('tar'), path.join(opts.prefix, 'node_modules', name));
-  const stopCached = cachedTarballs(await npmLib('pacote'), npm['cache']);
+  const stopCached = cachedTarballs(await npmLib('pacote'));
   const listing = async (): Promise<[TarEntry[], 'extraction' | 'tarball']> =>
     extraction.record.done ? [extraction.record.entries, 'extraction'] : [await listTarball(opts.pkg, opts), 'tarball'];
   const savedPath = process.env['PATH'];

@@ -85,6 +85,7 @@ describe('installTree: the package listing', () => {
       return { bytes, summary, files };
     };
     const cold = await install('cold');
+    expect(cold.files).toBeGreaterThan(0);
     expect(cold.bytes).toBeGreaterThan(1000);
     expect(cold.summary).toBeUndefined();
     const warm = await install('warm');
@@ -100,6 +101,7 @@ describe('installTree: the package listing', () => {
       Object.assign(CACHED_TARBALLS, saved, { inFlight: 1000 });
       const budget = await install('over-budget');
       expect(budget.bytes).toBeGreaterThan(1000);
+      expect(budget.summary).toBeUndefined();
     } finally {
       Object.assign(CACHED_TARBALLS, saved);
     }
