@@ -22,23 +22,27 @@ afterAll(async () => {
 
 const byPath = (e: ReadonlyArray<TarEntry>) => e.map(({ path: p, size }) => ({ path: p, size })).sort((a, b) => (a.path < b.path ? -1 : 1));
 
+/** Registry options with their own HOME (so their own npm cache), and a fixture version resolved from the test registry. */
+async function resolvedFixture(home: string, version: string) {
+  const registry = inject('registryUrl');
+  const env = npmEnv({ HOME: path.join(root, home), npm_config_userconfig: emptyUserconfig() });
+  const opts = { registry, env };
+  const v = (await fetchPackument('openclaw', opts)).versions[version]!;
+  const pkg: ResolvedPackage = { name: 'openclaw', version, integrity: v.integrity, resolved: v.tarball, engines: v.engines };
+  /** installTree of that version, scripts on, into a new prefix `dir` under the test's root. */
+  const install = async (dir: string, more: Pick<Parameters<typeof installTree>[0], 'beforeScripts' | 'progress'>) => {
+    const prefix = path.join(root, dir);
+    await fsp.mkdir(prefix);
+    await installTree({ ...opts, prefix, pkg, runScripts: true, runtimeNodeDir: path.dirname(process.execPath), ...more });
+  };
+  return { opts, pkg, install };
+}
+
 describe('installTree: the package listing', () => {
   it('is recorded from the extraction, and equals the tarball read again', async () => {
-    const registry = inject('registryUrl');
-    const env = npmEnv({ HOME: path.join(root, 'home'), npm_config_userconfig: emptyUserconfig() });
-    const opts = { registry, env };
-    const doc = await fetchPackument('openclaw', opts);
-    const v = doc.versions['2026.3.1']!;
-    const pkg: ResolvedPackage = { name: 'openclaw', version: '2026.3.1', integrity: v.integrity, resolved: v.tarball, engines: v.engines };
-    const prefix = path.join(root, 'prefix');
-    await fsp.mkdir(prefix);
+    const { opts, pkg, install } = await resolvedFixture('home', '2026.3.1');
     const seen: Array<{ entries: TarEntry[]; from: string }> = [];
-    await installTree({
-      ...opts,
-      prefix,
-      pkg,
-      runScripts: true,
-      runtimeNodeDir: path.dirname(process.execPath),
+    await install('prefix', {
       beforeScripts: async (entries, from) => {
         seen.push({ entries, from });
       },
@@ -52,26 +56,14 @@ describe('installTree: the package listing', () => {
   it("takes a small tarball from npm's cache, and one over the limit from the registry again", async () => {
     // The registry (verdaccio) sends no validator to revalidate with: under preferOnline, pacote
     // would download the tarball again on every install (cachedTarballs).
-    const registry = inject('registryUrl');
-    const env = npmEnv({ HOME: path.join(root, 'home-cache'), npm_config_userconfig: emptyUserconfig() });
-    const opts = { registry, env };
-    const doc = await fetchPackument('openclaw', opts);
-    const v = doc.versions['2026.4.1']!;
-    const pkg: ResolvedPackage = { name: 'openclaw', version: '2026.4.1', integrity: v.integrity, resolved: v.tarball, engines: v.engines };
+    const fixture = await resolvedFixture('home-cache', '2026.4.1');
     /** Bytes received while arborist downloaded and unpacked (its `download` phase), and its summary. */
     const install = async (dir: string): Promise<{ bytes: number; summary: string | undefined; files: number }> => {
-      const prefix = path.join(root, dir);
-      await fsp.mkdir(prefix);
       let phase = '';
       let bytes = -1;
       let summary: string | undefined;
       let files = 0;
-      await installTree({
-        ...opts,
-        prefix,
-        pkg,
-        runScripts: true,
-        runtimeNodeDir: path.dirname(process.execPath),
+      await fixture.install(dir, {
         beforeScripts: async (entries) => {
           files = entries.length;
         },
