@@ -325,8 +325,11 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
         'StartLimitIntervalSec=300',
         '',
         '[Service]',
-        // a unit line that prints a secret into the unit's journal on every start
-        `ExecStartPre=/bin/sh -c 'echo "boot: gateway token $\${OPENCLAW_GATEWAY_TOKEN}"'`,
+        // a unit line that prints a secret into the unit's journal on every start. It stays up a
+        // second after the echo: journald attributes a line to the (user) unit from the writer's
+        // cgroup, read when it handles the line, so a line from a process already gone can be
+        // stored without the unit and missed by `journalctl --user -u` (seen once in CI, under load).
+        `ExecStartPre=/bin/sh -c 'echo "boot: gateway token $\${OPENCLAW_GATEWAY_TOKEN}"; sleep 1'`,
         `ExecStart=${process.execPath} --max-old-space-size=256 ${pkg}/dist/index.js gateway --port ${port}`,
         'Restart=always',
         'RestartSec=5',
