@@ -49,6 +49,7 @@ const NPM_LIBS = {
   Config: '@npmcli/config',
   definitions: '@npmcli/config/lib/definitions/index.js',
   tar: 'tar',
+  cacache: 'cacache',
 };
 const NPM_LIBS_FILE = path.join(ROOT, 'dist', 'npm-libs.cjs');
 /** Marker the CLI bundle gets for `OC_NPM_LIBS_BUNDLE`; replaced below by each file's relative path. */

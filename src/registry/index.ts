@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { OcError, fromFsError } from '../errors.js';
-import { npmLib } from './libs.js';
+import { npmLib, type NpmLibs } from './libs.js';
 import { loadNpmConfig } from './npm-config.js';
 
 export interface RegistryOptions {
@@ -425,6 +425,25 @@ function followArborist(progress: InstallProgress, label: string): () => void {
   };
 }
 
+/** Library functions replaced by wrapMethodOnce, per object. */
+const wrapped = new WeakMap<object, Set<string>>();
+
+/**
+ * Replace `target[key]` once with `wrap(original)` (recordExtraction, cachedTarballs). A target
+ * that is not an object, a key that is not a function, or a property that cannot be redefined is
+ * left as it was; the caller then runs without its hook.
+ */
+function wrapMethodOnce<F extends (this: unknown, ...args: never[]) => unknown>(target: unknown, key: string, wrap: (original: F) => F): void {
+  if (!target || typeof target !== 'object') return;
+  const done = wrapped.get(target) ?? new Set<string>();
+  const desc = Object.getOwnPropertyDescriptor(target, key);
+  // Read through the property: tar's exports are getters.
+  const original = (target as Record<string, unknown>)[key];
+  if (done.has(key) || typeof original !== 'function' || !desc?.configurable) return;
+  Object.defineProperty(target, key, { configurable: true, enumerable: desc.enumerable ?? true, writable: true, value: wrap(original as F) });
+  wrapped.set(target, done.add(key));
+}
+
 /** A tarball listing recorded while tar extracted it (see recordExtraction). */
 interface ExtractionRecord {
   entries: TarEntry[];
@@ -434,7 +453,6 @@ interface ExtractionRecord {
 
 /** Extractions to record, by the directory tar extracts into. */
 const recording = new Map<string, ExtractionRecord>();
-let tarHooked = false;
 
 /**
  * Record the managed package's tarball listing as arborist extracts it, instead of reading the
@@ -450,14 +468,12 @@ let tarHooked = false;
  */
 function recordExtraction(tar: unknown, dir: string): { record: ExtractionRecord; stop(): void } {
   const record: ExtractionRecord = { entries: [], done: false };
-  const t = tar as { x?: unknown };
-  const desc = Object.getOwnPropertyDescriptor(t, 'x');
-  if (!tarHooked && typeof t.x === 'function' && desc?.configurable) {
-    const original = t.x as (this: unknown, opt: unknown, ...rest: unknown[]) => { on?(ev: string, fn: () => void): unknown };
-    Object.defineProperty(t, 'x', {
-      configurable: true,
-      enumerable: desc.enumerable ?? true,
-      value: function x(this: unknown, opt: unknown, ...rest: unknown[]) {
+  type X = (this: unknown, opt: unknown, ...rest: unknown[]) => { on?(ev: string, fn: () => void): unknown } | undefined;
+  wrapMethodOnce<X>(
+    tar,
+    'x',
+    (original) =>
+      function x(this: unknown, opt: unknown, ...rest: unknown[]) {
         const o = opt as { cwd?: unknown; filter?: unknown } | null;
         const rec = o && typeof o.cwd === 'string' && typeof o.filter === 'function' ? recording.get(path.resolve(o.cwd)) : undefined;
         if (!rec || !o) return original.call(this, opt, ...rest);
@@ -484,10 +500,8 @@ function recordExtraction(tar: unknown, dir: string): { record: ExtractionRecord
           rec.done = true;
         });
         return extractor;
-      },
-    });
-    tarHooked = true;
-  }
+      }
+  );
   const key = path.resolve(dir);
   recording.set(key, record);
   return { record, stop: () => recording.delete(key) };
@@ -504,22 +518,6 @@ export const CACHED_TARBALLS = { each: 12 * 1024 * 1024, inFlight: 12 * 1024 * 1
 
 /** Installs in progress (cachedTarballs), and the bytes granted to cached reads running now. */
 const cacheBudget = { installs: 0, inFlight: 0 };
-/** pacote objects whose `extract` is wrapped. */
-const wrappedPacotes = new WeakSet<object>();
-
-/**
- * Where cacache keeps the content of `integrity` (its `content-v2/<algo>/<hex…>` layout, by the
- * strongest hash given), or null for an integrity this does not understand.
- */
-function cachedContentPath(cache: string, integrity: string): string | null {
-  const hashes = integrity.trim().split(/\s+/).map((h) => /^(sha512|sha384|sha256|sha1)-([A-Za-z0-9+/=]+)(\?.*)?$/.exec(h)).filter((m) => m !== null);
-  const order = ['sha512', 'sha384', 'sha256', 'sha1'];
-  const best = hashes.sort((a, b) => order.indexOf(a[1]!) - order.indexOf(b[1]!))[0];
-  if (!best) return null;
-  const hex = Buffer.from(best[2]!, 'base64').toString('hex');
-  if (hex.length < 8) return null;
-  return path.join(cache, 'content-v2', best[1]!, hex.slice(0, 2), hex.slice(2, 4), hex.slice(4));
-}
 
 /**
  * Let small tarballs come from npm's cache, within a memory budget. Installs run with
@@ -530,34 +528,30 @@ function cachedContentPath(cache: string, integrity: string): string | null {
  * once, so the real 2026.9.6's install peaked at 881 MB instead of 584 MB; taking only OpenClaw's
  * own tarball (95 MB) from the cache still cost +200 MB. So arborist's `pacote.extract` is wrapped
  * once and, during an install, an extraction whose integrity is known and whose content npm's
- * cache holds runs with `preferOnline` off when that content is at most `CACHED_TARBALLS.each`
+ * cache holds (cacache's `get.hasContent`) runs with `preferOnline` off when that content is at most `CACHED_TARBALLS.each`
  * bytes and the cached reads running now stay within `CACHED_TARBALLS.inFlight`; every other
  * extraction streams from the registry as before. cacache checks the integrity as it reads, and
  * pacote fetches again a cached tarball that fails it. The wrapper is installed once per pacote
- * (a property that cannot be redefined is left alone: everything then streams) and grants only
+ * (wrapMethodOnce: a property that cannot be redefined is left alone, and everything then streams) and grants only
  * while an install is in progress; the budget is shared by every install in the process. Returns
  * the function that ends this install's part. Exported for tests.
  */
-export function cachedTarballs(pacote: unknown): () => void {
-  const p = pacote as { extract?: unknown } | null;
-  const desc = p && typeof p === 'object' ? Object.getOwnPropertyDescriptor(p, 'extract') : undefined;
-  if (p && typeof p === 'object' && !wrappedPacotes.has(p) && typeof p.extract === 'function' && desc?.configurable) {
-    const original = p.extract as (this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) => Promise<unknown>;
-    Object.defineProperty(p, 'extract', {
-      configurable: true,
-      enumerable: desc.enumerable ?? true,
-      writable: true,
-      value: async function extract(this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) {
+export function cachedTarballs(pacote: unknown, cacache: NpmLibs['cacache']): () => void {
+  type Extract = (this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) => Promise<unknown>;
+  wrapMethodOnce<Extract>(
+    pacote,
+    'extract',
+    (original) =>
+      async function extract(this: unknown, spec: unknown, dest: unknown, opts?: Record<string, unknown>) {
         const cache = opts?.['cache'];
         const integrity = opts?.['integrity'];
         const resolved = opts?.['resolved'];
         // pacote reads from the cache only with an integrity and a resolved URL (its tarballStream).
-        const cpath =
+        const asked =
           cacheBudget.installs > 0 && opts?.['preferOnline'] === true && typeof cache === 'string' && cache !== '' &&
-          typeof integrity === 'string' && typeof resolved === 'string' && resolved !== ''
-            ? cachedContentPath(cache, integrity)
-            : null;
-        const size = cpath ? await fsp.stat(cpath).then((st) => (st.isFile() ? st.size : 0), () => 0) : 0;
+          typeof integrity === 'string' && typeof resolved === 'string' && resolved !== '';
+        const found = asked ? await cacache.get.hasContent(cache, integrity).catch(() => undefined) : undefined;
+        const size = found ? found.size : 0;
         if (size <= 0 || size > CACHED_TARBALLS.each || cacheBudget.inFlight + size > CACHED_TARBALLS.inFlight) {
           return original.call(this, spec, dest, opts);
         }
@@ -568,9 +562,7 @@ export function cachedTarballs(pacote: unknown): () => void {
           cacheBudget.inFlight -= size;
         }
       },
-    });
-    wrappedPacotes.add(p);
-  }
+  );
   cacheBudget.installs++;
   let ended = false;
   return () => {
@@ -614,7 +606,7 @@ export async function installTree(opts: InstallTreeOptions): Promise<void> {
   // The listing as arborist extracts the package (recordExtraction); the tarball read again from
   // npm's cache only when that was not recorded.
   const extraction = recordExtraction(await npmLib('tar'), path.join(opts.prefix, 'node_modules', name));
-  const stopCached = cachedTarballs(await npmLib('pacote'));
+  const stopCached = cachedTarballs(await npmLib('pacote'), await npmLib('cacache'));
   const listing = async (): Promise<[TarEntry[], 'extraction' | 'tarball']> =>
     extraction.record.done ? [extraction.record.entries, 'extraction'] : [await listTarball(opts.pkg, opts), 'tarball'];
   const savedPath = process.env['PATH'];

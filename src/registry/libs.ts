@@ -1,5 +1,5 @@
 /**
- * npm's libraries (pacote, @npmcli/arborist, @npmcli/config and its definitions, tar), each
+ * npm's libraries (pacote, @npmcli/arborist, @npmcli/config and its definitions, tar, cacache), each
  * loaded once, on first use.
  *
  * The built CLI takes them from one file, dist/npm-libs.cjs, which scripts/bundle.mjs makes with
@@ -27,6 +27,8 @@ export interface NpmLibs {
   Config: typeof import('@npmcli/config').default;
   definitions: typeof import('@npmcli/config/lib/definitions/index.js').default;
   tar: typeof import('tar');
+  /** npm's cache library (no type package): the part installs use. */
+  cacache: { get: { hasContent(cache: string, integrity: string): Promise<false | { size: number } | undefined> } };
 }
 
 /** The bundle's relative path, or undefined when this module was not built into the CLI bundle. */
@@ -44,6 +46,7 @@ const FROM_NODE_MODULES: { [K in keyof NpmLibs]: () => Promise<NpmLibs[K]> } = {
   // The CommonJS tar, the instance pacote require()s from node_modules (installTree records the
   // package's listing through it); `import('tar')` would load tar's separate ESM build.
   tar: async () => createRequire(import.meta.url)('tar') as NpmLibs['tar'],
+  cacache: async () => createRequire(import.meta.url)('cacache') as NpmLibs['cacache'],
 };
 
 /**

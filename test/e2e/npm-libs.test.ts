@@ -1,6 +1,6 @@
 /**
  * dist/npm-libs.cjs, npm's libraries in one file (scripts/bundle.mjs, src/registry/libs.ts): the
- * built CLI loads pacote, arborist, @npmcli/config and tar from it. These tests hold it to the
+ * built CLI loads pacote, arborist, @npmcli/config, tar and cacache from it. These tests hold it to the
  * packages in node_modules it was made from:
  * - it exposes the same libraries (same exports, arborist's build step the install hooks);
  * - every `__dirname` / `__filename` it rewrote names a file or directory that exists;
@@ -20,7 +20,7 @@ import { emptyUserconfig, publish } from '../helpers/registry.js';
 
 const BUNDLE = path.join(REPO, 'dist', 'npm-libs.cjs');
 const require = createRequire(import.meta.url);
-type Libs = Record<'pacote' | 'Arborist' | 'Config' | 'definitions' | 'tar', any>;
+type Libs = Record<'pacote' | 'Arborist' | 'Config' | 'definitions' | 'tar' | 'cacache', any>;
 const bundled = (): Libs => require(BUNDLE) as Libs;
 const plain = (): Libs => ({
   pacote: require('pacote'),
@@ -28,13 +28,14 @@ const plain = (): Libs => ({
   Config: require('@npmcli/config'),
   definitions: require('@npmcli/config/lib/definitions/index.js'),
   tar: require('tar'),
+  cacache: require('cacache'),
 });
 
 describe('dist/npm-libs.cjs', () => {
   it('exposes the libraries of node_modules: the same exports, and arborist with its build step', () => {
     const a = bundled();
     const b = plain();
-    for (const k of ['pacote', 'Arborist', 'Config', 'definitions', 'tar'] as const) {
+    for (const k of ['pacote', 'Arborist', 'Config', 'definitions', 'tar', 'cacache'] as const) {
       expect(typeof a[k], k).toBe(typeof b[k]);
       expect(Object.keys(a[k]).sort(), k).toEqual(Object.keys(b[k]).sort());
     }

@@ -6,7 +6,7 @@
  * with and waits until the test lets it finish: what is under test is the wrapper's decision and
  * its accounting, not pacote (test/e2e/install-listing.test.ts installs through the real pacote
  * and arborist from a real registry). The cache's content files are real files, at the paths
- * cacache's own `contentPath` gives, so the wrapper's path computation is checked against cacache.
+ * cacache's own `contentPath` gives, found through cacache's `get.hasContent` as installs find them.
  */
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
@@ -16,7 +16,9 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CACHED_TARBALLS, cachedTarballs } from '../../src/registry/index.js';
 
-const contentPath = createRequire(import.meta.url)('cacache/lib/content/path.js') as (cache: string, integrity: string) => string;
+const require = createRequire(import.meta.url);
+const contentPath = require('cacache/lib/content/path.js') as (cache: string, integrity: string) => string;
+const cacache = require('cacache') as Parameters<typeof cachedTarballs>[1];
 
 let cache: string;
 const saved = { ...CACHED_TARBALLS };
@@ -63,7 +65,7 @@ describe('cachedTarballs', () => {
     const small = await cached(600, 'c');
     const big = await cached(1200, 'd');
     const { pacote, calls } = fakePacote();
-    const stop = cachedTarballs(pacote);
+    const stop = cachedTarballs(pacote, cacache);
     const opts = (integrity: string) => ({ cache, integrity, resolved: `http://127.0.0.1:9/x/-/x-${integrity.slice(7, 15)}.tgz`, preferOnline: true });
     try {
       const pa = pacote.extract('a', '/nowhere/a', opts(a));
@@ -102,7 +104,7 @@ describe('cachedTarballs', () => {
   it('leaves an extraction alone outside an install, without a resolved URL or integrity, or not in the cache', async () => {
     const a = await cached(100, 'e');
     const { pacote, calls } = fakePacote();
-    const stop = cachedTarballs(pacote);
+    const stop = cachedTarballs(pacote, cacache);
     const base = { cache, integrity: a, resolved: 'http://127.0.0.1:9/e.tgz', preferOnline: true };
     const missing = `sha512-${crypto.createHash('sha512').update('not cached').digest('base64')}`;
     try {
@@ -130,15 +132,15 @@ describe('cachedTarballs', () => {
 
   it('wraps a pacote once, and one whose extract cannot be redefined not at all', () => {
     const { pacote } = fakePacote();
-    const stop1 = cachedTarballs(pacote);
+    const stop1 = cachedTarballs(pacote, cacache);
     const wrapped = pacote.extract;
-    const stop2 = cachedTarballs(pacote);
+    const stop2 = cachedTarballs(pacote, cacache);
     expect(pacote.extract).toBe(wrapped);
     stop1();
     stop2();
     const frozen = Object.freeze({ extract: () => Promise.resolve('x') });
     const original = frozen.extract;
-    expect(() => cachedTarballs(frozen)()).not.toThrow();
+    expect(() => cachedTarballs(frozen, cacache)()).not.toThrow();
     expect(frozen.extract).toBe(original);
   });
 });
