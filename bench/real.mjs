@@ -17,6 +17,8 @@
 //     mkfs.xfs, on an XFS reflink loop mount (statfs; the mount and loop device are removed);
 //   - peak RSS of `oc-versions install <to>` vs `npm install openclaw@<to> --prefix` (/usr/bin/time -v,
 //     else the child's VmHWM polled from /proc);
+//   - <to>'s pre-start checks on <from>'s state vs on its own, from OpenClaw's own startup timeline
+//     (OPENCLAW_DIAGNOSTICS=timeline; one start each, apart from the timed ones);
 //   - the import-closure walk and the content inventory of the installed <to> (bench/checks-real.mjs,
 //     when present).
 // Downloads ~200 MB per version into a fresh npm cache unless --npm-cache names a warm one.
@@ -249,13 +251,16 @@ export async function runReal(argv) {
 
   const upgrades = [];
   const upgradeOnce = async (label) => {
+    // The new gateway's compile cache at the flip: warm when a canary ran (it warms it before the
+    // flip) or an earlier start left it; its baseline below is the launcher start with the same.
+    const warmCache = CANARY || countFiles(cacheDir) > 0;
     const oldPid = readPid();
     const trace = traceOutage(port, oldPid);
     const r = await cli(['upgrade', TO, '--json', ...(CANARY ? [] : ['--no-canary'])], { timeoutMs: 15 * 60_000 });
     const t = await trace.stop(readPid());
     const j = JSON.parse(r.stdout);
     if (j.outcome !== 'upgraded') throw new Error(`upgrade ${label}: outcome ${j.outcome}: ${r.stderr.slice(-2000)}`);
-    const u = { label, downtimeMs: j.downtimeMs, ...t, wallMs: r.ms, stages: Object.fromEntries(j.stages.map((s) => [s.name, s.ms])) };
+    const u = { label, warmCache, downtimeMs: j.downtimeMs, ...t, wallMs: r.ms, stages: Object.fromEntries(j.stages.map((s) => [s.name, s.ms])) };
     upgrades.push(u);
     log(
       `upgrade (${label}): downtimeMs ${j.downtimeMs}, bench poller gap ${ms(t.gapMs)} ms = last old 200 → old pid gone ${ms(t.drainMs)} ms + ${afterExit(t)}; wall ${ms(r.ms)} ms`,
@@ -285,6 +290,7 @@ export async function runReal(argv) {
   };
   const onOld = [];
   const onOldService = [];
+  const onOldServiceWarm = [];
   const launcher = path.join(ocHome, 'bin', 'openclaw-gateway');
   const serviceDoc = JSON.parse(fs.readFileSync(path.join(ocHome, 'service', 'process.json'), 'utf8'));
   const serviceEnv = Object.fromEntries(Object.entries(serviceDoc.env ?? {}).filter(([, v]) => typeof v === 'string'));
@@ -306,13 +312,36 @@ export async function runReal(argv) {
     onOldService.push(
       await coldStart({ ...coldEnv, ...serviceEnv, OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json'), NODE_COMPILE_CACHE: freshCache }, [launcher]),
     );
+    // And once more, on a fresh copy of the state, with the compile cache that start just wrote:
+    // warm, as a default upgrade's canary leaves it before the flip (the baseline for an upgrade
+    // whose cache was warm; the fresh one above is the baseline for one whose cache was cold).
+    fs.rmSync(runState, { recursive: true, force: true });
+    fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
+    onOldServiceWarm.push(
+      await coldStart({ ...coldEnv, ...serviceEnv, OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json'), NODE_COMPILE_CACHE: freshCache }, [launcher]),
+    );
     log(
       `cold start ${TO} round ${i + 1}/${ROUNDS}: plain ${ms(cold.at(-1))} ms, with the launcher's compile cache ${ms(warmCc.at(-1))} ms, first start on ${FROM}'s state ${ms(onOld.at(-1))} ms, ` +
-        `the same through the launcher with the service environment ${ms(onOldService.at(-1))} ms`,
+        `the same through the launcher with the service environment ${ms(onOldService.at(-1))} ms (a fresh compile cache), ${ms(onOldServiceWarm.at(-1))} ms (that cache warm)`,
     );
   }
+  // OpenClaw's own account of the two starts (OPENCLAW_DIAGNOSTICS=timeline), one start each, apart
+  // from the timed rounds above, which run without it: what <to>'s first start on <from>'s state
+  // does that its start on its own state does not (its pre-start checks and state migrations).
+  const timelineStart = async (label, extra) => {
+    const file = path.join(ROOT, `timeline-${label}.jsonl`);
+    const healthyMs = await coldStart({ ...coldEnv, ...extra, OPENCLAW_DIAGNOSTICS: 'timeline', OPENCLAW_DIAGNOSTICS_TIMELINE_PATH: file });
+    return { healthyMs, ...startPhases(file) };
+  };
+  const ownPhases = await timelineStart('own-state', {});
+  fs.rmSync(runState, { recursive: true, force: true });
+  fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
+  const fromPhases = await timelineStart('from-state', { OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json') });
+  res.startPhases = { ownState: ownPhases, fromState: fromPhases };
+  log(`${TO}'s start, OpenClaw's timeline: on its own state ${JSON.stringify(ownPhases)}; on ${FROM}'s state ${JSON.stringify(fromPhases)}`);
   fs.rmSync(runState, { recursive: true, force: true });
   res.coldStartOnOldStateService = stats(onOldService);
+  res.coldStartOnOldStateServiceWarm = stats(onOldServiceWarm);
   res.coldStartOnOldState = stats(onOld);
   res.coldStart = stats(cold);
   res.coldStartCompileCache = stats(warmCc);
@@ -340,9 +369,21 @@ export async function runReal(argv) {
       `min ${ms(res.coldStartOnOldState.min)}; the upgrade's new gateway also starts on ${FROM}'s state (migrations included)`);
   }
   for (const u of upgrades) {
-    row(`upgrade ${FROM} → ${TO} downtime (${u.label}) vs ${TO}'s first start on ${FROM}'s state through the launcher, service env`, 'outage seen by a 10 ms /healthz poller (ms)', u.gapMs, `that start alone, median of ${ROUNDS} (ms)`, res.coldStartOnOldStateService.median, ms,
-      `min ${ms(res.coldStartOnOldStateService.min)}; what is left is oc-versions' stop, hand-over and the CLI beside the start`);
+    const base = u.warmCache ? res.coldStartOnOldStateServiceWarm : res.coldStartOnOldStateService;
+    const cacheState = u.warmCache ? 'compile cache warm' : 'a fresh compile cache';
+    row(`upgrade ${FROM} → ${TO} downtime (${u.label}) vs ${TO}'s first start on ${FROM}'s state through the launcher, service env, ${cacheState}`, 'outage seen by a 10 ms /healthz poller (ms)', u.gapMs, `that start alone, median of ${ROUNDS} (ms)`, base.median, ms,
+      `min ${ms(base.min)}; what is left is oc-versions' stop, hand-over and the CLI beside the start, and the old gateway's drain and exit`);
   }
+  const ranOrNot = (x) => (Number.isFinite(x) ? `${ms(x)} ms` : 'not run');
+  row(
+    `${TO}'s pre-start checks (OpenClaw's timeline: gateway-run bootstrap, its doctor config preflight) on ${FROM}'s state vs on its own`,
+    `on ${FROM}'s state (ms)`,
+    fromPhases.preflightMs,
+    'on its own state (ms)',
+    ownPhases.preflightMs,
+    ms,
+    `of which legacy-state migrations ${ranOrNot(fromPhases.migrationsMs)} (own state: ${ranOrNot(ownPhases.migrationsMs)}); http.bound at ${ms(fromPhases.boundMs)} vs ${ms(ownPhases.boundMs)} ms, /healthz 200 at ${ms(fromPhases.healthyMs)} vs ${ms(ownPhases.healthyMs)} ms (one start each, timeline on)`,
+  );
   row(`${TO} cold start with the launcher's compile cache warm vs without`, 'with NODE_COMPILE_CACHE (ms)', res.coldStartCompileCache.median, 'plain (ms)', cs, ms, `min ${ms(res.coldStartCompileCache.min)} vs ${ms(res.coldStart.min)}`);
 
   serviceInstalled = false;
@@ -377,6 +418,34 @@ function duBytes(dir) {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * Phases of one gateway start from OpenClaw's timeline JSONL (docs/diagnostics/flags.md in the
+ * package): the gateway-run bootstrap span (the pre-start checks: doctor config preflight, state
+ * migrations, config snapshots), its legacy-state-migrations stage, and the http.bound mark (ms
+ * since the process started). NaN for what the file does not hold (another version's names).
+ */
+function startPhases(file) {
+  const out = { preflightMs: NaN, migrationsMs: NaN, boundMs: NaN };
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (e.type === 'span.end' && e.name === 'cli.main.gateway-run-bootstrap') out.preflightMs = e.durationMs;
+    else if (e.type === 'span.end' && e.attributes?.stage === 'doctor.config-preflight.legacy-state-migrations') out.migrationsMs = (Number.isFinite(out.migrationsMs) ? out.migrationsMs : 0) + e.durationMs;
+    else if (e.type === 'mark' && e.name === 'http.bound' && !Number.isFinite(out.boundMs)) out.boundMs = e.durationMs;
+  }
+  return out;
 }
 
 function countFiles(dir) {
