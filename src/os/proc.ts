@@ -459,11 +459,16 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-/** Pids (the process and its descendants) that hold a socket inode. */
-export function ownsListener(pid: number, port: number): { ok: boolean | null; owners: number[] } {
+/**
+ * Whether `pid` (or a descendant) holds a socket listening on `port`: `ok` null where /proc is
+ * unavailable; `owners` the pid found holding it; `listening` how many listening sockets the port
+ * has at all (so a caller can tell "nobody listens" from "another process does").
+ */
+export function ownsListener(pid: number, port: number): { ok: boolean | null; owners: number[]; listening: number } {
   const inodes = listeningInodes(port);
-  if (inodes === null) return { ok: null, owners: [] };
-  if (inodes.size === 0) return { ok: false, owners: [] };
+  if (inodes === null) return { ok: null, owners: [], listening: 0 };
+  const listening = inodes.size;
+  if (listening === 0) return { ok: false, owners: [], listening };
   const tree = [pid];
   for (let i = 0; i < tree.length && tree.length < 64; i++) tree.push(...childrenOf(tree[i]!));
   for (const p of tree) {
@@ -477,13 +482,13 @@ export function ownsListener(pid: number, port: number): { ok: boolean | null; o
       try {
         const l = fs.readlinkSync(`/proc/${p}/fd/${fd}`);
         const m = /^socket:\[(\d+)\]$/.exec(l);
-        if (m && inodes.has(m[1]!)) return { ok: true, owners: [p] };
+        if (m && inodes.has(m[1]!)) return { ok: true, owners: [p], listening };
       } catch {
         // fd closed meanwhile
       }
     }
   }
-  return { ok: false, owners: [] };
+  return { ok: false, owners: [], listening };
 }
 
 /**
