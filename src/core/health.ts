@@ -15,7 +15,7 @@ import { resolveStateDir } from '../openclaw/state.js';
 import { resolveEntry } from './store.js';
 import type { Layout } from './layout.js';
 import { scanStateLinks } from '../openclaw/links.js';
-import { httpGet } from '../os/http.js';
+import { httpGet, livenessProbe } from '../os/http.js';
 import { isRunning, ownsListener, sleep } from '../os/proc.js';
 import { runCheckCommand } from './checks/command.js';
 import { SILENT, type ProgressSink } from './progress.js';
@@ -74,6 +74,7 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
   const deadline = start + t.health.responsiveDeadlineMs;
   const versionDir = t.layout.version(t.version);
   const url = fillUrl(t.health.livenessUrl, t.port);
+  const probe = livenessProbe(url, 2_000);
   let why = 'not checked yet';
   let lastPid: number | null = null;
   let goneSince: number | null = null;
@@ -97,7 +98,7 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
       // (/proc/net/tcp{,6}) at every interval instead cost this process ≈ 0.8 s of CPU in a real
       // 2026.9.6 outage on 2 cores, taken from the gateway starting beside it (docs/benchmarks.md).
       // A 200 counts only when this pid (or a child) owns the listener that answered.
-      const res = await httpGet(url, 2_000);
+      const res = await probe();
       if (!res) why = `${url} did not answer`;
       else if (res.status !== 200) why = `${url} answered ${res.status}`;
       else {
@@ -329,12 +330,14 @@ export function watchDowntime(url: string, maxMs: number): {
   let running = true;
   let firstDone: () => void = () => {};
   const ready = new Promise<void>((r) => (firstDone = r));
+  // A slow answer is still an answer (a client waiting for it is served): 2 s, as the gate's
+  // probes. With 500 ms, in one real run (2 cores, both upgrades) downtimeMs began ≈ 0.6 s
+  // before a 1 s-timeout poller beside it saw the old gateway stop answering. Through the gap,
+  // a refused connect instead of a refused fetch (livenessProbe).
+  const probe = livenessProbe(url, DOWNTIME_PROBE_TIMEOUT_MS);
   const loop = (async () => {
     while (running && Date.now() < until) {
-      // A slow answer is still an answer (a client waiting for it is served): 2 s, as the gate's
-      // probes. With 500 ms, in one real run (2 cores, both upgrades) downtimeMs began ≈ 0.6 s
-      // before a 1 s-timeout poller beside it saw the old gateway stop answering.
-      const r = await httpGet(url, DOWNTIME_PROBE_TIMEOUT_MS);
+      const r = await probe();
       const now = Date.now();
       if (r && r.status === 200) {
         if (openSince !== null && (!longest || now - openSince > longest.firstNew - longest.lastOld)) longest = { lastOld: openSince, firstNew: now };
