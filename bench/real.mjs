@@ -317,12 +317,14 @@ export async function runReal(argv) {
     // whose cache was warm; the fresh one above is the baseline for one whose cache was cold).
     fs.rmSync(runState, { recursive: true, force: true });
     fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
+    // (node writes its compile cache at exit: a start SIGKILLed at the stop would leave it cold)
+    const freshCacheFiles = countFiles(freshCache);
     onOldServiceWarm.push(
       await coldStart({ ...coldEnv, ...serviceEnv, OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json'), NODE_COMPILE_CACHE: freshCache }, [launcher]),
     );
     log(
       `cold start ${TO} round ${i + 1}/${ROUNDS}: plain ${ms(cold.at(-1))} ms, with the launcher's compile cache ${ms(warmCc.at(-1))} ms, first start on ${FROM}'s state ${ms(onOld.at(-1))} ms, ` +
-        `the same through the launcher with the service environment ${ms(onOldService.at(-1))} ms (a fresh compile cache), ${ms(onOldServiceWarm.at(-1))} ms (that cache warm)`,
+        `the same through the launcher with the service environment ${ms(onOldService.at(-1))} ms (a fresh compile cache), ${ms(onOldServiceWarm.at(-1))} ms (that cache warm: ${freshCacheFiles} entries)`,
     );
   }
   // OpenClaw's own account of the two starts (OPENCLAW_DIAGNOSTICS=timeline), one start each, apart
@@ -441,6 +443,7 @@ function startPhases(file) {
     } catch {
       continue;
     }
+    if (!e || typeof e !== 'object') continue;
     if (e.type === 'span.end' && e.name === 'cli.main.gateway-run-bootstrap') out.preflightMs = e.durationMs;
     else if (e.type === 'span.end' && e.attributes?.stage === 'doctor.config-preflight.legacy-state-migrations') out.migrationsMs = (Number.isFinite(out.migrationsMs) ? out.migrationsMs : 0) + e.durationMs;
     else if (e.type === 'mark' && e.name === 'http.bound' && !Number.isFinite(out.boundMs)) out.boundMs = e.durationMs;

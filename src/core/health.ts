@@ -78,7 +78,10 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
   let why = 'not checked yet';
   let lastPid: number | null = null;
   let goneSince: number | null = null;
+  /** The last round probed a new pid of the version and got no 200 (its listener is then checked once, at the end). */
+  let probedWithout200 = false;
   while (now() < deadline) {
+    probedWithout200 = false;
     const st = await t.service.status().catch(() => ({ running: false, pid: null, entry: null }));
     lastPid = st.pid;
     if (st.running && st.pid) goneSince = null;
@@ -97,8 +100,9 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
       // a real start) a refused connection is all a probe costs; reading the kernel's socket tables
       // (/proc/net/tcp{,6}) at every interval instead cost this process ≈ 0.8 s of CPU in a real
       // 2026.9.6 outage on 2 cores, taken from the gateway starting beside it (docs/benchmarks.md).
-      // A 200 counts only when this pid (or a child) owns the listener that answered.
+      // A 200 counts only when this pid (or a child) owns a listener on the port.
       const res = await probe();
+      probedWithout200 = !res || res.status !== 200;
       if (!res) why = `${url} did not answer`;
       else if (res.status !== 200) why = `${url} answered ${res.status}`;
       else {
@@ -110,6 +114,11 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
       }
     }
     await sleep(t.health.probeIntervalMs);
+  }
+  if (probedWithout200 && lastPid !== null) {
+    // Given up: say so when the port is held by another process (which answered no 200), once.
+    const own = ownsListener(lastPid, t.port);
+    if (own.ok === false && own.listening > 0) why = `pid ${lastPid} does not own the listener on port ${t.port} (another process holds it; ${why})`;
   }
   return { name: 'restarted+responsive', ok: false, ms: now() - start, detail: `not responsive within ${t.health.responsiveDeadlineMs} ms: ${why}`, pid: lastPid, firstHealthyAt: null };
 }

@@ -30,23 +30,28 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** A node process running `file`; with a port, it serves 200 on every path there (127.0.0.1). */
-function serve(file: string, port: number | null): Promise<ChildProcess> {
+/**
+ * A node process running `file`. With a status, it serves that status on every path on a port of
+ * its own choosing on 127.0.0.1 (no window for another process to take it) and reports it.
+ */
+function serve(file: string, status: number | null): Promise<{ child: ChildProcess; port: number | null }> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(
     file,
-    port === null
+    status === null
       ? 'setInterval(() => {}, 1000); console.log("up");\n'
-      : `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1', () => console.log('up'));\n`,
+      : `const s = require('node:http').createServer((q, r) => { r.statusCode = ${status}; r.end('x'); }).listen(0, '127.0.0.1', () => console.log(s.address().port));\n`,
   );
   const c = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(c);
   return new Promise((resolve, reject) => {
     c.once('error', reject);
-    c.stdout!.once('data', () => resolve(c));
+    c.once('exit', (code) => reject(new Error(`${file} exited (${code}) before it was up`)));
+    c.stdout!.once('data', (d) => resolve({ child: c, port: status === null ? null : Number(String(d).trim()) }));
   });
 }
 
+/** A port nothing listens on (bound and released; only this test's third case needs one). */
 async function freePort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
@@ -81,37 +86,47 @@ describe.skipIf(!linux)('gateResponsive (Linux /proc)', () => {
 
   it('passes when the new pid answers on a listener it owns', async () => {
     const h = home();
-    const port = await freePort();
     const entry = path.join(makeLayout(h).version(VERSION), 'dist', 'index.js');
-    const gw = await serve(entry, port);
-    const r = await gateResponsive(target(h, port, gw.pid!, fs.realpathSync(entry)));
+    const { child: gw, port } = await serve(entry, 200);
+    const r = await gateResponsive(target(h, port!, gw.pid!, fs.realpathSync(entry)));
     expect(r).toMatchObject({ ok: true, pid: gw.pid });
     expect(r.detail).toMatch(/→ 200$/);
   });
 
   it('does not pass for a 200 from another process that holds the port, and says so', async () => {
     const h = home();
-    const port = await freePort();
     const entry = path.join(makeLayout(h).version(VERSION), 'dist', 'index.js');
-    const gw = await serve(entry, null); // the new gateway runs but never binds
-    await serve(path.join(h, 'elsewhere', 'squatter.js'), port); // a foreign process answers 200
-    const r = await gateResponsive(target(h, port, gw.pid!, fs.realpathSync(entry)));
+    const { child: gw } = await serve(entry, null); // the new gateway runs but never binds
+    const { port } = await serve(path.join(h, 'elsewhere', 'squatter.js'), 200); // a foreign process answers 200
+    const r = await gateResponsive(target(h, port!, gw.pid!, fs.realpathSync(entry)));
     expect(r.ok).toBe(false);
     expect(r.detail).toMatch(new RegExp(`pid ${gw.pid} does not own the listener on port ${port} \\(another process holds it\\)`));
   });
 
-  it('reads no socket table while nothing answers, and fails at its deadline', async () => {
+  it('names the other process holding the port when that one answers no 200', async () => {
+    const h = home();
+    const entry = path.join(makeLayout(h).version(VERSION), 'dist', 'index.js');
+    const { child: gw } = await serve(entry, null);
+    const { port } = await serve(path.join(h, 'elsewhere', 'squatter.js'), 503);
+    const r = await gateResponsive(target(h, port!, gw.pid!, fs.realpathSync(entry)));
+    expect(r.ok).toBe(false);
+    expect(r.detail).toMatch(new RegExp(`pid ${gw.pid} does not own the listener on port ${port} \\(another process holds it; http://127\\.0\\.0\\.1:${port}/healthz answered 503\\)`));
+  });
+
+  it('reads the socket tables only once, at its deadline, while nothing answers', async () => {
     const h = home();
     const port = await freePort();
     const entry = path.join(makeLayout(h).version(VERSION), 'dist', 'index.js');
-    const gw = await serve(entry, null);
+    const { child: gw } = await serve(entry, null);
     const reads = vi.spyOn(fs, 'readFileSync');
     const r = await gateResponsive(target(h, port, gw.pid!, fs.realpathSync(entry)));
     expect(r.ok).toBe(false);
     expect(r.detail).toMatch(/not responsive within 1500 ms: http:\/\/127\.0\.0\.1:\d+\/healthz did not answer/);
-    expect(reads.mock.calls.filter(([f]) => String(f).startsWith('/proc/net/tcp'))).toEqual([]);
-    // The listener check itself still reads them when asked (so the spy sees what it would).
+    // Once, at the deadline (to name another holder of the port): not at each of its ≈ 30 rounds.
+    const tables = (): string[] => reads.mock.calls.map(([f]) => String(f)).filter((f) => f.startsWith('/proc/net/tcp'));
+    expect(tables()).toEqual(['/proc/net/tcp', '/proc/net/tcp6']);
+    // The listener check itself reads them each time it is asked (so the spy sees what it would).
     proc.ownsListener(gw.pid!, port);
-    expect(reads.mock.calls.some(([f]) => String(f).startsWith('/proc/net/tcp'))).toBe(true);
+    expect(tables()).toHaveLength(4);
   });
 });
