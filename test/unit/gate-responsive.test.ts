@@ -10,10 +10,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { freePort } from '../helpers/fake-home.js';
 import { defaultConfig } from '../../src/core/config.js';
 import { gateResponsive, type GateTarget } from '../../src/core/health.js';
 import { makeLayout } from '../../src/core/layout.js';
@@ -51,14 +51,6 @@ function serve(file: string, status: number | null): Promise<{ child: ChildProce
   });
 }
 
-/** A port nothing listens on (bound and released; only this test's third case needs one). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function target(home: string, port: number, pid: number, entry: string): GateTarget {
   const layout = makeLayout(home);

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { freePort } from '../helpers/fake-home.js';
 import { accepts, livenessProbe } from '../../src/os/http.js';
 
 const servers: net.Server[] = [];
@@ -15,13 +16,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** An HTTP server on `port` answering 200, counting the connections and the requests it gets. */
 async function serve(port: number): Promise<{ connections: () => number; requests: () => number }> {
