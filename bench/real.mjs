@@ -295,33 +295,29 @@ export async function runReal(argv) {
   const serviceDoc = JSON.parse(fs.readFileSync(path.join(ocHome, 'service', 'process.json'), 'utf8'));
   const serviceEnv = Object.fromEntries(Object.entries(serviceDoc.env ?? {}).filter(([, v]) => typeof v === 'string'));
   const runState = path.join(ROOT, 'state-run');
+  /** A fresh copy of <from>'s state for one start, and the environment that points <to> at it. */
+  const onFromState = () => {
+    fs.rmSync(runState, { recursive: true, force: true });
+    fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
+    return { OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json') };
+  };
   for (let i = 0; i < ROUNDS; i++) {
     cold.push(await coldStart(coldEnv));
     warmCc.push(await coldStart({ ...coldEnv, NODE_COMPILE_CACHE: cacheDir }));
-    fs.rmSync(runState, { recursive: true, force: true });
-    fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
-    onOld.push(await coldStart({ ...coldEnv, OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json') }));
+    onOld.push(await coldStart({ ...coldEnv, ...onFromState() }));
     // The same first start the way the service runs it: the launcher (which exports the external
     // supervisor mode, a per-version compile cache, here a fresh one, and gateway.env) with the
     // definition's non-secret environment (OPENCLAW_SERVICE_KIND/MARKER). No oc-versions process
     // runs beside it: the part of the outage that is the gateway's start in service mode.
-    fs.rmSync(runState, { recursive: true, force: true });
-    fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
     const freshCache = path.join(ROOT, 'compile-cache-fresh');
     fs.rmSync(freshCache, { recursive: true, force: true });
-    onOldService.push(
-      await coldStart({ ...coldEnv, ...serviceEnv, OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json'), NODE_COMPILE_CACHE: freshCache }, [launcher]),
-    );
+    onOldService.push(await coldStart({ ...coldEnv, ...serviceEnv, ...onFromState(), NODE_COMPILE_CACHE: freshCache }, [launcher]));
     // And once more, on a fresh copy of the state, with the compile cache that start just wrote:
     // warm, as a default upgrade's canary leaves it before the flip (the baseline for an upgrade
     // whose cache was warm; the fresh one above is the baseline for one whose cache was cold).
-    fs.rmSync(runState, { recursive: true, force: true });
-    fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
     // (node writes its compile cache at exit: a start SIGKILLed at the stop would leave it cold)
     const freshCacheFiles = countFiles(freshCache);
-    onOldServiceWarm.push(
-      await coldStart({ ...coldEnv, ...serviceEnv, OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json'), NODE_COMPILE_CACHE: freshCache }, [launcher]),
-    );
+    onOldServiceWarm.push(await coldStart({ ...coldEnv, ...serviceEnv, ...onFromState(), NODE_COMPILE_CACHE: freshCache }, [launcher]));
     log(
       `cold start ${TO} round ${i + 1}/${ROUNDS}: plain ${ms(cold.at(-1))} ms, with the launcher's compile cache ${ms(warmCc.at(-1))} ms, first start on ${FROM}'s state ${ms(onOld.at(-1))} ms, ` +
         `the same through the launcher with the service environment ${ms(onOldService.at(-1))} ms (a fresh compile cache), ${ms(onOldServiceWarm.at(-1))} ms (that cache warm: ${freshCacheFiles} entries)`,
@@ -336,9 +332,7 @@ export async function runReal(argv) {
     return { healthyMs, ...startPhases(file) };
   };
   const ownPhases = await timelineStart('own-state', {});
-  fs.rmSync(runState, { recursive: true, force: true });
-  fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
-  const fromPhases = await timelineStart('from-state', { OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json') });
+  const fromPhases = await timelineStart('from-state', onFromState());
   res.startPhases = { ownState: ownPhases, fromState: fromPhases };
   log(`${TO}'s start, OpenClaw's timeline: on its own state ${JSON.stringify(ownPhases)}; on ${FROM}'s state ${JSON.stringify(fromPhases)}`);
   fs.rmSync(runState, { recursive: true, force: true });
