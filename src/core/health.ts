@@ -80,6 +80,7 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
   let goneSince: number | null = null;
   /** The last round probed a new pid of the version and got no 200 (its listener is then checked once, at the end). */
   let probedWithout200 = false;
+  const notOwner = (pid: number, heldBy: string): string => `pid ${pid} does not own the listener on port ${t.port}${heldBy}`;
   while (now() < deadline) {
     probedWithout200 = false;
     const st = await t.service.status().catch(() => ({ running: false, pid: null, entry: null }));
@@ -110,7 +111,7 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
         if (own.ok !== false) {
           return { name: 'restarted+responsive', ok: true, ms: now() - start, detail: `pid ${st.pid} from ${st.entry}; ${url} → 200`, pid: st.pid, firstHealthyAt: now() };
         }
-        why = `pid ${st.pid} does not own the listener on port ${t.port}${own.listening > 0 ? ' (another process holds it)' : ''}`;
+        why = notOwner(st.pid, own.listening > 0 ? ' (another process holds it)' : '');
       }
     }
     await sleep(t.health.probeIntervalMs);
@@ -118,7 +119,7 @@ export async function gateResponsive(t: GateTarget): Promise<StageResult & { pid
   if (probedWithout200 && lastPid !== null) {
     // Given up: say so when the port is held by another process (which answered no 200), once.
     const own = ownsListener(lastPid, t.port);
-    if (own.ok === false && own.listening > 0) why = `pid ${lastPid} does not own the listener on port ${t.port} (another process holds it; ${why})`;
+    if (own.ok === false && own.listening > 0) why = notOwner(lastPid, ` (another process holds it; ${why})`);
   }
   return { name: 'restarted+responsive', ok: false, ms: now() - start, detail: `not responsive within ${t.health.responsiveDeadlineMs} ms: ${why}`, pid: lastPid, firstHealthyAt: null };
 }
