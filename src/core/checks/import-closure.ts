@@ -83,7 +83,10 @@ type Lexed =
 function lexFileWith(file: string, fsm: typeof fs, parse: typeof parseModule, blank: typeof blankShebang): Lexed {
   let src: string;
   try {
-    src = fsm.readFileSync(file, 'utf8');
+    // Read as bytes and decode in one call: on Node 24 this takes ≈ 30 % less CPU than
+    // readFileSync(file, 'utf8') over the real OpenClaw's dist (measured: 8,737 files, 93 MB,
+    // 0.69 s vs 1.00 s median), the same UTF-8 decoding (invalid bytes become U+FFFD either way).
+    src = fsm.readFileSync(file).toString();
   } catch (e) {
     return { kind: 'unreadable', code: String((e as NodeJS.ErrnoException).code ?? 'error') };
   }
@@ -273,7 +276,7 @@ export interface WalkOptions {
  * reachable from `roots`, resolving as Node's ESM loader does for relative
  * specifiers: URL resolution against the importer (query and fragment dropped,
  * percent-decoding), no extension guessing, no directory index. Each file is
- * read once.
+ * read once a walk (a closure with something unresolved is walked twice: below).
  *
  * Reads are synchronous: for a just-installed tree (page cache warm) a
  * promise-based read costs several times the read itself (a FileHandle, four
@@ -290,6 +293,16 @@ export interface WalkOptions {
  * answers synchronously and never waits while it has files of its own.)
  */
 export async function walkImportClosure(roots: readonly string[], opts: WalkOptions = {}): Promise<ImportClosureStats> {
+  const fast = await walk(roots, opts, false);
+  // Naming each unresolved target by its smallest importer means comparing paths at every one of
+  // the ≈ 45,000 imports OpenClaw's chunks repeat (≈ 30 ms a walk on this thread, measured). A
+  // complete closure names nothing, so the first walk skips that; one that found something
+  // unresolved walks again with it, so failures read the same on every run, in any walk order.
+  return fast.missing.length === 0 ? fast : walk(roots, opts, true);
+}
+
+/** One walk; `exact`: keep each target's smallest importer (what names an unresolved one). */
+async function walk(roots: readonly string[], opts: WalkOptions, exact: boolean): Promise<ImportClosureStats> {
   await initLexer();
   const stats: ImportClosureStats = { files: 0, commonjs: 0, unparsable: 0, nonLiteral: 0, lexedByThreads: 0, missing: [] };
   const queued = new Set<string>();
@@ -345,8 +358,10 @@ export async function walkImportClosure(roots: readonly string[], opts: WalkOpti
       // times: a specifier already followed from this directory only competes for the smallest importer.
       const known = seenHere.get(spec);
       if (known !== undefined) {
-        const ref = firstRef.get(known);
-        if (ref && file < ref.importer) firstRef.set(known, { importer: file, specifier: spec });
+        if (exact) {
+          const ref = firstRef.get(known);
+          if (ref && file < ref.importer) firstRef.set(known, { importer: file, specifier: spec });
+        }
         continue;
       }
       let target: string;
@@ -367,7 +382,7 @@ export async function walkImportClosure(roots: readonly string[], opts: WalkOpti
           queued.add(target);
           firstRef.set(target, { importer: file, specifier: spec });
           queue.push(target);
-        } else {
+        } else if (exact) {
           // Keep the smallest importer so a missing file is named the same way on every run.
           const ref = firstRef.get(target);
           if (ref && file < ref.importer) firstRef.set(target, { importer: file, specifier: spec });
