@@ -24,6 +24,7 @@
 // Downloads ~200 MB per version into a fresh npm cache unless --npm-cache names a warm one.
 // Leaves no processes, mounts or temp dirs (also on SIGINT/SIGTERM).
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -135,6 +136,11 @@ export async function runReal(argv) {
     const du95 = installs[FROM].du;
     const du96 = installs[TO].du;
     row(`disk ${FROM} + ${TO} vs ${FROM} alone (${fsType}, du)`, 'both (MB)', du95 + du96, `${FROM} alone (MB)`, du95, mb, `${TO} alone ${mb(du96)} MB`);
+    // What any filesystem clone could share at best, from the contents alone: the XFS row's floor.
+    const floor = blockFloor(path.join(ocHome, 'versions', FROM), path.join(ocHome, 'versions', TO));
+    res.blockFloor = floor;
+    row(`disk floor, ${FROM} + ${TO} vs ${FROM} alone, if every 4 KiB block of ${TO} equal to any aligned block of ${FROM} were shared`, 'both (MB)', floor.fromBytes + floor.toBytes - floor.anyBlockBytes, `${FROM} alone (MB)`, floor.fromBytes, mb,
+      `whole identical files only (what reflink clones share): ${x2(floor.fromBytes + floor.toBytes - floor.wholeFileBytes, floor.fromBytes)}; in 4 KiB blocks`);
 
     // ------------------------------------------------------------ import closure + inventory of the installed <to>
     if (fs.existsSync(CHECKS)) {
@@ -443,6 +449,43 @@ function startPhases(file) {
     else if (e.type === 'mark' && e.name === 'http.bound' && !Number.isFinite(out.boundMs)) out.boundMs = e.durationMs;
   }
   return out;
+}
+
+/**
+ * The contents' own bound on sharing between two installed trees, counted in 4 KiB blocks (a
+ * file's tail takes a whole block): `anyBlockBytes`, the blocks of `to` equal to some block of
+ * `from` at a block-aligned offset of any file (the most that FICLONERANGE / FIDEDUPERANGE could
+ * share, at any offsets); `wholeFileBytes`, the blocks of `to`'s files byte-identical to a file of
+ * `from` (what whole-file reflink clones share). Symlinks and empty files take no block.
+ */
+function blockFloor(fromDir, toDir) {
+  const B = 4096;
+  const eachFile = (root, fn) => {
+    for (const e of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const buf = fs.readFileSync(path.join(e.parentPath, e.name));
+      if (buf.length > 0) fn(buf);
+    }
+  };
+  const blocksOf = (buf) => Math.ceil(buf.length / B);
+  const fromBlocks = new Set();
+  const fromFiles = new Set();
+  let fromN = 0;
+  eachFile(fromDir, (buf) => {
+    fromN += blocksOf(buf);
+    fromFiles.add(crypto.hash('sha256', buf));
+    for (let o = 0; o < buf.length; o += B) fromBlocks.add(crypto.hash('sha256', buf.subarray(o, o + B)));
+  });
+  let toN = 0;
+  let anyN = 0;
+  let wholeN = 0;
+  eachFile(toDir, (buf) => {
+    const n = blocksOf(buf);
+    toN += n;
+    if (fromFiles.has(crypto.hash('sha256', buf))) wholeN += n;
+    for (let o = 0; o < buf.length; o += B) if (fromBlocks.has(crypto.hash('sha256', buf.subarray(o, o + B)))) anyN++;
+  });
+  return { fromBytes: fromN * B, toBytes: toN * B, anyBlockBytes: anyN * B, wholeFileBytes: wholeN * B };
 }
 
 function countFiles(dir) {
