@@ -440,6 +440,16 @@ describe('walkImportClosure', () => {
     expect(s.missing).toEqual([{ importer: path.join(dir, 'cli.mjs'), specifier: './gone.js', reason: 'missing' }]);
   });
 
+  it('sees the imports after a leading byte-order mark, as node loads them', async () => {
+    const dir = tree({ 'main.mjs': "\uFEFFimport './a.mjs';\nimport('./gone.mjs');\n", 'a.mjs': "process.stdout.write('a ran');\n" });
+    // Node (this process's, a real child) treats the mark as whitespace and runs what follows it.
+    const r = await run(process.execPath, [path.join(dir, 'main.mjs')]);
+    expect(r.stdout).toContain('a ran');
+    const s = await walkImportClosure([path.join(dir, 'main.mjs')]);
+    expect(s.files).toBe(2);
+    expect(s.missing).toEqual([{ importer: path.join(dir, 'main.mjs'), specifier: './gone.mjs', reason: 'missing' }]);
+  });
+
   it('keeps offsets when blanking a shebang', () => {
     const src = '#!/usr/bin/env node\nimport x from "./x.js";';
     const out = blankShebang(src);
