@@ -137,9 +137,14 @@ export async function runReal(argv) {
     const du96 = installs[TO].du;
     row(`disk ${FROM} + ${TO} vs ${FROM} alone (${fsType}, du)`, 'both (MB)', du95 + du96, `${FROM} alone (MB)`, du95, mb, `${TO} alone ${mb(du96)} MB`);
     // What any filesystem clone could share at best, from the contents alone: the XFS row's floor.
-    const floor = blockFloor(path.join(ocHome, 'versions', FROM), path.join(ocHome, 'versions', TO));
+    let floor = null;
+    try {
+      floor = blockFloor(path.join(ocHome, 'versions', FROM), path.join(ocHome, 'versions', TO));
+    } catch (e) {
+      log(`disk floor: skipped (${e.message})`);
+    }
     res.blockFloor = floor;
-    row(`disk floor, ${FROM} + ${TO} vs ${FROM} alone, if every 4 KiB block of ${TO} equal to any aligned block of ${FROM} were shared`, 'both (MB)', floor.fromBytes + floor.toBytes - floor.anyBlockBytes, `${FROM} alone (MB)`, floor.fromBytes, mb,
+    if (floor) row(`disk floor, ${FROM} + ${TO} vs ${FROM} alone, if every 4 KiB block of ${TO} equal to any aligned block of ${FROM} were shared`, 'both (MB)', floor.fromBytes + floor.toBytes - floor.anyBlockBytes, `${FROM} alone (MB)`, floor.fromBytes, mb,
       `whole identical files only (what reflink clones share): ${x2(floor.fromBytes + floor.toBytes - floor.wholeFileBytes, floor.fromBytes)}; in 4 KiB blocks`);
 
     // ------------------------------------------------------------ import closure + inventory of the installed <to>
@@ -454,17 +459,22 @@ function startPhases(file) {
 /**
  * The contents' own bound on sharing between two installed trees, counted in 4 KiB blocks (a
  * file's tail takes a whole block): `anyBlockBytes`, the blocks of `to` equal to some block of
- * `from` at a block-aligned offset of any file (the most that FICLONERANGE / FIDEDUPERANGE could
- * share, at any offsets); `wholeFileBytes`, the blocks of `to`'s files byte-identical to a file of
+ * `from`, or to an earlier block of `to`, at a block-aligned offset of any file (the most that
+ * FICLONERANGE / FIDEDUPERANGE could share, at any offsets); `wholeFileBytes`, the blocks of `to`'s files byte-identical to a file of
  * `from` (what whole-file reflink clones share). Symlinks and empty files take no block.
  */
 function blockFloor(fromDir, toDir) {
   const B = 4096;
-  const eachFile = (root, fn) => {
-    for (const e of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
-      if (!e.isFile()) continue;
-      const buf = fs.readFileSync(path.join(e.parentPath, e.name));
-      if (buf.length > 0) fn(buf);
+  // Directory by directory, never through a symlink (a recursive readdir follows symlinked
+  // directories: their files would count twice).
+  const eachFile = (dir, fn) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) eachFile(p, fn);
+      else if (e.isFile()) {
+        const buf = fs.readFileSync(p);
+        if (buf.length > 0) fn(buf);
+      }
     }
   };
   const blocksOf = (buf) => Math.ceil(buf.length / B);
@@ -476,6 +486,7 @@ function blockFloor(fromDir, toDir) {
     fromFiles.add(crypto.hash('sha256', buf));
     for (let o = 0; o < buf.length; o += B) fromBlocks.add(crypto.hash('sha256', buf.subarray(o, o + B)));
   });
+  const toBlocks = new Set();
   let toN = 0;
   let anyN = 0;
   let wholeN = 0;
@@ -483,7 +494,11 @@ function blockFloor(fromDir, toDir) {
     const n = blocksOf(buf);
     toN += n;
     if (fromFiles.has(crypto.hash('sha256', buf))) wholeN += n;
-    for (let o = 0; o < buf.length; o += B) if (fromBlocks.has(crypto.hash('sha256', buf.subarray(o, o + B)))) anyN++;
+    for (let o = 0; o < buf.length; o += B) {
+      const h = crypto.hash('sha256', buf.subarray(o, o + B));
+      if (fromBlocks.has(h) || toBlocks.has(h)) anyN++;
+      else toBlocks.add(h);
+    }
   });
   return { fromBytes: fromN * B, toBytes: toN * B, anyBlockBytes: anyN * B, wholeFileBytes: wholeN * B };
 }
