@@ -280,7 +280,7 @@ export async function runReal(argv) {
   };
   const cacheDir = path.join(ocHome, 'compile-cache', TO);
   const cacheFilesBefore = countFiles(cacheDir);
-  const first = await upgradeOnce(CANARY ? 'canary warmed the compile cache' : `--no-canary, compile cache ${cacheFilesBefore ? 'warm' : 'cold'}`);
+  const first = await upgradeOnce(CANARY ? 'canary warmed the compile cache' : `--no-canary, compile cache ${cacheFilesBefore ? 'warm' : 'cold: the launcher leaves it off'}`);
 
   // <to>'s own cold start, unassisted: the service stopped (it owns the state dir's lease), then
   // `node <service entry> gateway run` on the same port and state; no launcher, no compile cache.
@@ -300,6 +300,7 @@ export async function runReal(argv) {
     }
   };
   const onOld = [];
+  const onOldServiceNoCache = [];
   const onOldService = [];
   const onOldServiceWarm = [];
   const launcher = path.join(ocHome, 'bin', 'openclaw-gateway');
@@ -320,6 +321,9 @@ export async function runReal(argv) {
     // supervisor mode, a per-version compile cache, here a fresh one, and gateway.env) with the
     // definition's non-secret environment (OPENCLAW_SERVICE_KIND/MARKER). No oc-versions process
     // runs beside it: the part of the outage that is the gateway's start in service mode.
+    // Without a compile cache: how the launcher starts a version whose cache no canary has warmed
+    // (docs/service.md#the-compile-cache), so the baseline for an upgrade whose cache was cold.
+    onOldServiceNoCache.push(await coldStart({ ...coldEnv, ...serviceEnv, ...onFromState(), NODE_DISABLE_COMPILE_CACHE: '1' }, [launcher]));
     const freshCache = path.join(ROOT, 'compile-cache-fresh');
     fs.rmSync(freshCache, { recursive: true, force: true });
     onOldService.push(await coldStart({ ...coldEnv, ...serviceEnv, ...onFromState(), NODE_COMPILE_CACHE: freshCache }, [launcher]));
@@ -331,7 +335,7 @@ export async function runReal(argv) {
     onOldServiceWarm.push(await coldStart({ ...coldEnv, ...serviceEnv, ...onFromState(), NODE_COMPILE_CACHE: freshCache }, [launcher]));
     log(
       `cold start ${TO} round ${i + 1}/${ROUNDS}: plain ${ms(cold.at(-1))} ms, with the launcher's compile cache ${ms(warmCc.at(-1))} ms, first start on ${FROM}'s state ${ms(onOld.at(-1))} ms, ` +
-        `the same through the launcher with the service environment ${ms(onOldService.at(-1))} ms (a fresh compile cache), ${ms(onOldServiceWarm.at(-1))} ms (that cache warm: ${freshCacheFiles} entries)`,
+        `the same through the launcher with the service environment ${ms(onOldServiceNoCache.at(-1))} ms (no compile cache), ${ms(onOldService.at(-1))} ms (a fresh one), ${ms(onOldServiceWarm.at(-1))} ms (that cache warm: ${freshCacheFiles} entries)`,
     );
   }
   // OpenClaw's own account of the two starts (OPENCLAW_DIAGNOSTICS=timeline), one start each, apart
@@ -347,6 +351,7 @@ export async function runReal(argv) {
   res.startPhases = { ownState: ownPhases, fromState: fromPhases };
   log(`${TO}'s start, OpenClaw's timeline: on its own state ${JSON.stringify(ownPhases)}; on ${FROM}'s state ${JSON.stringify(fromPhases)}`);
   fs.rmSync(runState, { recursive: true, force: true });
+  res.coldStartOnOldStateServiceNoCache = stats(onOldServiceNoCache);
   res.coldStartOnOldStateService = stats(onOldService);
   res.coldStartOnOldStateServiceWarm = stats(onOldServiceWarm);
   res.coldStartOnOldState = stats(onOld);
@@ -376,11 +381,14 @@ export async function runReal(argv) {
       `min ${ms(res.coldStartOnOldState.min)}; the upgrade's new gateway also starts on ${FROM}'s state (migrations included)`);
   }
   for (const u of upgrades) {
-    const base = u.warmCache ? res.coldStartOnOldStateServiceWarm : res.coldStartOnOldStateService;
-    const cacheState = u.warmCache ? 'compile cache warm' : 'a fresh compile cache';
+    // A cold cache is one the launcher leaves off (docs/service.md#the-compile-cache).
+    const base = u.warmCache ? res.coldStartOnOldStateServiceWarm : res.coldStartOnOldStateServiceNoCache;
+    const cacheState = u.warmCache ? 'compile cache warm' : 'no compile cache';
     row(`upgrade ${FROM} → ${TO} downtime (${u.label}) vs ${TO}'s first start on ${FROM}'s state through the launcher, service env, ${cacheState}`, 'outage seen by a 10 ms /healthz poller (ms)', u.gapMs, `that start alone, median of ${ROUNDS} (ms)`, base.median, ms,
       `min ${ms(base.min)}; what is left is oc-versions' stop, hand-over and the CLI beside the start, and the old gateway's drain and exit`);
   }
+  row(`${TO}'s first start on ${FROM}'s state through the launcher: a fresh compile cache vs none`, 'fresh cache (ms)', res.coldStartOnOldStateService.median, 'no cache (ms)', res.coldStartOnOldStateServiceNoCache.median, ms,
+    `mins ${ms(res.coldStartOnOldStateService.min)} vs ${ms(res.coldStartOnOldStateServiceNoCache.min)}; producing the entries during the start (the launcher no longer starts on an empty cache)`);
   const ranOrNot = (x) => (Number.isFinite(x) ? `${ms(x)} ms` : 'not run');
   row(
     `${TO}'s pre-start checks (OpenClaw's timeline: gateway-run bootstrap, its doctor config preflight) on ${FROM}'s state vs on its own`,
