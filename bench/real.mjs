@@ -313,6 +313,9 @@ export async function runReal(argv) {
     fs.cpSync(oldState, runState, { recursive: true, verbatimSymlinks: true });
     return { OPENCLAW_STATE_DIR: runState, OPENCLAW_CONFIG_PATH: path.join(runState, 'openclaw.json') };
   };
+  // The launcher's cache for <to> warm before the rounds time a start on it: the upgrade above ran
+  // without one when it was cold (docs/service.md#the-compile-cache), so nothing has written it.
+  if (countFiles(cacheDir) === 0) await coldStart({ ...coldEnv, NODE_COMPILE_CACHE: cacheDir });
   for (let i = 0; i < ROUNDS; i++) {
     cold.push(await coldStart(coldEnv));
     warmCc.push(await coldStart({ ...coldEnv, NODE_COMPILE_CACHE: cacheDir }));
@@ -511,9 +514,10 @@ function blockFloor(fromDir, toDir) {
   return { fromBytes: fromN * B, toBytes: toN * B, anyBlockBytes: anyN * B, wholeFileBytes: wholeN * B };
 }
 
+/** Files (not directories) under dir: a compile cache node never wrote to holds only its directory. */
 function countFiles(dir) {
   try {
-    return fs.readdirSync(dir, { recursive: true }).length;
+    return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
   } catch {
     return 0;
   }

@@ -53,20 +53,26 @@ describe("the launcher's compile cache", () => {
     const { cache, launch } = await setUp();
     expect(await launch()).toBeNull();
     expect(cacheFiles(cache)).toEqual([]);
-    // What node leaves after a run it never got to write (a killed canary): a directory, no entry.
-    await fsp.mkdir(path.join(cache, `v${process.versions.node}-x64-0`), { recursive: true });
+    // What node leaves after a run it never got to write (a killed canary): its directory, no entry.
+    await fsp.mkdir(path.join(cache, `v${process.versions.node}-${process.arch}-0-0`), { recursive: true });
     expect(await launch()).toBeNull();
     expect(cacheFiles(cache)).toEqual([]);
   });
 
   it('is on once the version has a warm cache (what the canary leaves), and node adds to it', async () => {
-    const { cache, launch } = await setUp();
+    const { fake, cache, launch } = await setUp();
     // Warm it the way the canary does: a real node run with NODE_COMPILE_CACHE set to the directory.
     const warm = await launch({ NODE_COMPILE_CACHE: cache });
     expect(warm).toBe(cache);
     const written = cacheFiles(cache);
     expect(written.length).toBeGreaterThan(0);
+    // On: the entry runs with it, and modules it had not compiled before are added at its exit.
+    const probe = path.join(fake.root, 'probe');
+    await fsp.writeFile(path.join(probe, 'dep2.mjs'), 'export const dep = 1;\n');
+    await fsp.writeFile(path.join(probe, 'entry2.mjs'), (await fsp.readFile(path.join(probe, 'entry.mjs'), 'utf8')).replace('./dep.mjs', './dep2.mjs'));
+    await fsp.writeFile(path.join(fake.layout.version(VERSION), '.oc-service-entry'), `${path.join(probe, 'entry2.mjs')}\n`);
     expect(await launch()).toBe(cache);
+    expect(cacheFiles(cache).length).toBeGreaterThan(written.length);
   });
 
   it("keeps a NODE_COMPILE_CACHE the job's environment sets, warm or not", async () => {
@@ -74,5 +80,8 @@ describe("the launcher's compile cache", () => {
     const own = path.join(fake.root, 'own-cache');
     expect(await launch({ NODE_COMPILE_CACHE: own })).toBe(own);
     expect(cacheFiles(own).length).toBeGreaterThan(0);
+    // An empty one is left as it is on a cold version (node leaves the cache off for it too).
+    expect(await launch({ NODE_COMPILE_CACHE: '' })).toBe('');
+    expect(cacheFiles(fake.layout.compileCache(VERSION))).toEqual([]);
   });
 });
