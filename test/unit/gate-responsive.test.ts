@@ -51,7 +51,6 @@ function serve(file: string, status: number | null): Promise<{ child: ChildProce
   });
 }
 
-
 function target(home: string, port: number, pid: number, entry: string): GateTarget {
   const layout = makeLayout(home);
   const health = { ...defaultConfig(process.execPath, 'openclaw').health, responsiveDeadlineMs: 1_500, probeIntervalMs: 50 };

@@ -16,7 +16,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
 });
 
-
 /** An HTTP server on `port` answering 200, counting the connections and the requests it gets. */
 async function serve(port: number): Promise<{ connections: () => number; requests: () => number }> {
   let connections = 0;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckName, ValidateInput, ValidationReport } from '../../src/core/validate.js';
 import { CHECK_ORDER, closureThreads, firstFailure, formatFailure, validateTree } from '../../src/core/validate.js';
-import { blankShebang, walkImportClosure } from '../../src/core/checks/import-closure.js';
+import { blankPrelude, walkImportClosure } from '../../src/core/checks/import-closure.js';
 import { checkInventory, parseInventory } from '../../src/core/checks/inventory.js';
 import { run } from '../../src/os/proc.js';
 import { prebootSmoke } from '../../src/core/checks/run-package.js';
@@ -452,10 +452,10 @@ describe('walkImportClosure', () => {
 
   it('keeps offsets when blanking a shebang', () => {
     const src = '#!/usr/bin/env node\nimport x from "./x.js";';
-    const out = blankShebang(src);
+    const out = blankPrelude(src);
     expect(out.length).toBe(src.length);
     expect(out.indexOf('./x.js')).toBe(src.indexOf('./x.js'));
-    expect(blankShebang('import "./y.js"')).toBe('import "./y.js"');
+    expect(blankPrelude('import "./y.js"')).toBe('import "./y.js"');
   });
 
   it('resolves as Node ESM does: no extension guessing, no directory index, query and hash stripped', async () => {
