@@ -78,11 +78,15 @@ export function buildCli() {
   cli
     .command('use <version>', 'switch current to an installed version or range (atomic)')
     .option('--no-restart', 'flip current only; do not restart a running service')
-    .action(async (v: string, o: Opts) => (await import('./commands/use.js')).run(await ctxOf(o, LIVE), v, { noRestart: o.restart === false }));
+    .option('--restore-state', 'going back across a schema bump: set aside (never delete) data written since the upgrade without asking')
+    .action(async (v: string, o: Opts) =>
+      (await import('./commands/use.js')).run(await ctxOf(o, LIVE), v, { noRestart: o.restart === false, restoreState: Boolean(o.restoreState) }),
+    );
   cli
     .command('rollback', 'switch back to the previous version')
     .option('--no-restart', 'flip current only; do not restart a running service')
-    .action(async (o: Opts) => (await import('./commands/use.js')).rollback(await ctxOf(o, LIVE), { noRestart: o.restart === false }));
+    .option('--restore-state', 'across a schema bump: set aside (never delete) data written since the upgrade without asking')
+    .action(async (o: Opts) => (await import('./commands/use.js')).rollback(await ctxOf(o, LIVE), { noRestart: o.restart === false, restoreState: Boolean(o.restoreState) }));
   cli
     .command('list', 'installed versions, newest first')
     .alias('ls')
@@ -186,6 +190,12 @@ export function buildCli() {
       });
       return typeof code === 'number' ? code : 0;
     });
+  cli
+    .command('state <group> [action] [file]', 'state databases set aside by a restore: state aside list | state aside restore <file>')
+    .option('--force', 'restore: even a database whose schema is newer than the live one')
+    .action(async (group: string, action: string | undefined, file: string | undefined, o: Opts) =>
+      (await import('./commands/state.js')).run(await ctxOf(o), group, action, file, { force: Boolean(o.force) }),
+    );
   cli
     .command('doctor', 'check the home, shims, versions, service, secret store, disk and registry (never waits for the lock)')
     .option('--fix', 'apply the safe fixes (takes the lock) and say what changed')

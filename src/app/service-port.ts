@@ -116,28 +116,38 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       const meta = await createSnapshot(setup, { txid, reason: 'pre-upgrade', manager: mgr, ...(store ? { store } : {}) });
       return meta.txid;
     },
-    async restoreState(snapshotId, opts = {}) {
+    async restoreState(snapshotId, opts) {
       // Forward-only migrations: an older build refuses a database a newer one migrated.
       // Restore the snapshot's copy only when the live schema is newer (or when forced, to undo
       // this transaction's own earlier restore), and only with the gateway stopped (the caller
-      // restarts it).
+      // restarts it). Nothing is overwritten: every live database replaced, and every one
+      // created since the snapshot, is set aside as `<file>.oc-set-aside-<txid>`.
       const migrated = await migratedDatabases(ctx.layout, snapshotId);
       const created = await createdSinceSnapshot(ctx.layout, snapshotId);
-      if (migrated.length === 0 && created.length === 0 && !opts.force) return [];
+      if (migrated.length === 0 && created.length === 0 && !opts.force) return { restored: [], setAside: [] };
       await mgr.stop({ drainMs: ctx.config.service.drainMs });
       // Only the databases the newer version migrated; a forced restore (undoing this
       // transaction's own earlier restore) puts back the whole consistent set.
       const only = opts.force ? {} : { onlyDatabases: migrated.map((m) => m.source) };
-      const r = await restoreSnapshot(setup, snapshotId, { state: true, ...only }, { manager: mgr, ...(store ? { store } : {}), memory });
-      const aside: string[] = [];
-      for (const f of created) aside.push(`${f} (created since; set aside as ${path.basename(await setDatabaseAside(f, snapshotId))})`);
-      return [
-        ...r.databases.map((d) => {
-          const m = migrated.find((x) => x.source === d);
-          return m ? `${d} (schema ${m.live} → ${m.snapshot})` : d;
-        }),
-        ...aside,
-      ];
+      const r = await restoreSnapshot(setup, snapshotId, { state: true, ...only }, { manager: mgr, ...(store ? { store } : {}), memory, asideTxid: opts.txid });
+      const setAside = r.setAside.map((a) => a.aside);
+      const notes: string[] = [];
+      for (const f of created) {
+        const aside = await setDatabaseAside(f, opts.txid);
+        setAside.push(aside);
+        notes.push(`${f} (created since; set aside as ${path.basename(aside)})`);
+      }
+      return {
+        restored: [
+          ...r.databases.map((d) => {
+            const m = migrated.find((x) => x.source === d);
+            const a = r.setAside.find((x) => x.file === d);
+            return `${d}${m ? ` (schema ${m.live} → ${m.snapshot})` : ''}${a ? `; the newer one set aside as ${path.basename(a.aside)}` : ''}`;
+          }),
+          ...notes,
+        ],
+        setAside,
+      };
     },
   };
 }

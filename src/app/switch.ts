@@ -10,6 +10,7 @@ import { exists } from '../os/fs.js';
 import type { CommandContext } from './context.js';
 import { ensureHome, switchTo } from './home.js';
 import { openServicePort } from './service-port.js';
+import { consentToSetAside } from './state-aside.js';
 import { printTransition, transitionDeps, transitionDoc, type TransitionService } from './transition.js';
 
 export interface ActivateRequest {
@@ -17,6 +18,8 @@ export interface ActivateRequest {
   to: string;
   action: 'use' | 'rollback';
   noRestart: boolean;
+  /** --restore-state: consent to set aside data written long after the upgrade being undone. */
+  restoreState?: boolean;
 }
 
 export interface Activation {
@@ -45,13 +48,13 @@ function flipOnly(req: ActivateRequest, why: string, changed: boolean): Transiti
   };
 }
 
-/** The snapshot taken before the committed transition `to` → `from` (the one this switch undoes). */
-async function snapshotBefore(ctx: CommandContext, from: string | null, to: string): Promise<string | undefined> {
+/** The snapshot taken before the committed transition `to` → `from` (the one this switch undoes), and when that committed. */
+async function snapshotBefore(ctx: CommandContext, from: string | null, to: string): Promise<{ txid: string; committedAt: string } | undefined> {
   if (!from) return undefined;
   const state = await readState(ctx.layout);
   for (const h of [...state.history].reverse()) {
     if (h.txid && h.from === to && h.to === from && !/failed/.test(h.action)) {
-      return (await exists(ctx.layout.snapshot(h.txid))) ? h.txid : undefined;
+      return (await exists(ctx.layout.snapshot(h.txid))) ? { txid: h.txid, committedAt: h.at } : undefined;
     }
   }
   return undefined;
@@ -62,7 +65,10 @@ async function gatedSwitch(ctx: CommandContext, req: ActivateRequest): Promise<{
   if (!ctx.config.service.manager) return null;
   const service = await openServicePort(ctx);
   if (!service) return null;
-  const stateSnapshot = await snapshotBefore(ctx, req.from, req.to);
+  const before = await snapshotBefore(ctx, req.from, req.to);
+  // Data written well after the upgrade being undone is set aside only with consent (nothing changed until then).
+  if (before) await consentToSetAside(ctx, { from: req.from, to: req.to, snapshot: before.txid, committedAt: before.committedAt, given: Boolean(req.restoreState) });
+  const stateSnapshot = before?.txid;
   const t = await applyTransition(transitionDeps(ctx, service), { op: req.action, from: req.from, to: req.to, noRestart: false, ...(stateSnapshot ? { stateSnapshot } : {}) });
   return { t, service: { manager: service.manager, label: service.label } };
 }

@@ -38,6 +38,7 @@ export function transitionDoc(r: TransitionResult, service: TransitionService): 
     downtimeMs: r.downtimeMs ?? null,
     restoredEnvKeys: r.restoredEnvKeys ?? [],
     canary: r.canary ?? null,
+    setAside: r.setAside ?? [],
     next: r.next ?? null,
   };
 }
@@ -59,6 +60,7 @@ export function formatTransition(r: TransitionResult): string {
     for (const s of r.rollback.stages) lines.push(`    ${s.ok ? 'ok  ' : 'FAIL'} ${s.name}: ${s.detail}`);
   }
   if (r.restoredEnvKeys?.length) lines.push(`  restored env keys: ${r.restoredEnvKeys.join(', ')}`);
+  if (r.setAside?.length) lines.push(`  set aside (not deleted; oc-versions state aside list): ${r.setAside.join(', ')}`);
   if (typeof r.downtimeMs === 'number') lines.push(`  downtime: ${r.downtimeMs} ms`);
   if (r.txid) lines.push(`  log: logs/${r.txid}.jsonl`);
   if (r.next) lines.push(`  next: ${r.next}`);

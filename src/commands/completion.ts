@@ -7,12 +7,12 @@
 import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
 
-const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'uninstall-all', 'completion'];
+const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'state', 'uninstall-all', 'completion'];
 const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--progress', '--no-color', '--verbose', '--help', '--version'];
 const OPTIONS: Record<string, readonly string[]> = {
   install: ['--use', '--ignore-scripts'],
-  use: ['--no-restart'],
-  rollback: ['--no-restart'],
+  use: ['--no-restart', '--restore-state'],
+  rollback: ['--no-restart', '--restore-state'],
   list: ['--remote'],
   ls: ['--remote'],
   which: ['--service'],
@@ -26,10 +26,12 @@ const OPTIONS: Record<string, readonly string[]> = {
   service: ['--manager', '--label', '--plist', '--unit', '--node', '--env', '--env-file', '--drain-ms', '--secret-store', '--no-keep-alive'],
   'uninstall-all': ['--yes', '--secret-store'],
   snapshot: ['--reason', '--manager', '--label', '--state-dir', '--secret-store'],
+  state: ['--force'],
 };
 const ACTIONS: Record<string, readonly string[]> = {
   service: ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'],
   snapshot: ['create', 'list', 'show'],
+  state: ['aside'],
   completion: ['bash', 'zsh', 'fish'],
 };
 /** Commands whose first argument is an installed version. */

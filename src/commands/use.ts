@@ -6,16 +6,16 @@ import { resolveInstalled } from '../app/home.js';
 import { mutating } from '../app/session.js';
 import { activate } from '../app/switch.js';
 
-export async function run(ctx: CommandContext, raw: string | undefined, opts: { noRestart?: boolean }): Promise<number> {
+export async function run(ctx: CommandContext, raw: string | undefined, opts: { noRestart?: boolean; restoreState?: boolean }): Promise<number> {
   if (!raw) throw new OcError('USAGE', 'use needs a version or range', { hint: 'oc-versions use 2026.9.6' });
   const version = await resolveInstalled(ctx, raw);
   return mutating(ctx, 'use', async () => {
     const from = await readCurrent(ctx.layout);
-    return activate(ctx, { from, to: version, action: 'use', noRestart: Boolean(opts.noRestart) });
+    return activate(ctx, { from, to: version, action: 'use', noRestart: Boolean(opts.noRestart), restoreState: Boolean(opts.restoreState) });
   }, 'take-over');
 }
 
-export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean }): Promise<number> {
+export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean; restoreState?: boolean }): Promise<number> {
   // Checked before the lock too, so a home with nothing to roll back to is not created or touched.
   const pre = await readState(ctx.layout);
   if (!pre.previous) {
@@ -30,6 +30,6 @@ export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean 
     }
     // the previous version must still be installed
     await resolveInstalled(ctx, to);
-    return activate(ctx, { from, to, action: 'rollback', noRestart: Boolean(opts.noRestart) });
+    return activate(ctx, { from, to, action: 'rollback', noRestart: Boolean(opts.noRestart), restoreState: Boolean(opts.restoreState) });
   }, 'take-over');
 }

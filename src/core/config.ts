@@ -52,6 +52,16 @@ export interface WatchConfig {
   readyGraceMs: number;
 }
 
+/** Going back across a schema bump (docs/upgrade-and-rollback.md#set-aside). */
+export interface StateAsideConfig {
+  /**
+   * A manual `rollback`/`use` that would set aside databases written more than this long after
+   * the upgrade it undoes asks first (a prompt on a terminal; else it refuses without
+   * --restore-state). Within it no consent is asked. The automatic rollbacks never ask.
+   */
+  consentAfterMs: number;
+}
+
 export interface ServiceConfig {
   manager?: 'launchd' | 'systemd' | 'process';
   label?: string;
@@ -125,6 +135,7 @@ export interface Config {
   service: ServiceConfig;
   canary: CanaryConfig;
   watch: WatchConfig;
+  stateAside: StateAsideConfig;
   /** `oc-versions pin`: upgrade stays inside this version or range unless told --force. */
   pin?: VersionPin;
 }
@@ -170,6 +181,7 @@ export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
     },
     watch: { windowMs: 30 * 60_000, intervalS: 60, crashRestarts: 3, readyGraceMs: 120_000 },
     service: { drainMs: 20_000 },
+    stateAside: { consentAfterMs: 5 * 60_000 },
     canary: {
       enabled: true,
       preflight: [
@@ -194,6 +206,7 @@ function mergeConfig(base: Config, stored: Partial<Config>): Config {
     ...stored,
     health: { ...base.health, ...(stored.health ?? {}), settle: { ...base.health.settle, ...(stored.health?.settle ?? {}) } },
     watch: { ...base.watch, ...(stored.watch ?? {}) },
+    stateAside: { ...base.stateAside, ...(stored.stateAside ?? {}) },
     service: { ...base.service, ...(stored.service ?? {}) },
     canary: { ...base.canary, ...(stored.canary ?? {}) },
   };

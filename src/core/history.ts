@@ -37,6 +37,8 @@ export interface HistoryItem {
   rollback: { reason: string; stages: HistoryStage[] } | null;
   /** First to last logged event. */
   ms: number | null;
+  /** State databases it set aside instead of overwriting (`<file>.oc-set-aside-<txid>`). */
+  setAside: string[];
 }
 
 type LogLine = Record<string, unknown> & { event?: string; at?: string };
@@ -79,6 +81,7 @@ export function itemFromLog(txid: string, lines: readonly LogLine[]): HistoryIte
     stages,
     rollback: rb ? { reason: str(rb['reason']) ?? '', stages: lines.filter((l) => l.event === 'rollback-stage').map(stage) } : null,
     ms: times.length > 1 ? Math.max(...times) - Math.min(...times) : null,
+    setAside: lines.filter((l) => l.event === 'state-set-aside').flatMap((l) => (Array.isArray(l['files']) ? l['files'].map(String) : [])),
   };
 }
 
@@ -124,7 +127,7 @@ export async function readHistory(layout: Layout, limit = 50): Promise<HistoryIt
   const state = await readState(layout);
   for (const h of state.history) {
     if (h.txid) continue;
-    items.push({ txid: null, at: h.at, op: h.action, from: h.from, to: h.to, outcome: plainOutcome(h.action), cause: null, stages: [], rollback: null, ms: null });
+    items.push({ txid: null, at: h.at, op: h.action, from: h.from, to: h.to, outcome: plainOutcome(h.action), cause: null, stages: [], rollback: null, ms: null, setAside: [] });
   }
   return items.sort((a, b) => b.at.localeCompare(a.at)).slice(0, Math.max(0, limit));
 }

@@ -50,6 +50,8 @@ export interface TransitionResult {
   restoredEnvKeys?: string[];
   /** The canary run before the flip (null when it did not run: --no-canary, no service, use/rollback). */
   canary?: CanaryResult | null;
+  /** State databases set aside (never deleted) by this transition's restores: `<file>.oc-set-aside-<txid>`. */
+  setAside?: string[];
   error?: { code: string; message: string };
   next?: string;
 }
@@ -79,8 +81,10 @@ export interface ServicePort {
   /**
    * Restore state DBs from a snapshot (gateway stopped): only those the newer version
    * migrated, or, with force, all of them (undoing an earlier restore of this transaction).
+   * Every live database replaced, and every one created since the snapshot, is set aside as
+   * `<file>.oc-set-aside-<txid>` (`setAside`: their paths), never deleted.
    */
-  restoreState?(snapshotId: string, opts?: { force?: boolean }): Promise<string[]>;
+  restoreState?(snapshotId: string, opts: { force?: boolean; txid: string }): Promise<{ restored: string[]; setAside: string[] }>;
   /** The gateway's arguments (after the launcher), for the canary. */
   gatewayArgs?(): Promise<string[]>;
   /** Replace every secret value the service carries with *** (text bound for logs, journal, output). */
@@ -269,6 +273,8 @@ interface Walk {
   gatePid: number | null;
   /** Whether the target speaks OpenClaw's restart handoff (probed before the restart). */
   handoff: HandoffProbe | null;
+  /** State databases set aside by this transition's restores. */
+  setAside: string[];
 }
 
 export async function applyTransition(deps: TransitionDeps, req: TransitionRequest): Promise<TransitionResult> {
@@ -291,7 +297,7 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
   const out = redactedSink(deps.out, red);
   const progress = (m: string) => out.progress(m);
   const svc = plan.restart ? deps.service : null;
-  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null, gatePid: null, handoff: null } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
+  const w = { plan, stages: [] as StageResult[], svc, prePid: null, port: deps.config.health.defaultPort, restored: [], watcher: null, downtimeMs: null, gateFailure: null, canary: null, restartAt: null, startMs: null, gatePid: null, handoff: null, setAside: [] } as Omit<Walk, 'journal'> & { journal?: JournalWriter };
   const t0 = Date.now();
   let flipped = false;
 
@@ -342,7 +348,8 @@ export async function applyTransition(deps: TransitionDeps, req: TransitionReque
 }
 
 function withCanary(r: TransitionResult, w: Walk): TransitionResult {
-  return w.canary ? { ...r, canary: w.canary } : r;
+  const setAside = [...w.setAside, ...(r.setAside ?? [])];
+  return { ...r, ...(w.canary ? { canary: w.canary } : {}), ...(setAside.length ? { setAside } : {}) };
 }
 
 interface StepTools {
@@ -446,12 +453,16 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
     case 'definition': {
       await w.journal.enter('definition');
       if (req.stateSnapshot && svc.restoreState) {
-        const dbs = await svc.restoreState(req.stateSnapshot);
-        if (dbs.length) {
+        const r = await svc.restoreState(req.stateSnapshot, { txid: w.journal.journal.txid });
+        w.setAside.push(...r.setAside);
+        if (r.setAside.length) await log({ event: 'state-set-aside', files: r.setAside });
+        if (r.restored.length) {
           // A rollback of this transaction must put the newer data back (its own snapshot).
           await w.journal.update({ stateRestored: true });
-          progress(`restored state databases from snapshot ${req.stateSnapshot} (${req.from} had migrated them; changes made since are lost): ${dbs.join(', ')}`);
-          await log({ event: 'state-restored', snapshot: req.stateSnapshot, count: dbs.length });
+          progress(
+            `restored state databases from snapshot ${req.stateSnapshot} (${req.from} had migrated them; the newer databases are set aside, not lost: oc-versions state aside list): ${r.restored.join(', ')}`,
+          );
+          await log({ event: 'state-restored', snapshot: req.stateSnapshot, count: r.restored.length });
         }
       }
       const d = await svc.checkDefinition();
@@ -613,6 +624,7 @@ export async function rollback(
 ): Promise<TransitionResult> {
   const svc = deps.service!;
   const rbStages: StageResult[] = [];
+  const setAside: string[] = [];
   const txid = journal.journal.txid;
   const red = redactorOf(svc);
   reason = red(reason);
@@ -623,7 +635,7 @@ export async function rollback(
   /** Stop here: the journal keeps the transaction, marked degraded, and nothing retries on its own. */
   const degraded = async (why: string, rollbackReason: string, next: string): Promise<TransitionResult> => {
     await journal.update({ reason: `degraded: ${why}` }).catch(() => {});
-    return { outcome: 'degraded', from: req.from, to: req.to, txid, stages, rollback: { reason: rollbackReason, stages: rbStages }, next };
+    return { outcome: 'degraded', from: req.from, to: req.to, txid, stages, rollback: { reason: rollbackReason, stages: rbStages }, next, ...(setAside.length ? { setAside } : {}) };
   };
   if (!req.from || !(await readSeal(deps.layout, req.from))) {
     return degraded(`${reason} (no previous version to roll back to)`, reason, 'no previous version is installed; fix the gateway, then run `oc-versions recover`');
@@ -635,7 +647,10 @@ export async function rollback(
     await journal.enter('rollback-definition');
     const d = await svc.checkDefinition();
     const snap = journal.journal.snapshot;
-    const restoredDbs = snap && svc.restoreState ? await svc.restoreState(snap, { force: Boolean(journal.journal.stateRestored) }) : [];
+    const rs = snap && svc.restoreState ? await svc.restoreState(snap, { force: Boolean(journal.journal.stateRestored), txid }) : { restored: [], setAside: [] };
+    const restoredDbs = rs.restored;
+    setAside.push(...rs.setAside);
+    if (rs.setAside.length) await log({ event: 'state-set-aside', files: rs.setAside });
     rbStages.push({
       name: 'restore-definition',
       ok: d.unrestorableKeys.length === 0,
@@ -658,7 +673,7 @@ export async function rollback(
       await writeState(deps.layout, state);
       await log({ event: 'outcome', outcome: 'rolled-back', version: req.from });
       await clearJournal(deps.layout);
-      return { outcome: 'rolled-back', from: req.from, to: req.to, txid, stages, rollback: { reason, stages: rbStages }, restoredEnvKeys: restored };
+      return { outcome: 'rolled-back', from: req.from, to: req.to, txid, stages, rollback: { reason, stages: rbStages }, restoredEnvKeys: restored, ...(setAside.length ? { setAside } : {}) };
     }
     await log({ event: 'outcome', outcome: 'degraded', reason: gate.reason });
     return degraded(

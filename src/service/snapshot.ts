@@ -227,12 +227,19 @@ export interface RestoreOptions {
   store?: SecretStore;
   /** Env values captured in memory at the start of the operation. */
   memory?: Record<string, string>;
+  /**
+   * The transaction that restores: each live database it replaces is set aside as
+   * `<file>.oc-set-aside-<asideTxid>` (default: the snapshot's id), never deleted.
+   */
+  asideTxid?: string;
 }
 
 export interface RestoreReport {
   txid: string;
   definition: { restored: boolean; unresolvedKeys: string[] } | null;
   databases: string[];
+  /** Where each replaced live database went (its -wal/-shm beside it): nothing is overwritten. */
+  setAside: Array<{ file: string; aside: string }>;
 }
 
 /**
@@ -281,7 +288,7 @@ export async function restoreSnapshot(
   const { layout } = setup;
   const dir = layout.snapshot(txid);
   const { meta, definition } = await readSnapshot(layout, txid);
-  const report: RestoreReport = { txid, definition: null, databases: [] };
+  const report: RestoreReport = { txid, definition: null, databases: [], setAside: [] };
   const mgr = opts.manager;
 
   if (what.definition) {
@@ -306,9 +313,13 @@ export async function restoreSnapshot(
       if (f.method === 'redacted-text') continue;
       if (what.onlyDatabases && !what.onlyDatabases.includes(f.source)) continue;
       const tmp = `${f.source}.oc-restore-${process.pid}`;
+      await fsp.mkdir(path.dirname(f.source), { recursive: true });
       await fsp.copyFile(path.join(dir, f.copy), tmp);
-      // The old WAL/SHM belong to the replaced database: remove them, or SQLite would replay them.
-      await fsp.rm(`${f.source}-wal`, { force: true });
+      // The live database moves aside with its WAL/SHM (they belong to it; SQLite would replay
+      // them into the restored copy): renamed on the same filesystem, never deleted.
+      if (fs.existsSync(f.source) || fs.existsSync(`${f.source}-wal`)) {
+        report.setAside.push({ file: f.source, aside: await setDatabaseAside(f.source, opts.asideTxid ?? txid) });
+      }
       await fsp.rm(`${f.source}-shm`, { force: true });
       if (fs.existsSync(path.join(dir, `${f.copy}-wal`))) await fsp.copyFile(path.join(dir, `${f.copy}-wal`), `${f.source}-wal`);
       await fsp.rename(tmp, f.source);
@@ -355,13 +366,97 @@ export async function createdSinceSnapshot(layout: Layout, txid: string): Promis
   return (await listStateDatabases(stateDir)).map((rel) => path.join(stateDir, rel)).filter((f) => !known.has(f));
 }
 
-/** Move a database (and its -wal/-shm) aside as `<file>.oc-set-aside-<txid>`; nothing is deleted. */
+/** The marker between a database's name and the transaction that set it aside. */
+export const ASIDE_MARK = '.oc-set-aside-';
+
+/**
+ * Move a database (and its -wal/-shm) aside as `<file>.oc-set-aside-<txid>` (`-2`, `-3`, … when
+ * that name is taken, as when one transaction sets the same file aside twice); nothing is deleted.
+ */
 export async function setDatabaseAside(file: string, txid: string): Promise<string> {
-  const dest = `${file}.oc-set-aside-${txid}`;
+  let dest = `${file}${ASIDE_MARK}${txid}`;
+  for (let n = 2; ['', '-wal', '-shm'].some((x) => fs.existsSync(`${dest}${x}`)); n++) dest = `${file}${ASIDE_MARK}${txid}-${n}`;
   for (const suffix of ['', '-wal', '-shm']) {
     await fsp.rename(`${file}${suffix}`, `${dest}${suffix}`).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
   }
   return dest;
+}
+
+export interface AsideFile {
+  /** The set-aside database (its -wal/-shm, if any, beside it). */
+  aside: string;
+  /** Where it lived, and where `state aside restore` puts it back. */
+  original: string;
+  /** The transaction that set it aside (its log: logs/<txid>.jsonl). */
+  txid: string;
+  /** When it was set aside (the txid's time). */
+  at: string | null;
+  /** Bytes, the database with its -wal. */
+  bytes: number;
+  /** Its schema (PRAGMA user_version), and the live database's at `original` (null: none there). */
+  schema: number | null;
+  liveSchema: number | null;
+  /** Last write to the file or its WAL. */
+  modifiedAt: string;
+}
+
+/** A set-aside database's parts from its name, or null when the name is not one. */
+export function parseAsideName(file: string): { original: string; txid: string } | null {
+  const at = file.lastIndexOf(ASIDE_MARK);
+  if (at <= 0 || /-(wal|shm)$/.test(file)) return null;
+  const txid = file.slice(at + ASIDE_MARK.length);
+  if (!/^\d{8}T\d{6}Z-[0-9a-f]+(-\d+)?$/.test(txid)) return null;
+  return { original: file.slice(0, at), txid };
+}
+
+function txidTime(txid: string): string | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(txid);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z` : null;
+}
+
+/** Every set-aside database under the state dir (where state databases live: `state/`, `agents/<id>/agent/`). */
+export async function listAsideFiles(stateDir: string): Promise<AsideFile[]> {
+  const dirs = [path.join(stateDir, 'state')];
+  try {
+    for (const id of (await fsp.readdir(path.join(stateDir, 'agents'))).sort()) dirs.push(path.join(stateDir, 'agents', id, 'agent'));
+  } catch {
+    // no agents
+  }
+  const out: AsideFile[] = [];
+  for (const dir of dirs) {
+    let names: string[] = [];
+    try {
+      names = await fsp.readdir(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names.sort()) {
+      const aside = path.join(dir, name);
+      const parsed = parseAsideName(aside);
+      if (!parsed) continue;
+      const st = await fsp.stat(aside).catch(() => null);
+      if (!st?.isFile()) continue;
+      const wal = await fsp.stat(`${aside}-wal`).catch(() => null);
+      out.push({
+        aside,
+        original: parsed.original,
+        txid: parsed.txid,
+        at: txidTime(parsed.txid),
+        bytes: st.size + (wal?.size ?? 0),
+        schema: await sqliteUserVersion(aside),
+        liveSchema: fs.existsSync(parsed.original) ? await sqliteUserVersion(parsed.original) : null,
+        modifiedAt: new Date(Math.max(st.mtimeMs, wal?.mtimeMs ?? 0)).toISOString(),
+      });
+    }
+  }
+  return out;
+}
+
+/** The last write to a database: the newest mtime of the file and its WAL (ms), null when absent. */
+export async function lastWriteMs(file: string): Promise<number | null> {
+  const times = await Promise.all(['', '-wal'].map((x) => fsp.stat(`${file}${x}`).then((st) => st.mtimeMs, () => null)));
+  const found = times.filter((t): t is number => t !== null);
+  return found.length ? Math.max(...found) : null;
 }

@@ -194,6 +194,12 @@ describe('upgrade (process backend, real fixture gateways)', () => {
     expect(fs.existsSync(newDb)).toBe(false);
     const aside = fs.readdirSync(path.dirname(newDb)).find((n) => n.startsWith('openclaw-agent.sqlite.oc-set-aside-'));
     expect(aside).toBeDefined();
+    // The migrated database was not overwritten: it is set aside, with what the new version wrote.
+    const migratedAside = `${dbFile}.oc-set-aside-${rb.json.txid}`;
+    expect(rb.json.setAside).toEqual(expect.arrayContaining([migratedAside]));
+    const kept = new DatabaseSync(migratedAside, { readOnly: true });
+    expect((kept.prepare("SELECT v FROM kv WHERE k='who'").get() as { v: string }).v).toBe('migrated');
+    kept.close();
     const after = new DatabaseSync(dbFile, { readOnly: true });
     expect((after.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(17);
     expect((after.prepare("SELECT v FROM kv WHERE k='who'").get() as { v: string }).v).toBe('old');
