@@ -5,6 +5,7 @@
  * without asking, and `state aside restore` brings a database back. Real fixture gateways under
  * the process backend, real SQLite files (node:sqlite) in temp homes.
  */
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { VARIANT_VERSIONS } from '../helpers/fixtures.js';
 import { gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { CLI } from '../helpers/cli.js';
 
 let h: GatewayHost | undefined;
 afterEach(async () => {
@@ -78,6 +80,30 @@ function digestOf(file: string): string {
   const h = crypto.createHash('sha256');
   for (const x of ['', '-wal']) if (fs.existsSync(`${file}${x}`)) h.update(fs.readFileSync(`${file}${x}`));
   return h.digest('hex');
+}
+
+
+/**
+ * The CLI on a real terminal: util-linux `script` gives it a pseudo-terminal for stdin and
+ * stderr; `answer` is typed once the prompt shows. Resolves with the exit code and the screen.
+ */
+function onTerminal(args: string[], env: NodeJS.ProcessEnv, answer: string): Promise<{ code: number | null; screen: string }> {
+  const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const cmd = [process.execPath, CLI, ...args].map(q).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    let typed = false;
+    child.stdout.on('data', (d) => {
+      screen += d;
+      if (!typed && screen.includes('[y/N]')) {
+        typed = true;
+        child.stdin.write(`${answer}\r`);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, screen }));
+  });
 }
 
 describe('nothing is overwritten on the way back', () => {
@@ -158,6 +184,31 @@ describe('nothing is overwritten on the way back', () => {
     expect(back.json.setAside).toMatch(/openclaw\.sqlite\.oc-set-aside-/);
     expect(fs.existsSync(back.json.setAside)).toBe(true);
     await waitFor(async () => (await h!.version()) === '2026.2.1', 15_000, 'the gateway back after the swap');
+  });
+
+  it('on a terminal it asks, saying how much time of data is set aside: no changes nothing, yes goes back', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    patchConfig(h.t.ocHome, (cfg) => {
+      cfg.stateAside = { consentAfterMs: 1_000 };
+    });
+    const dbFile = await seedStateDb(h.t.home);
+    expect((await h.cli('upgrade', '2026.2.1', '--json')).code).toBe(0);
+    await sleep(1_500);
+    migrateAndWrite(dbFile, 4, 'tty');
+    const before = digestOf(dbFile);
+    const no = await onTerminal(['rollback'], h.t.env, 'n');
+    expect(no.code, no.screen).toBe(2);
+    expect(no.screen).toMatch(/holding \d+ s of data written on 2026\.2\.1 after its upgrade/);
+    expect(no.screen).toMatch(/Go back\? \[y\/N\]/);
+    expect(no.screen).toMatch(/declined/);
+    expect(digestOf(dbFile)).toBe(before);
+    expect(await h.version()).toBe('2026.2.1');
+    const yes = await onTerminal(['rollback'], h.t.env, 'y');
+    expect(yes.code, yes.screen).toBe(0);
+    expect(await h.version()).toBe('2026.1.1');
+    const aside = asideOf(dbFile);
+    expect(aside).toHaveLength(1);
+    expect(countSessions(aside[0]!, 'tty')).toBe(4);
   });
 
   it('within the consent window no consent is asked, and the replaced database is still set aside', async () => {
