@@ -179,6 +179,19 @@ describe('--json contract', () => {
     expect(snaps.snapshots.map((m: { txid: string }) => m.txid)).toContain(snap.txid);
     expect(expectDoc('snapshot-show', await cli('snapshot', 'show', snap.txid)).meta.txid).toBe(snap.txid);
     expectError(await cli('snapshot', 'show', 'nope'), 'NOT_FOUND', 3);
+    // state aside: a database a restore set aside (planted: a real SQLite file, schema 3), listed, then put back.
+    expect(expectDoc('state-aside-list', await cli('state', 'aside', 'list')).aside).toEqual([]);
+    const asideFile = path.join(t.home, '.openclaw', 'state', 'openclaw.sqlite.oc-set-aside-20261201T000000Z-abc123');
+    fs.mkdirSync(path.dirname(asideFile), { recursive: true });
+    const { DatabaseSync } = await import('node:sqlite');
+    const adb = new DatabaseSync(asideFile);
+    adb.exec('CREATE TABLE t(x); PRAGMA user_version=3;');
+    adb.close();
+    const al = expectDoc('state-aside-list', await cli('state', 'aside', 'list'));
+    expect(al.aside).toEqual([expect.objectContaining({ aside: asideFile, original: path.join(t.home, '.openclaw', 'state', 'openclaw.sqlite'), schema: 3, liveSchema: null })]);
+    const ar = expectDoc('state-aside-restore', await cli('state', 'aside', 'restore', asideFile));
+    expect(ar).toMatchObject({ changed: true, setAside: null, restarted: false });
+    expectError(await cli('state', 'aside', 'restore', asideFile), 'NOT_FOUND', 3);
     expectError(await cli('uninstall-all'), 'REFUSED', 2);
     expectError(await cli('frobnicate'), 'USAGE', 2);
 
