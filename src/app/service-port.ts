@@ -12,6 +12,7 @@ import type { CommandContext } from './context.js';
 import { openService } from './service.js';
 import { backendOf } from '../service/index.js';
 import { textRedactor } from '../secrets/redact.js';
+import { faultStep } from '../core/faults.js';
 
 export function portFromArgs(program: readonly string[]): number | null {
   for (let i = 0; i < program.length; i++) {
@@ -129,7 +130,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       // Only the databases the newer version migrated; a forced restore (undoing this
       // transaction's own earlier restore) puts back the whole consistent set.
       const only = opts.force ? {} : { onlyDatabases: migrated.map((m) => m.source) };
-      const r = await restoreSnapshot(setup, snapshotId, { state: true, ...only }, { manager: mgr, ...(store ? { store } : {}), memory, asideTxid: opts.txid });
+      const r = await restoreSnapshot(setup, snapshotId, { state: true, ...only }, { manager: mgr, ...(store ? { store } : {}), memory, asideTxid: opts.txid, afterSetAside: () => faultStep('set-aside') });
       const setAside = r.setAside.map((a) => a.aside);
       const notes: string[] = [];
       for (const f of created) {

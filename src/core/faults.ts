@@ -5,6 +5,8 @@
  * `<phase>/<step>`: a step inside a phase that is not a phase of its own, fired by the code that
  * performs it while the journal is at <phase>. Steps:
  *   spawned — the process backend has spawned the gateway and not yet written its pidfile.
+ *   set-aside — a state restore has set a live database aside and not yet put the snapshot's
+ *     copy in its place (the path holds no database at that instant).
  * `kill` SIGKILLs the updater itself (nothing runs after it: no finally, no exit hook);
  * `throw` throws an INTERNAL error from that spot.
  */
@@ -17,6 +19,11 @@ export interface FaultSpec {
 
 /** The step fault points (the phases are the other points: see PHASES in journal.ts). */
 export const STEP_FAULT_POINTS = ['restart/spawned', 'rollback-restart/spawned'] as const;
+/**
+ * Step points that fire only when a switch back restores state databases (a schema bump), so the
+ * upgrade matrix cannot reach them: test/e2e/state-aside.test.ts exercises each.
+ */
+export const STATE_FAULT_POINTS = ['definition/set-aside'] as const;
 
 export function parseFault(value: string | undefined): FaultSpec | null {
   if (!value) return null;

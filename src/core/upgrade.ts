@@ -453,12 +453,14 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
     case 'definition': {
       await w.journal.enter('definition');
       if (req.stateSnapshot && svc.restoreState) {
+        // Marked first: a rollback of this transaction (or its recovery after a kill half-way
+        // through the restore) must put the newer data back from its own snapshot.
+        await w.journal.update({ stateRestored: true });
         const r = await svc.restoreState(req.stateSnapshot, { txid: w.journal.journal.txid });
         w.setAside.push(...r.setAside);
         if (r.setAside.length) await log({ event: 'state-set-aside', files: r.setAside });
+        if (!r.restored.length && !r.setAside.length) await w.journal.update({ stateRestored: false });
         if (r.restored.length) {
-          // A rollback of this transaction must put the newer data back (its own snapshot).
-          await w.journal.update({ stateRestored: true });
           progress(
             `restored state databases from snapshot ${req.stateSnapshot} (${req.from} had migrated them; the newer databases are set aside, not lost: oc-versions state aside list): ${r.restored.join(', ')}`,
           );

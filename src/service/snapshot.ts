@@ -232,6 +232,8 @@ export interface RestoreOptions {
    * `<file>.oc-set-aside-<asideTxid>` (default: the snapshot's id), never deleted.
    */
   asideTxid?: string;
+  /** Called after a live database is set aside, before the snapshot's copy takes its place (a fault point for tests). */
+  afterSetAside?: () => void;
 }
 
 export interface RestoreReport {
@@ -319,6 +321,7 @@ export async function restoreSnapshot(
       // them into the restored copy): renamed on the same filesystem, never deleted.
       if (fs.existsSync(f.source) || fs.existsSync(`${f.source}-wal`)) {
         report.setAside.push({ file: f.source, aside: await setDatabaseAside(f.source, opts.asideTxid ?? txid) });
+        opts.afterSetAside?.();
       }
       await fsp.rm(`${f.source}-shm`, { force: true });
       if (fs.existsSync(path.join(dir, `${f.copy}-wal`))) await fsp.copyFile(path.join(dir, `${f.copy}-wal`), `${f.source}-wal`);

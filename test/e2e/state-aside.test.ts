@@ -226,6 +226,29 @@ describe('nothing is overwritten on the way back', () => {
     expect(countSessions(aside[0]!, 'quick')).toBe(3);
   });
 
+  it('the updater SIGKILLed between setting the live database aside and restoring the copy: recover puts the newer data back, nothing lost', async () => {
+    h = await gatewayHost(inject('registryUrl'), '2026.1.1');
+    const dbFile = await seedStateDb(h.t.home);
+    expect((await h.cli('upgrade', '2026.2.1', '--json')).code).toBe(0);
+    migrateAndWrite(dbFile, 9, 'killed');
+    const { runCli } = await import('../helpers/cli.js');
+    const { STATE_FAULT_POINTS } = await import('../../src/core/faults.js');
+    expect(STATE_FAULT_POINTS).toContain('definition/set-aside');
+    const r = await runCli(['rollback', '--json'], { ...h.t.env, OC_VERSIONS_FAULT: 'definition/set-aside:kill' });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    // The instant the fault names: the live path holds no database, its data is in the set-aside file.
+    expect(fs.existsSync(dbFile)).toBe(false);
+    expect(countSessions(asideOf(dbFile)[0]!, 'killed')).toBe(9);
+    const rec = await h.cli('recover', '--json');
+    expect(rec.code, rec.stderr).toBe(0);
+    expect(rec.json).toMatchObject({ recovered: true, outcome: 'old', version: '2026.2.1' });
+    expect(await h.version()).toBe('2026.2.1');
+    // The rollback's own snapshot put the newer database back, rows and schema.
+    expect(schemaOf(dbFile)).toBe(18);
+    expect(countSessions(dbFile, 'killed')).toBe(9);
+    expect(fs.existsSync(path.join(h.t.ocHome, 'journal.json'))).toBe(false);
+  });
+
   it('unknown set-aside files and actions: one line, exit code, nothing changed', async () => {
     h = await gatewayHost(inject('registryUrl'), '2026.1.1');
     const missing = await h.cli('state', 'aside', 'restore', '/nope/openclaw.sqlite.oc-set-aside-20260101T000000Z-abcdef', '--json');
