@@ -8,13 +8,16 @@ import fs from 'node:fs';
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
 import { jsonDocument } from './output.js';
-import { reportError } from './report.js';
+import { reportError, reportInterrupt } from './report.js';
+import { leftBehind } from './app/interrupted.js';
 import type { CommandContext, ContextOptions, GlobalOptions } from './app/context.js';
 
 type Opts = GlobalOptions & Record<string, unknown>;
 
 /** The running command's output: its live display is stopped before an error is reported. */
 let activeOut: CommandContext['out'] | undefined;
+/** Its home's layout, once the context exists: what a signal left behind is looked for there. */
+let activeLayout: CommandContext['layout'] | undefined;
 
 async function ctxOf(o: Opts, ctxOpts: ContextOptions = {}) {
   const { createContext } = await import('./app/context.js');
@@ -32,6 +35,7 @@ async function ctxOf(o: Opts, ctxOpts: ContextOptions = {}) {
     ctxOpts,
   );
   activeOut = ctx.out;
+  activeLayout = ctx.layout;
   return ctx;
 }
 /** Verbs that walk phases draw a live display on a terminal. */
@@ -214,9 +218,30 @@ export function joinNegativeValues(argv: string[]): string[] {
   return out;
 }
 
+/**
+ * The one interrupt path (docs/cli.md#interrupts): SIGINT or SIGTERM, at any phase, terminal or
+ * not, ends the command at once — as a SIGKILL would, which every phase already survives — with one
+ * line saying what was left and that the next command cleans it, exit 130 (SIGTERM 143). Our own
+ * listener also keeps signal-exit's handlers (arborist's reify, proper-lockfile) from swallowing the
+ * signal; they still run on the way out (proper-lockfile removes the lock directory).
+ */
+function onInterrupt(signal: 'SIGINT' | 'SIGTERM', command: () => string | null, json: boolean): void {
+  let code: number;
+  try {
+    const phase = activeOut?.interrupted() ?? null;
+    const { left, transaction } = activeLayout ? leftBehind(activeLayout) : { left: [], transaction: false };
+    code = reportInterrupt({ signal, command: command(), phase, left, transaction }, { json });
+  } catch {
+    code = signal === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED;
+  }
+  process.exit(code);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const verbose = argv.includes('--verbose');
+  let command: string | null = null;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onInterrupt(signal, () => command, json));
   try {
     // cac drops a lone `-` (it would install latest): refuse it like any bad spec.
     const args = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'));
@@ -234,6 +259,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.OK;
     }
     if (cli.options['help'] || cli.options['version']) return EXIT.OK;
+    command = cli.matchedCommandName ?? null;
     if (!cli.matchedCommand) {
       const name = cli.args[0];
       throw new OcError('USAGE', name ? `unknown command '${name}'` : 'no command given', { hint: 'oc-versions --help lists commands' });
