@@ -297,8 +297,9 @@ export function createOutput(opts: OutputOptions): Output {
 }
 
 /** One check or stage as a line: `ok  `, `skip` or `FAIL`, its name, time, and its detail where it says something. */
-export function checkLine(c: CheckLike, indent = '  '): string {
+export function checkLine(c: Omit<CheckLike, 'ms'> & { ms: number | null }, indent = '  '): string {
   const skipped = c.skipped ?? (c.ok && c.detail.startsWith('skipped'));
   const mark = skipped ? 'skip' : c.ok ? 'ok  ' : 'FAIL';
-  return `${indent}${mark} ${c.name} (${c.ms} ms)${c.detail ? `: ${c.detail}` : ''}`;
+  // A time a log did not record (history of older logs) says so rather than "(0 ms)".
+  return `${indent}${mark} ${c.name} (${c.ms === null ? 'time not logged' : `${c.ms} ms`})${c.detail ? `: ${c.detail}` : ''}`;
 }
