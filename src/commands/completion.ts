@@ -6,6 +6,7 @@
  */
 import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
+import { SERVICE_ACTIONS, SNAPSHOT_ACTIONS } from '../usage.js';
 
 const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'uninstall-all', 'completion'];
 const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--progress', '--no-color', '--verbose', '--help', '--version'];
@@ -28,8 +29,8 @@ const OPTIONS: Record<string, readonly string[]> = {
   snapshot: ['--reason', '--manager', '--label', '--state-dir', '--secret-store'],
 };
 const ACTIONS: Record<string, readonly string[]> = {
-  service: ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'],
-  snapshot: ['create', 'list', 'show'],
+  service: Object.keys(SERVICE_ACTIONS),
+  snapshot: Object.keys(SNAPSHOT_ACTIONS),
   completion: ['bash', 'zsh', 'fish'],
 };
 /** Commands whose first argument is an installed version. */
