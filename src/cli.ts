@@ -8,13 +8,17 @@ import fs from 'node:fs';
 import { cac } from 'cac';
 import { EXIT, OcError } from './errors.js';
 import { jsonDocument } from './output.js';
-import { reportError } from './report.js';
+import { reportError, reportInterrupt } from './report.js';
+import { leftBehind } from './app/interrupted.js';
+import { SERVICE_ACTIONS, SNAPSHOT_ACTIONS, STATE_ASIDE_ACTIONS, actionsHelp, unknownWord } from './usage.js';
 import type { CommandContext, ContextOptions, GlobalOptions } from './app/context.js';
 
 type Opts = GlobalOptions & Record<string, unknown>;
 
 /** The running command's output: its live display is stopped before an error is reported. */
 let activeOut: CommandContext['out'] | undefined;
+/** Its home's layout, once the context exists: what a signal left behind is looked for there. */
+let activeLayout: CommandContext['layout'] | undefined;
 
 async function ctxOf(o: Opts, ctxOpts: ContextOptions = {}) {
   const { createContext } = await import('./app/context.js');
@@ -32,6 +36,7 @@ async function ctxOf(o: Opts, ctxOpts: ContextOptions = {}) {
     ctxOpts,
   );
   activeOut = ctx.out;
+  activeLayout = ctx.layout;
   return ctx;
 }
 /** Verbs that walk phases draw a live display on a terminal. */
@@ -157,6 +162,7 @@ export function buildCli() {
     .option('--no-keep-alive', 'install (process backend): do not restart the gateway after an unexpected exit (keep-alive is on by default)')
     .option('--secret-store <kind>', 'keychain, secret-service or none (default: what the platform has)')
     .action(async (action: string, args: string[], o: Opts) => {
+      if (!Object.hasOwn(SERVICE_ACTIONS, action)) throw unknownWord('service action', action, Object.keys(SERVICE_ACTIONS), 'oc-versions service --help lists its actions');
       const extra = Array.isArray(o['--']) ? (o['--'] as string[]) : [];
       const { run } = await import('./commands/service.js');
       const lists = Object.fromEntries(
@@ -182,6 +188,7 @@ export function buildCli() {
     .option('--state-dir <dir>', 'OpenClaw state dir (default: from the service env, else ~/.openclaw)')
     .option('--secret-store <kind>', 'keychain, secret-service or none')
     .action(async (action: string, id: string | undefined, o: Opts) => {
+      if (!Object.hasOwn(SNAPSHOT_ACTIONS, action)) throw unknownWord('snapshot action', action, Object.keys(SNAPSHOT_ACTIONS), 'oc-versions snapshot --help lists its actions');
       const { run } = await import('./commands/snapshot.js');
       const code = await run(await ctxOf(o), action, id ? [id] : [], {
         ...serviceOpts(o),
@@ -203,11 +210,49 @@ export function buildCli() {
   cli
     .command('completion <shell>', 'print a completion script: bash, zsh or fish (eval "$(oc-versions completion bash)")')
     .action(async (shell: string, o: Opts) => (await import('./commands/completion.js')).run(await ctxOf(o), shell));
-  // cac gives every `--no-x` flag "(default: true)": true of the hidden `x`, misleading on `--no-x`.
-  cli.help((sections) => sections.map((sec) => ({ ...sec, body: sec.body.replace(/^(\s*--no-[^\n]*?)\s*\(default: true\)/gm, '$1') })));
+  for (const c of cli.commands) for (const e of EXAMPLES[c.name] ?? []) c.example(`  $ oc-versions ${e}`);
+  cli.help((sections) => {
+    // cac gives every `--no-x` flag "(default: true)": true of the hidden `x`, misleading on `--no-x`.
+    const out = sections.map((sec) => ({ ...sec, body: sec.body.replace(/^(\s*--no-[^\n]*?)\s*\(default: true\)/gm, '$1') }));
+    // A command's own --help: cac prints no description; after the usage line, it and the actions.
+    const cmd = cli.matchedCommand;
+    if (!cmd) return out;
+    const actions = cmd.name === 'service' ? SERVICE_ACTIONS : cmd.name === 'snapshot' ? SNAPSHOT_ACTIONS : cmd.name === 'state' ? prefixed('aside ', STATE_ASIDE_ACTIONS) : null;
+    return [...out.slice(0, 2), { body: cmd.description }, ...(actions ? [{ title: 'Actions', body: actionsHelp(actions) }] : []), ...out.slice(2)];
+  });
   cli.version(packageVersion());
   return cli;
 }
+
+/** The actions of a command group (`state aside …`) as its help lists them. */
+function prefixed(prefix: string, actions: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(actions).map(([a, line]) => [`${prefix}${a}`, line]));
+}
+
+/** Each command's examples in its --help (test/unit/help-docs.test.ts: every command has one). */
+const EXAMPLES: Record<string, string[]> = {
+  install: ['install', 'install 2026.9.6', "install '^2026.9' --use"],
+  use: ['use 2026.9.5', 'use 2026.9 --no-restart'],
+  rollback: ['rollback', 'rollback --restore-state'],
+  list: ['list', 'list --remote --json'],
+  current: ['current'],
+  which: ['which', 'which 2026.9.5 --service'],
+  uninstall: ['uninstall 2026.9.4'],
+  prune: ['prune --dry-run', 'prune --keep 2'],
+  verify: ['verify', 'verify 2026.9.6 --canary'],
+  upgrade: ['upgrade', 'upgrade 2026.9.6 --dry-run', 'upgrade --detach'],
+  pin: ['pin 2026.9', 'pin 2026.9.6'],
+  unpin: ['unpin'],
+  recover: ['recover'],
+  history: ['history --limit 5'],
+  status: ['status', 'status --json'],
+  service: ['service install -- gateway run --port 18789', 'service adopt --plist ~/Library/LaunchAgents/ai.openclaw.gateway.plist', 'service status'],
+  'uninstall-all': ['uninstall-all', 'uninstall-all --yes'],
+  snapshot: ['snapshot create --reason "before the migration"', 'snapshot list', 'snapshot show <id>'],
+  state: ['state aside list', 'state aside restore ~/.openclaw/state/openclaw.sqlite.oc-set-aside-<txid>'],
+  doctor: ['doctor', 'doctor --fix'],
+  completion: ['completion bash >> ~/.bashrc'],
+};
 
 /** Options that take a value: a negative number after them is their value, not a flag (`--keep -1`). */
 const VALUE_OPTIONS = new Set(['--keep', '--drain-ms', '--limit']);
@@ -224,9 +269,45 @@ export function joinNegativeValues(argv: string[]): string[] {
   return out;
 }
 
+/** cac's "Unknown option `--dryRn`" as our one line, with "did you mean" among the command's and the global options. */
+function withSuggestion(e: unknown, cli: ReturnType<typeof buildCli>, argv: readonly string[]): unknown {
+  const m = (e as { name?: string })?.name === 'CACError' ? /^Unknown option `(-{1,2})([^`]+)`$/.exec((e as Error).message) : null;
+  if (!m) return e;
+  // cac names the option camelCased (`--dry-rn` → `dryRn`) and without a `no-`: back to what was typed.
+  const kebab = `${m[1]}${m[2]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const negated = `--no-${kebab.slice(2)}`;
+  const typed = argv.some((a) => a === negated || a.startsWith(`${negated}=`)) ? negated : kebab;
+  const cmd = cli.matchedCommand;
+  const options = [...(cmd?.options ?? []), ...cli.globalCommand.options].flatMap((o) => o.rawName.match(/--[a-z][a-z-]*/g) ?? []);
+  const where = cmd ? `oc-versions ${cmd.name} --help` : 'oc-versions --help';
+  return unknownWord('option', typed, [...new Set(options)], `${where} lists its options`);
+}
+
+/**
+ * The one interrupt path (docs/cli.md#interrupts): SIGINT or SIGTERM, at any phase, terminal or
+ * not, ends the command at once — as a SIGKILL would, which every phase already survives — with one
+ * line saying what was left and that the next command cleans it, exit 130 (SIGTERM 143). Our own
+ * listener also keeps signal-exit's handlers (arborist's reify, proper-lockfile) from swallowing the
+ * signal; they still run on the way out (proper-lockfile removes the lock directory).
+ */
+function onInterrupt(signal: 'SIGINT' | 'SIGTERM', command: () => string | null, json: boolean): void {
+  let code: number;
+  try {
+    const phase = activeOut?.interrupted() ?? null;
+    const { left, transaction } = activeLayout ? leftBehind(activeLayout) : { left: [], transaction: false };
+    code = reportInterrupt({ signal, command: command(), phase, left, transaction }, { json });
+  } catch {
+    code = signal === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED;
+  }
+  process.exit(code);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const verbose = argv.includes('--verbose');
+  let command: string | null = null;
+  let cli: ReturnType<typeof buildCli> | undefined;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onInterrupt(signal, () => command, json));
   try {
     // cac drops a lone `-` (it would install latest): refuse it like any bad spec.
     const args = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'));
@@ -235,7 +316,7 @@ export async function main(argv: string[]): Promise<number> {
         hint: 'give an exact version (2026.9.6), a semver range (^2026.9) or a dist-tag (latest)',
       });
     }
-    const cli = buildCli();
+    cli = buildCli();
     // `--version --json`: one document instead of cac's `oc-versions/<v> <platform> node-<v>` line.
     if (json) cli.showVersionOnExit = false;
     cli.parse(['node', 'oc-versions', ...joinNegativeValues(argv)], { run: false });
@@ -244,16 +325,18 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.OK;
     }
     if (cli.options['help'] || cli.options['version']) return EXIT.OK;
+    command = cli.matchedCommandName ?? null;
     if (!cli.matchedCommand) {
       const name = cli.args[0];
-      throw new OcError('USAGE', name ? `unknown command '${name}'` : 'no command given', { hint: 'oc-versions --help lists commands' });
+      if (!name) throw new OcError('USAGE', 'no command given', { hint: 'oc-versions --help lists commands' });
+      throw unknownWord('command', name, cli.commands.flatMap((c) => [c.name, ...c.aliasNames]), 'oc-versions --help lists commands');
     }
     const code = (await cli.runMatchedCommand()) as unknown;
     return typeof code === 'number' ? code : EXIT.OK;
   } catch (e) {
     // The live display ends first (its phase marked cut short): the error's lines come after it.
     activeOut?.done(false);
-    return reportError(e, { json, verbose });
+    return reportError(cli ? withSuggestion(e, cli, argv) : e, { json, verbose });
   } finally {
     activeOut?.done(true);
   }

@@ -14,6 +14,10 @@ export const EXIT = {
   DEGRADED: 7,
   REGISTRY: 8,
   ENVIRONMENT: 9,
+  /** SIGINT (Ctrl-C): 128 + 2, as a shell reports a command the signal ended. */
+  INTERRUPTED: 130,
+  /** SIGTERM: 128 + 15. */
+  TERMINATED: 143,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -42,6 +46,8 @@ export const ERROR_EXIT = {
   PERMISSION: EXIT.ENVIRONMENT,
   ENVIRONMENT: EXIT.ENVIRONMENT,
   SERVICE_ERROR: EXIT.ENVIRONMENT,
+  /** SIGINT or SIGTERM ended the command (exit 130, or 143 for SIGTERM: the exitCode option). */
+  INTERRUPTED: EXIT.INTERRUPTED,
 } as const satisfies Record<string, ExitCode>;
 
 export type ErrorCode = keyof typeof ERROR_EXIT;

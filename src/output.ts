@@ -37,6 +37,12 @@ export interface Output {
    * Called before an error report, so the report's lines are never overwritten. Idempotent.
    */
   done(ok?: boolean): void;
+  /**
+   * A signal ends the command (src/cli.ts): the live display stops without persisting the running
+   * phase (the interrupt's one line names it) and a pending line is dropped. Returns the name of the
+   * last phase started, shown or not (null before any).
+   */
+  interrupted(): string | null;
 }
 
 export interface CheckLike {
@@ -149,6 +155,7 @@ export function createOutput(opts: OutputOptions): Output {
   const c: Colors = live ? live.createColors(colorAllowed(opts)) : { green: (s) => s, red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s };
   let printed = false;
   let current: Phase | null = null;
+  let lastPhase: string | null = null;
   // Plain lines: the `resolve` phase's line waits until the resolve succeeds (the next line or
   // the result), so a bad spec, an unknown version or a registry that is down prints only the
   // two error lines, as every other bad input does.
@@ -171,18 +178,11 @@ export function createOutput(opts: OutputOptions): Output {
     const stats = phaseStats(current, Date.now());
     screen(`${c.cyan(SPINNER[frame++ % SPINNER.length]!)} ${current.detail}${stats ? c.dim(` · ${stats}`) : ''} ${c.dim(`(${seconds(Date.now() - current.t0)})`)}`);
   };
-  const onSignal = (signal: NodeJS.Signals) => {
-    stopLive(false, 'interrupted');
-    // Then die of the signal as before (lock and cursor clean-up run on the way out).
-    process.kill(process.pid, signal);
-  };
   const startLive = () => {
     if (!live || screen) return;
     screen = live.createLogUpdate(opts.stderr ?? process.stderr);
     timer = setInterval(draw, FRAME_MS);
     timer.unref();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
   };
   const stopLive = (ok: boolean, why?: string) => {
     if (!screen) return;
@@ -196,8 +196,6 @@ export function createOutput(opts: OutputOptions): Output {
     screen = null;
     if (timer) clearInterval(timer);
     timer = null;
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   };
   /** A finished line: above the live block on a terminal, else a plain `oc-versions: ` line. */
   const persist = (text: string) => {
@@ -251,6 +249,7 @@ export function createOutput(opts: OutputOptions): Output {
       }
     },
     phase(name, detail) {
+      lastPhase = name;
       if (!shown) return;
       finish();
       current = { name, detail, t0: Date.now(), bytes: null, totalBytes: null, items: null };
@@ -287,13 +286,20 @@ export function createOutput(opts: OutputOptions): Output {
       if (ok) flushPending();
       else pending = null;
     },
+    interrupted() {
+      current = null;
+      pending = null;
+      stopLive(false);
+      return lastPhase;
+    },
   };
   return out;
 }
 
 /** One check or stage as a line: `ok  `, `skip` or `FAIL`, its name, time, and its detail where it says something. */
-export function checkLine(c: CheckLike, indent = '  '): string {
+export function checkLine(c: Omit<CheckLike, 'ms'> & { ms: number | null }, indent = '  '): string {
   const skipped = c.skipped ?? (c.ok && c.detail.startsWith('skipped'));
   const mark = skipped ? 'skip' : c.ok ? 'ok  ' : 'FAIL';
-  return `${indent}${mark} ${c.name} (${c.ms} ms)${c.detail ? `: ${c.detail}` : ''}`;
+  // A time a log did not record (history of older logs) says so rather than "(0 ms)".
+  return `${indent}${mark} ${c.name} (${c.ms === null ? 'time not logged' : `${c.ms} ms`})${c.detail ? `: ${c.detail}` : ''}`;
 }

@@ -36,6 +36,8 @@ const DEFAULT_HINT: Record<ExitCode, string> = {
   [EXIT.DEGRADED]: 'oc-versions recover (or use <version>) brings a healthy version back',
   [EXIT.REGISTRY]: 'check the network and your npm configuration (npm config list), then try again',
   [EXIT.ENVIRONMENT]: 'fix the environment problem named above, then try again',
+  [EXIT.INTERRUPTED]: 'the next oc-versions command cleans up what was left (or run oc-versions recover)',
+  [EXIT.TERMINATED]: 'the next oc-versions command cleans up what was left (or run oc-versions recover)',
 };
 
 export function hintOf(err: OcError): string {
@@ -74,15 +76,57 @@ export function reportError(e: unknown, opts: ReportOptions): number {
     const c = err.cause as Error | undefined;
     process.stderr.write(String(c?.stack ?? err.stack) + '\n');
   }
-  if (opts.json) {
-    // `changed`: whether the failed command changed anything before it failed (docs/cli.md#changed);
-    // null when not known (a bug: exit 1).
-    const changed = err.changed ?? (err.exitCode === EXIT.INTERNAL ? null : false);
-    const doc = jsonDocument({
-      changed,
-      error: { code: err.code, message: err.message, hint: hint || null, exitCode: err.exitCode, ...(opts.verbose ? { causes } : {}), ...(err.details ?? {}) },
-    });
-    process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
-  }
+  if (opts.json) writeErrorDocument(err, hint, opts.verbose ? { causes } : {});
   return err.exitCode ?? EXIT.INTERNAL;
+}
+
+function writeErrorDocument(err: OcError, hint: string, extra: Record<string, unknown>): void {
+  // `changed`: whether the failed command changed anything before it failed (docs/cli.md#changed);
+  // null when not known (a bug: exit 1).
+  const changed = err.changed ?? (err.exitCode === EXIT.INTERNAL ? null : false);
+  const doc = jsonDocument({
+    changed,
+    error: { code: err.code, message: err.message, hint: hint || null, exitCode: err.exitCode, ...extra, ...(err.details ?? {}) },
+  });
+  process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+}
+
+/** What a signal interrupted (src/cli.ts gathers it; src/app/interrupted.ts says what was left). */
+export interface Interruption {
+  signal: 'SIGINT' | 'SIGTERM';
+  /** The command that was running, when one had been parsed. */
+  command: string | null;
+  /** The progress phase it was in (resolve, download, validate, seal, restart, …), when one had started. */
+  phase: string | null;
+  /** What it left behind, one short phrase each; empty when nothing. */
+  left: string[];
+  /** A transaction (journal) was open: the next command finishes or undoes it. */
+  transaction: boolean;
+}
+
+/**
+ * A command ended by SIGINT/SIGTERM: exactly one line on stderr — what was interrupted, what it
+ * left and how that is cleaned — and with --json the error document `INTERRUPTED` (exit 130, or
+ * 143 for SIGTERM; docs/exit-codes.md). Never "a bug": an interrupt is the operator's choice.
+ */
+export function reportInterrupt(i: Interruption, opts: ReportOptions): number {
+  const exitCode = i.signal === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED;
+  const what = `${i.command ?? 'oc-versions'} interrupted by ${i.signal}${i.phase ? ` during ${i.phase}` : ''}`;
+  const message = i.left.length === 0 ? `${what}; nothing was left behind` : `${what}; left ${i.left.join(', ')}`;
+  const hint =
+    i.left.length === 0
+      ? ''
+      : i.transaction
+        ? `the next oc-versions command finishes or undoes the ${i.command ?? 'transaction'} and cleans the rest (or run oc-versions recover)`
+        : 'the next oc-versions command cleans it (or run oc-versions recover)';
+  const err = new OcError('INTERRUPTED', message, {
+    exitCode,
+    details: { signal: i.signal, phase: i.phase, left: i.left },
+    // An open transaction is a change (a snapshot, maybe a flip or restart) the next command finishes
+    // or undoes; a staging dir or the lock alone changed nothing the next command does not sweep.
+    changed: i.transaction,
+  });
+  process.stderr.write(`oc-versions: ${message}${hint ? `; ${hint}` : ''}\n`);
+  if (opts.json) writeErrorDocument(err, hint, {});
+  return exitCode;
 }

@@ -6,6 +6,7 @@
  */
 import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
+import { SERVICE_ACTIONS, SNAPSHOT_ACTIONS } from '../usage.js';
 
 const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'state', 'uninstall-all', 'completion'];
 const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--progress', '--no-color', '--verbose', '--help', '--version'];
@@ -29,8 +30,8 @@ const OPTIONS: Record<string, readonly string[]> = {
   state: ['--force'],
 };
 const ACTIONS: Record<string, readonly string[]> = {
-  service: ['install', 'adopt', 'restore', 'uninstall', 'start', 'stop', 'restart', 'status'],
-  snapshot: ['create', 'list', 'show'],
+  service: Object.keys(SERVICE_ACTIONS),
+  snapshot: Object.keys(SNAPSHOT_ACTIONS),
   state: ['aside'],
   completion: ['bash', 'zsh', 'fish'],
 };

@@ -14,8 +14,8 @@ export async function run(ctx: CommandContext, opts: { limit?: string | number }
     ? items
         .map((i) => {
           const head = `${i.at}  ${i.op} ${i.from ?? '(none)'} → ${i.to ?? '(none)'}: ${i.outcome}${i.cause ? ` (${i.cause})` : ''}${i.ms !== null ? ` in ${i.ms} ms` : ''}${i.txid ? `  [${i.txid}]` : ''}`;
-          const stages = i.stages.map((s) => checkLine({ ...s, ms: s.ms ?? 0 }, '    '));
-          const rb = i.rollback ? [`    rollback: ${i.rollback.reason}`, ...i.rollback.stages.map((s) => checkLine({ ...s, ms: s.ms ?? 0 }, '      '))] : [];
+          const stages = i.stages.map((s) => checkLine(s, '    '));
+          const rb = i.rollback ? [`    rollback: ${i.rollback.reason}`, ...i.rollback.stages.map((s) => checkLine(s, '      '))] : [];
           const aside = i.setAside.length ? [`    set aside (not deleted): ${i.setAside.join(', ')}`] : [];
           return [head, ...stages, ...rb, ...aside].join('\n');
         })

@@ -1,3 +1,4 @@
+import { readHistory } from '../core/history.js';
 import { EXIT, OcError } from '../errors.js';
 import { isOrphaned, readJournal } from '../core/journal.js';
 import { readLockOwner } from '../core/lock.js';
@@ -115,9 +116,13 @@ export async function status(ctx: CommandContext): Promise<number> {
     : null;
   const watch = state.watch ? { version: state.watch.version, from: state.watch.from, since: state.watch.since, until: state.watch.until, restarts: state.watch.restarts, lastProbe: state.watch.lastProbe } : null;
   const pin = ctx.config.pin ?? null;
+  // The newest transition as `history` shows it (a switch without a transaction has no log: the
+  // last log's outcome would be an older one).
+  const newest = (await readHistory(ctx.layout, 1))[0];
+  const last = newest ? { outcome: newest.outcome, op: newest.op, from: newest.from, to: newest.to, at: newest.at, txid: newest.txid } : null;
   // Databases a restore set aside (never deleted): what `state aside restore` can bring back.
   const setAside = await (await import('../app/state-aside.js')).listAside(ctx).catch(() => []);
-  const doc = { current, previous: state.previous, pin, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null, watch, setAside, history: 'oc-versions history' };
+  const doc = { current, previous: state.previous, pin, transaction: inFlight, lock: holder ?? null, service, secretStore, log: lastLog, lastTxid: txid ?? null, lastOutcome: last, watch, setAside, history: 'oc-versions history' };
   const lines = [`current: ${current ?? '(none)'}${state.previous ? ` (previous ${state.previous})` : ''}`];
   if (pin) lines.push(`pinned: ${pin.spec} (${pin.range}); upgrade stays inside it (oc-versions unpin)`);
   if (inFlight) lines.push(`transaction ${inFlight.txid}: ${inFlight.op} ${inFlight.from ?? '(none)'} → ${inFlight.to}, phase ${inFlight.phase}${inFlight.running ? ' (running)' : inFlight.degraded ? ' (DEGRADED)' : ' (interrupted: next command or `oc-versions recover` finishes it)'}`);
@@ -132,8 +137,7 @@ export async function status(ctx: CommandContext): Promise<number> {
     lines.push(`service: ${s.manager} ${s.label} ${s.running ? `running pid ${s.pid} on ${s.version ?? '?'}` : 'not running'}${why}`);
   }
   if (secretStore && typeof secretStore === 'object' && 'note' in secretStore) lines.push(`secrets: ${(secretStore as { note: string }).note}`);
-  const outcome = lastLog.findLast?.((l) => (l as { event?: string }).event === 'outcome') as { outcome?: string } | undefined;
-  if (outcome?.outcome) lines.push(`last outcome: ${outcome.outcome}`);
+  if (last) lines.push(`last outcome: ${last.outcome} (${last.op} ${last.from ?? '(none)'} → ${last.to ?? '(none)'}, ${last.at})`);
   if (watch) lines.push(`watch: ${watch.version} watched until ${watch.until} (${watch.restarts} restart(s)${watch.lastProbe ? `; last probe ${watch.lastProbe.ok ? 'ok' : 'FAILING'}: ${watch.lastProbe.detail}` : ''})`);
   if (setAside.length) lines.push(`set aside: ${setAside.length} state database(s) kept from going back across a schema bump (oc-versions state aside list)`);
   lines.push('every transition: oc-versions history');

@@ -679,7 +679,13 @@ async function uninstallAll(ctx: CommandContext, opts: ServiceOptions): Promise<
   for (const name of secretNames) await store.delete(name).catch(() => {});
   for (const kind of ['launchd'] as const) await backendOf(kind).recoveryAgent?.uninstall(ctx.layout, ctx.env).catch(() => {});
   await fsp.rm(ctx.layout.home, { recursive: true, force: true });
-  ctx.out.result(`removed oc-versions: ${plan.join('; ')}`, { changed: true, action: 'uninstall-all', handedBack: Boolean(adopted), secretsDeleted: secretNames, home: ctx.layout.home });
+  // What was done, in the past tense (the plan above is what would be done).
+  const done = [
+    ...(adopted ? [`handed the ${adopted.manager} service ${adopted.label} back (${adopted.definitionPath} restored from ${adopted.originalPath})`] : []),
+    ...(secretNames.length > 0 ? [`deleted ${secretNames.length} secret-store entr${secretNames.length === 1 ? 'y' : 'ies'}`] : []),
+    `removed the home ${ctx.layout.home} (versions, snapshots, logs, config, shims) and the recovery agent, if there was one`,
+  ];
+  ctx.out.result(`uninstalled oc-versions: ${done.join('; ')}`, { changed: true, action: 'uninstall-all', handedBack: Boolean(adopted), secretsDeleted: secretNames, home: ctx.layout.home });
   return EXIT.OK;
 }
 

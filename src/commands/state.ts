@@ -4,11 +4,12 @@ import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
 import { mutating } from '../app/session.js';
 import { listAside, restoreAside } from '../app/state-aside.js';
+import { STATE_ASIDE_ACTIONS, unknownWord } from '../usage.js';
 
 const USAGE_HINT = 'oc-versions state aside list; oc-versions state aside restore <file>';
 
 export async function run(ctx: CommandContext, group: string, action: string | undefined, file: string | undefined, opts: { force: boolean }): Promise<void> {
-  if (group !== 'aside') throw new OcError('USAGE', `unknown state subcommand '${group}' (aside)`, { hint: USAGE_HINT });
+  if (group !== 'aside') throw unknownWord('state subcommand', group, ['aside'], USAGE_HINT);
   switch (action ?? 'list') {
     case 'list': {
       const aside = await listAside(ctx);
@@ -35,6 +36,6 @@ export async function run(ctx: CommandContext, group: string, action: string | u
       return;
     }
     default:
-      throw new OcError('USAGE', `unknown state aside action '${action}' (list, restore)`, { hint: USAGE_HINT });
+      throw unknownWord('state aside action', String(action), Object.keys(STATE_ASIDE_ACTIONS), USAGE_HINT);
   }
 }

@@ -1,4 +1,5 @@
 import { OcError } from '../errors.js';
+import { inspectLock, lockedError } from '../core/lock.js';
 import { readState } from '../core/state.js';
 import { readCurrent } from '../core/store.js';
 import type { CommandContext } from '../app/context.js';
@@ -19,6 +20,10 @@ export async function rollback(ctx: CommandContext, opts: { noRestart?: boolean;
   // Checked before the lock too, so a home with nothing to roll back to is not created or touched.
   const pre = await readState(ctx.layout);
   if (!pre.previous) {
+    // A transition holding the lock (a first upgrade, say) records `previous` only when it commits:
+    // say it is busy, as taking the lock would, rather than that there is nothing to go back to.
+    const lock = await inspectLock(ctx.layout);
+    if (lock.state === 'held') throw lockedError(lock.owner);
     throw new OcError('NO_PREVIOUS', 'there is no previous version to roll back to', { hint: 'oc-versions list shows what is installed; oc-versions use <version>' });
   }
   return mutating(ctx, 'rollback', async () => {

@@ -7,14 +7,18 @@
  *   spawned — the process backend has spawned the gateway and not yet written its pidfile.
  *   set-aside — a state restore has set a live database aside and not yet put the snapshot's
  *     copy in its place (the path holds no database at that instant).
+ * An install (no journal) has its own points, `install/<phase>`: see INSTALL_FAULT_POINTS.
  * `kill` SIGKILLs the updater itself (nothing runs after it: no finally, no exit hook);
- * `throw` throws an INTERNAL error from that spot.
+ * `throw` throws an INTERNAL error from that spot;
+ * `pause` (install points only) stops there for good, after creating the file named by
+ * OC_VERSIONS_FAULT_PAUSED (if set): a test then knows the phase it signals the command in.
  */
+import fs from 'node:fs';
 import { OcError } from '../errors.js';
 
 export interface FaultSpec {
   phase: string;
-  action: 'kill' | 'throw';
+  action: 'kill' | 'throw' | 'pause';
 }
 
 /** The step fault points (the phases are the other points: see PHASES in journal.ts). */
@@ -27,8 +31,8 @@ export const STATE_FAULT_POINTS = ['definition/set-aside'] as const;
 
 export function parseFault(value: string | undefined): FaultSpec | null {
   if (!value) return null;
-  const m = /^([a-z-]+(?:\/[a-z-]+)?):(kill|throw)$/.exec(value.trim());
-  return m ? { phase: m[1]!, action: m[2] as 'kill' | 'throw' } : null;
+  const m = /^([a-z-]+(?:\/[a-z-]+)?):(kill|throw|pause)$/.exec(value.trim());
+  return m ? { phase: m[1]!, action: m[2] as FaultSpec['action'] } : null;
 }
 
 let armed: FaultSpec | null = null;
@@ -52,4 +56,17 @@ export function fireFault(point: string, spec: FaultSpec | null = armed): void {
 /** A step inside the current phase (e.g. `spawned`): fires `<phase>/<step>` when armed. */
 export function faultStep(step: string): void {
   if (armed && phase !== null) fireFault(`${phase}/${step}`);
+}
+
+/** Points inside an install (stageVersion), right after its phase starts. Not in FAULT_POINTS: no journal. */
+export const INSTALL_FAULT_POINTS = ['install/validate', 'install/seal'] as const;
+
+/** An install point: fires OC_VERSIONS_FAULT when it names `point`; `pause` never returns. */
+export async function installFault(point: (typeof INSTALL_FAULT_POINTS)[number], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const spec = parseFault(env['OC_VERSIONS_FAULT']);
+  if (!spec || spec.phase !== point) return;
+  if (spec.action !== 'pause') return fireFault(point, spec);
+  const marker = env['OC_VERSIONS_FAULT_PAUSED'];
+  if (marker) fs.writeFileSync(marker, `${process.pid} ${point}\n`);
+  await new Promise<never>(() => setInterval(() => {}, 60_000));
 }

@@ -61,7 +61,11 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 export function itemFromLog(txid: string, lines: readonly LogLine[]): HistoryItem {
   const begin = lines.find((l) => l.event === 'begin');
   const times = lines.map((l) => (typeof l.at === 'string' ? Date.parse(l.at) : NaN)).filter((n) => !Number.isNaN(n));
-  const stage = (l: LogLine): HistoryStage => ({ name: String(l['name']), ok: Boolean(l['ok']), ms: typeof l['ms'] === 'number' ? l['ms'] : null, detail: str(l['detail']) ?? '' });
+  const t0 = times.length ? Math.min(...times) : NaN;
+  // `installed+promoted` counts from the transaction's start (staging included); logs written before
+  // it carried its ms have the time of its line for that.
+  const since = (l: LogLine): number | null => (l['name'] === 'installed+promoted' && typeof l.at === 'string' && !Number.isNaN(t0) ? Date.parse(l.at) - t0 : null);
+  const stage = (l: LogLine): HistoryStage => ({ name: String(l['name']), ok: Boolean(l['ok']), ms: typeof l['ms'] === 'number' ? l['ms'] : since(l), detail: str(l['detail']) ?? '' });
   const stages = lines.filter((l) => l.event === 'stage').map(stage);
   const rb = lines.find((l) => l.event === 'rollback');
   const outcomeLine = [...lines].reverse().find((l) => l.event === 'outcome');

@@ -38,6 +38,7 @@ import { formatFailure, validateTree, type CheckResult, type ValidationReport } 
 import { pickVersion, type ParsedSpec } from './specs.js';
 import { sortNewestFirst } from './versions.js';
 import { SILENT, type ProgressSink } from './progress.js';
+import { installFault } from './faults.js';
 
 export interface InstallOptions {
   layout: Layout;
@@ -163,6 +164,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     // the sync before the seal then has little left to do.
     const flushing = flush();
     out.phase('validate', `validating ${resolved.version}`);
+    await installFault('install/validate');
     const report = await validateTree({
       packageDir,
       prefix: staging,
@@ -183,6 +185,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
     // Identical files of the current (or newest) installed version cost disk once where the
     // filesystem can clone; the staged tree is not sealed yet, so replacing files is allowed.
     out.phase('seal', `sealing ${resolved.version} and moving it into versions/`);
+    await installFault('install/seal');
     const base = (await readCurrent(layout)) ?? (await listInstalled(layout))[0]?.version ?? null;
     if (base) {
       // The inventory check just hashed the package's own files: those hashes need not be computed again.

@@ -125,7 +125,7 @@ async function claimDeadOwner(layout: Layout, dead: LockOwner): Promise<boolean>
   return false;
 }
 
-function lockedError(holder: LockOwner | undefined): OcError {
+export function lockedError(holder: LockOwner | undefined): OcError {
   const who = holder ? `pid ${holder.pid} (${holder.command}, since ${holder.since})` : 'another oc-versions process';
   return new OcError('LOCKED', `another operation is in progress: ${who}`, {
     hint: 'wait for it to finish, or run `oc-versions status` to follow it',

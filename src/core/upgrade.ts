@@ -433,8 +433,10 @@ async function runBeforeFlip(deps: TransitionDeps, req: TransitionRequest, w: Wa
       t.out.phase('flip', `flipping current ${req.from ?? '(none)'} → ${req.to}`);
       await swapCurrent(layout, req.to);
       t.out.end();
-      w.stages.push({ name: 'installed+promoted', ok: true, ms: Date.now() - t.t0, detail: `current → ${req.to}${req.resolved ? ' (staged, validated, sealed)' : ''}` });
-      await t.log({ event: 'stage', name: 'installed+promoted', ok: true });
+      const promoted = { name: 'installed+promoted', ok: true, ms: Date.now() - t.t0, detail: `current → ${req.to}${req.resolved ? ' (staged, validated, sealed)' : ''}` };
+      w.stages.push(promoted);
+      // Its time, as the report shows it (history reads it from here).
+      await t.log({ event: 'stage', ...promoted });
       if (w.svc) w.port = await probePort(deps);
       return;
     }

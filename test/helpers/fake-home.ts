@@ -141,6 +141,9 @@ export function captureOutput(json = true): CapturedOutput {
       if (summary) o.progressLines.push(summary);
     },
     done() {},
+    interrupted() {
+      return null;
+    },
   };
   return o;
 }

@@ -88,12 +88,12 @@ describe('architecture', () => {
 
   // What each layer may import (besides itself). errors.ts and output.ts are leaves anyone may use.
   const ALLOWED: Record<string, readonly string[]> = {
-    cli: ['errors', 'output', 'report', 'app', 'commands'],
+    cli: ['errors', 'output', 'report', 'app', 'commands', 'usage'],
     // The read-only fast path (docs/architecture.md#the-read-only-fast-path): its entry hands over to cli.
     fast: ['fast-path', 'cli'],
     'fast-path': ['errors', 'output', 'app'],
     report: ['errors', 'output', 'secrets'],
-    commands: ['errors', 'output', 'app', 'core', 'openclaw', 'service', 'secrets', 'registry', 'os'],
+    commands: ['errors', 'output', 'app', 'core', 'openclaw', 'service', 'secrets', 'registry', 'os', 'usage'],
     app: ['errors', 'output', 'core', 'openclaw', 'service', 'secrets', 'registry', 'os'],
     service: ['errors', 'core', 'openclaw', 'secrets', 'os'],
     core: ['errors', 'openclaw', 'registry', 'os'],
@@ -103,6 +103,8 @@ describe('architecture', () => {
     os: ['errors'],
     errors: [],
     output: [],
+    // The command line's words beside cac's table (actions, "did you mean"): for cli and completion.
+    usage: ['errors'],
   };
 
   it('imports point down the layers', () => {
