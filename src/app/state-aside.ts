@@ -66,6 +66,8 @@ export async function consentToSetAside(
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true && !ctx.argv.includes('--json');
   if (interactive) {
     const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+    // Ctrl-C at the prompt takes the CLI's one interrupt path (readline would only pause).
+    rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
     try {
       const answer = await rl.question(`${what}.\nThey are kept, not deleted (oc-versions state aside list|restore). Go back? [y/N] `);
       if (/^y(es)?$/i.test(answer.trim())) return preview;

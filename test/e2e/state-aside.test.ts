@@ -98,7 +98,7 @@ function onTerminal(args: string[], env: NodeJS.ProcessEnv, answer: string): Pro
       screen += d;
       if (!typed && screen.includes('[y/N]')) {
         typed = true;
-        child.stdin.write(`${answer}\r`);
+        child.stdin.write(answer === '\x03' ? answer : `${answer}\r`);
       }
     });
     child.on('error', reject);
@@ -196,6 +196,11 @@ describe('nothing is overwritten on the way back', () => {
     await sleep(1_500);
     migrateAndWrite(dbFile, 4, 'tty');
     const before = digestOf(dbFile);
+    // Ctrl-C at the prompt: the one interrupt path (exit 130), nothing changed.
+    const cut = await onTerminal(['rollback'], h.t.env, '\x03');
+    expect(cut.code, cut.screen).toBe(130);
+    expect(cut.screen).toMatch(/interrupted by SIGINT/);
+    expect(digestOf(dbFile)).toBe(before);
     const no = await onTerminal(['rollback'], h.t.env, 'n');
     expect(no.code, no.screen).toBe(2);
     expect(no.screen).toMatch(/holding \d+ s of data written on 2026\.2\.1 after its upgrade/);
