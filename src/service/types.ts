@@ -63,7 +63,7 @@ export interface ServiceManager {
   uninstall(): Promise<void>;
   start(): Promise<void>;
   stop(opts?: StopOptions): Promise<void>;
-  /** Restart without unloading the definition (kickstart -k / systemctl restart / stop+start). */
+  /** Restart without unloading the definition (launchd: SIGTERM + drain + kickstart / systemctl restart / stop+start). */
   restart(opts?: StopOptions): Promise<void>;
   status(): Promise<ServiceStatus>;
   /** null when no definition exists; OcError INVALID_INPUT when it is malformed. */
