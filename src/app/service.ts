@@ -35,6 +35,7 @@ export async function openService(ctx: CommandContext, opts: OpenServiceOptions 
     label,
     ...(definitionPath ? { definitionPath } : {}),
     secretStore: store,
+    note: (m) => ctx.out.warn(m),
   });
   return { kind, mgr, store };
 }

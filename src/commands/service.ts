@@ -244,6 +244,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     ({ mgr, store } = await openService(ctx, { ...opts, manager: kind, label }));
   }
   const env: Record<string, string> = {
+    ...(backend.freshEnv?.(ctx.env) ?? {}),
     ...(existing?.env ?? {}),
     ...passed.values,
     ...EXTERNAL_SUPERVISOR_ENV,

@@ -40,6 +40,7 @@ export interface ManagerOptions {
   definitionPath?: string;
   secretStore?: SecretStore;
   uid?: number;
+  note?: (message: string) => void;
 }
 
 export function parseManagerKind(v: string | undefined): ManagerKind | undefined {
@@ -108,6 +109,7 @@ export async function createServiceManager(
     ...(label !== undefined ? { label } : {}),
     ...(opts.definitionPath !== undefined ? { definitionPath: opts.definitionPath } : {}),
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    ...(opts.note ? { note: opts.note } : {}),
     drainMs: setup.config.service.drainMs,
     keepAlive: keepAliveConfig(setup.config.service.keepAlive),
   };

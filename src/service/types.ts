@@ -63,7 +63,7 @@ export interface ServiceManager {
   uninstall(): Promise<void>;
   start(): Promise<void>;
   stop(opts?: StopOptions): Promise<void>;
-  /** Restart without unloading the definition (kickstart -k / systemctl restart / stop+start). */
+  /** Restart without unloading the definition (launchd: SIGTERM + drain + kickstart / systemctl restart / stop+start). */
   restart(opts?: StopOptions): Promise<void>;
   status(): Promise<ServiceStatus>;
   /** null when no definition exists; OcError INVALID_INPUT when it is malformed. */
@@ -89,6 +89,8 @@ export interface ServiceContext {
   drainMs?: number;
   /** Process backend: the keep-alive supervisor's limits; null = off (config.service.keepAlive). */
   keepAlive?: import('../core/config.js').KeepAliveConfig | null;
+  /** Something the user should know that is not an error (launchd: a disabled label enabled and disabled again). */
+  note?: (message: string) => void;
 }
 
 /** Options a backend's factory takes beyond the context. */
@@ -111,6 +113,8 @@ export interface Backend {
   identityEnv(label: string): Record<string, string>;
   /** stdout/stderr for a new definition when the backend does not choose them itself. */
   defaultLogPath?(env: NodeJS.ProcessEnv): string;
+  /** Environment a fresh definition starts from (launchd: PATH with Homebrew first, HOME, TMPDIR). */
+  freshEnv?(env: NodeJS.ProcessEnv): Record<string, string>;
   /** The gateway's own log when the definition names none (process backend: under the home). */
   gatewayLog?(layout: Layout): string;
   /** A reloaded definition takes effect only with a restart of the job (systemd). */

@@ -15,6 +15,7 @@ import * as plist from 'plist';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { grepTree, runCli, type TestEnv } from '../helpers/cli.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
+import { bootoutAndWait } from '../helpers/launchd-model.js';
 import { LATEST_VERSION, LEGACY_CLI_VERSION, VARIANT_VERSIONS } from '../helpers/fixtures.js';
 import { doublesHost, freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 
@@ -130,7 +131,8 @@ describe('the definition drift guard (launchd via the launchctl double)', () => 
 
     // A login: launchd loads the plist from disk again.
     const uid = String(process.getuid!());
-    launchctl(t, 'bootout', `gui/${uid}/ai.openclaw.gateway`);
+    // bootout is asynchronous (the job drains first): wait for it, as a logout does.
+    await bootoutAndWait(t.env, `gui/${uid}/ai.openclaw.gateway`);
     launchctl(t, 'bootstrap', `gui/${uid}`, plistPath);
     const after = await waitFor(async () => {
       const e = await getJson(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN`);

@@ -10,8 +10,9 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
 import { freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
+import { killRecordedJobs } from '../helpers/launchd-model.js';
 import { homeTagOf } from '../../src/core/layout.js';
-import { isAlive, killGroup } from '../../src/os/proc.js';
+import { isAlive } from '../../src/os/proc.js';
 
 const hosts: GatewayHost[] = [];
 const cleanups: Array<() => Promise<void>> = [];
@@ -62,14 +63,7 @@ describe('two homes side by side', () => {
     cleanups.push(async () => {
       for (const t of [second, first]) await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
       const dir = first.env['OC_DOUBLE_STATE']!;
-      for (const n of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-        try {
-          const st = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'));
-          if (st.pid && isAlive(st.pid)) killGroup(st.pid, 'SIGKILL');
-        } catch {
-          // not a job record
-        }
-      }
+      killRecordedJobs(dir);
       fs.rmSync(second.ocHome, { recursive: true, force: true });
       await first.cleanup();
     });

@@ -15,6 +15,7 @@ import { publish, startRegistry } from '../helpers/registry.js';
 import { grepTree, makeTestEnv, runCli, type TestEnv } from '../helpers/cli.js';
 import { doublesHost, freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
+import { bootoutAndWait } from '../helpers/launchd-model.js';
 import { homeTagOf } from '../../src/core/layout.js';
 
 /** A temp host whose PATH starts with the launchctl/systemctl doubles; cleaned up after each test. */
@@ -337,7 +338,7 @@ describe('launchd recovery agent', () => {
     // "Reboot": launchd loads the agents again; the recovery agent runs recover by itself.
     const uid = process.getuid?.() ?? 0;
     const { execFileSync } = await import('node:child_process');
-    execFileSync(path.join(DOUBLES_DIR, 'launchctl'), ['bootout', `gui/${uid}/${agentLabel}`], { env: t.env });
+    await bootoutAndWait(t.env, `gui/${uid}/${agentLabel}`);
     execFileSync(path.join(DOUBLES_DIR, 'launchctl'), ['bootstrap', `gui/${uid}`, agentPlist], { env: t.env });
     await waitFor(async () => !fs.existsSync(path.join(t.ocHome, 'journal.json')), 30_000, 'the agent to recover').catch((e) => {
       const logf = path.join(t.ocHome, 'logs', 'recover-agent.log');

@@ -1,11 +1,10 @@
 /** Helpers for tests that run a real fixture gateway under a service backend. */
 import net from 'node:net';
 import { expect } from 'vitest';
-import fs from 'node:fs';
 import path from 'node:path';
 import { makeTestEnv, runCli, type CliResult, type TestEnv } from './cli.js';
 import { DOUBLES_DIR } from './fake-home.js';
-import { isAlive, killGroup } from '../../src/os/proc.js';
+import { killRecordedJobs } from './launchd-model.js';
 
 /**
  * A free loopback port below the kernel's ephemeral range (32768+), so that neither another
@@ -130,14 +129,7 @@ export async function doublesHost(registryUrl: string, cleanups: Array<() => Pro
   t.env['OC_DOUBLE_STATE'] = stateDir;
   cleanups.push(async () => {
     await runCli(['service', 'uninstall'], t.env).catch(() => undefined);
-    for (const n of fs.existsSync(stateDir) ? fs.readdirSync(stateDir) : []) {
-      try {
-        const st = JSON.parse(fs.readFileSync(path.join(stateDir, n), 'utf8'));
-        for (const pid of [st.pid, st.ticker?.pid]) if (pid && isAlive(pid)) killGroup(pid, 'SIGKILL');
-      } catch {
-        // not a job record
-      }
-    }
+    killRecordedJobs(stateDir);
     await t.cleanup();
   });
   return t;

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { isAlive, killGroup, processStartTime } from '../../src/os/proc.js';
 import { DOUBLES_DIR, FAKE_GATEWAY_SOURCE, type FakeHome } from './fake-home.js';
+import { killRecordedJobs } from './launchd-model.js';
 
 /** A global npm-style install of the fake gateway: <root>/global/lib/node_modules/openclaw. */
 export async function makeGlobalInstall(root: string, version = '2026.9.1'): Promise<string> {
@@ -55,22 +55,7 @@ export function serviceEnv(fake: FakeHome, extra: NodeJS.ProcessEnv = {}): NodeJ
   };
 }
 
-/** Kill every process group a double recorded (test cleanup; only processes the doubles started). */
+/** Kill every process a double recorded (test cleanup; only processes the doubles started). */
 export function killDoubleJobs(fake: FakeHome): void {
-  const dir = path.join(fake.root, 'double-state');
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    try {
-      const st = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { pid?: number; startTime?: string | null };
-      // Same pid AND same start time: never signal a process that merely reused the pid.
-      if (st.pid && isAlive(st.pid) && (st.startTime == null || processStartTime(st.pid) === st.startTime)) killGroup(st.pid, 'SIGKILL');
-    } catch {
-      // ignore
-    }
-  }
+  killRecordedJobs(path.join(fake.root, 'double-state'));
 }

@@ -71,6 +71,9 @@ describe('launchd: adopt an OpenClaw plist with inline EnvironmentVariables', ()
       },
     });
     originalText = await fsp.readFile(plistPath, 'utf8');
+    // launchd does not create the log directory (the model refuses to start the job without it);
+    // OpenClaw's installer creates it before bootstrap.
+    await fsp.mkdir(path.join(fake.userHome, 'Library', 'Logs', 'openclaw'), { recursive: true });
     // OpenClaw's own service is running from the global install before adoption.
     const ctx = await makeContext(fake, serviceEnv(fake));
     const { run } = await import('../../src/os/proc.js');
@@ -134,7 +137,7 @@ describe('launchd: adopt an OpenClaw plist with inline EnvironmentVariables', ()
     });
   });
 
-  it('restart (kickstart -k) gives a new pid with the same environment', async () => {
+  it('restart (SIGTERM, drain, kickstart) gives a new pid with the same environment', async () => {
     const before = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
     const ctx = await makeContext(fake, serviceEnv(fake));
     await service(ctx, 'restart', [], { drainMs: 5_000 });

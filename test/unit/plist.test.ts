@@ -1,8 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { build, parse } from 'plist';
 import { describe, expect, it } from 'vitest';
 import { isOcError } from '../../src/errors.js';
 import { planAdoption, versionManagedNode } from '../../src/service/adopt.js';
-import { parseLaunchctlPrint } from '../../src/service/launchd.js';
+import { labelDisabled, launchdBaseEnv, parseLaunchctlPrint } from '../../src/service/launchd.js';
 import { definitionToPlist, OPENCLAW_LAUNCHD_POLICY, plistToDefinition } from '../../src/service/plist.js';
 import type { ServiceDefinition } from '../../src/service/types.js';
 
@@ -136,7 +139,58 @@ describe('launchctl print parsing', () => {
       '\tlast exit code = (never exited)',
       '}',
     ].join('\n');
-    expect(parseLaunchctlPrint(text)).toEqual({ pid: 4242, state: 'running', lastExitCode: '(never exited)', program: '/bin/sh' });
+    expect(parseLaunchctlPrint(text)).toEqual({ pid: 4242, state: 'running', lastExitCode: '(never exited)', program: '/bin/sh', path: null, exitTimeoutS: null, runs: null, environment: {} });
     expect(parseLaunchctlPrint('gui/501/x = {\n\tstate = not running\n}').pid).toBeNull();
+  });
+
+  it('reads path, exit timeout, runs, the environment block and a terminating signal', () => {
+    const text = [
+      'gui/501/ai.openclaw.gateway = {',
+      '\tpath = /Users/u/Library/LaunchAgents/ai.openclaw.gateway.plist',
+      '\tstate = SIGTERMed',
+      '\tenvironment = {',
+      '\t\tOPENCLAW_GATEWAY_PORT => 18789',
+      '\t\tWITH_ARROW => a => b',
+      '\t}',
+      '',
+      '\texit timeout = 5',
+      '\truns = 3',
+      '\tlast terminating signal = Killed: 9',
+      '}',
+    ].join('\n');
+    expect(parseLaunchctlPrint(text)).toMatchObject({
+      path: '/Users/u/Library/LaunchAgents/ai.openclaw.gateway.plist',
+      state: 'SIGTERMed',
+      exitTimeoutS: 5,
+      runs: 3,
+      lastExitCode: 'Killed: 9',
+      environment: { OPENCLAW_GATEWAY_PORT: '18789', WITH_ARROW: 'a => b' },
+    });
+  });
+});
+
+describe('launchctl print-disabled parsing', () => {
+  it('reads a label override in both formats; other labels and absent ones are enabled', () => {
+    const now = 'disabled services = {\n\t"ai.openclaw.gateway" => disabled\n\t"com.other" => enabled\n}\n';
+    expect(labelDisabled(now, 'ai.openclaw.gateway')).toBe(true);
+    expect(labelDisabled(now, 'com.other')).toBe(false);
+    expect(labelDisabled(now, 'ai.openclaw')).toBe(false);
+    expect(labelDisabled('disabled services = {\n\t"ai.openclaw.gateway" => true\n}\n', 'ai.openclaw.gateway')).toBe(true);
+  });
+});
+
+describe('launchdBaseEnv', () => {
+  it('puts Homebrew bin dirs that exist first, then the system dirs; HOME and TMPDIR', () => {
+    const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'brew-'));
+    try {
+      fs.mkdirSync(path.join(prefix, 'bin'));
+      const env = launchdBaseEnv({ HOMEBREW_PREFIX: prefix, HOME: '/Users/u', TMPDIR: '/tmp/x' });
+      expect(env['PATH']!.split(':')[0]).toBe(path.join(prefix, 'bin'));
+      expect(env['PATH']).not.toContain(path.join(prefix, 'sbin'));
+      expect(env['PATH']!.endsWith('/usr/bin:/bin:/usr/sbin:/sbin')).toBe(true);
+      expect(env).toMatchObject({ HOME: '/Users/u', TMPDIR: '/tmp/x' });
+    } finally {
+      fs.rmSync(prefix, { recursive: true, force: true });
+    }
   });
 });

@@ -54,6 +54,12 @@ function procStat(pid) {
   }
 }
 
+/** The start time (/proc stat field 22) of a process, or null. */
+export function procStartTime(pid) {
+  const st = procStat(pid);
+  return st ? st[19] : null;
+}
+
 /** Alive, not a zombie, and the same process we started (start time matches). */
 export function alive(rec) {
   if (!rec || !rec.pid) return false;
@@ -81,18 +87,21 @@ export function spawnJob(argv, env, { cwd, stdout, stderr } = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Signal a process group we started (its leader alone if the group is gone). */
+export function signalGroup(pid, s) {
+  try {
+    process.kill(-pid, s);
+  } catch {
+    try {
+      process.kill(pid, s);
+    } catch {}
+  }
+}
+
 /** SIGTERM the recorded group, wait up to timeoutMs, then SIGKILL. */
 export async function stopJob(rec, timeoutMs) {
   if (!alive(rec)) return 'not-running';
-  const sig = (s) => {
-    try {
-      process.kill(-rec.pid, s);
-    } catch {
-      try {
-        process.kill(rec.pid, s);
-      } catch {}
-    }
-  };
+  const sig = (s) => signalGroup(rec.pid, s);
   sig('SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && alive(rec)) await sleep(50);
