@@ -40,6 +40,7 @@ import type { Layout } from '../core/layout.js';
 import { isAlive, isGroupAlive, killGroup, ownsListener, pidsWithEnv, processArgvAnyOs, processEnviron, processStartTime, run, sleep, spawnGroupInMemory, type InMemoryChild } from '../os/proc.js';
 import { resolveEntry } from '../core/store.js';
 import { copyOpenClawState, type StateCopy } from './state-copy.js';
+import { SESSION_KEYS, sealEnv } from '../os/sealed-home.js';
 
 /** Env marker carried by every canary process: how a sweep recognises one. */
 export const CANARY_ENV = 'OC_VERSIONS_CANARY';
@@ -360,6 +361,15 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     });
     env['PATH'] ??= '/usr/local/bin:/usr/bin:/bin';
     delete env['OPENCLAW_GATEWAY_PORT'];
+    // Sealed: HOME, the XDG dirs and TMPDIR inside the canary's dir, no session bus, so a version
+    // that rewrites its LaunchAgent, unit or profile at start rewrites the canary's own (issue 31).
+    // What it needs of a home is its state dir at the default place.
+    const ts = Date.now();
+    const home = path.join(dir, 'home');
+    Object.assign(env, await sealEnv(env, home, path.join(dir, 'tmp')));
+    for (const k of SESSION_KEYS) delete env[k];
+    await fsp.symlink(copy.stateDir, path.join(home, '.openclaw'));
+    check('seal', 'ok', Date.now() - ts, `HOME=${home}, XDG_CONFIG_HOME/DATA/STATE/CACHE/RUNTIME_DIR and TMPDIR under ${dir}; ~/.openclaw → the copy; session bus and agents not inherited`);
 
     const bin = resolveEntry(layout, version, 'bin');
     const entry = resolveEntry(layout, version, 'service') ?? bin;
@@ -505,6 +515,22 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     const stopFailed = checks.some((x) => x.name === 'stop' && !x.ok);
     onProgress(`canary: ${verdict.ok && !stopFailed ? 'passed' : 'failed'} in ${Date.now() - t0} ms`);
     return result(verdict.ok && !stopFailed && !cleanupError, redact(detail), { startMs, port, log });
+  }
+}
+
+/**
+ * Run `fn` with `env` sealed into a scratch dir `canary/<id>/` (HOME, XDG dirs, TMPDIR; no session
+ * bus): for a command of a version that is not serving yet outside the canary itself (the handoff
+ * probe). The dir is removed after; one left by a killed runner has no record, so the next sweep
+ * removes it.
+ */
+export async function withSealedScratch<T>(layout: Layout, id: string, env: NodeJS.ProcessEnv, fn: (env: NodeJS.ProcessEnv, cwd: string) => Promise<T>): Promise<T> {
+  const dir = layout.canary(id);
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    return await fn(await sealEnv(env, path.join(dir, 'home'), path.join(dir, 'tmp')), dir);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
   }
 }
 

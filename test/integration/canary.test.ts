@@ -210,6 +210,7 @@ describe('runCanary on copied state', () => {
     expect(r.port).toBeGreaterThanOrEqual(livePort + 120);
     expect(r.checks.map((c) => [c.name, c.status])).toEqual([
       ['copy state', 'ok'],
+      ['seal', 'ok'],
       ['doctor lint', 'ok'],
       ['database preflight state/openclaw.sqlite', 'ok'],
       ['agent database preflight agents/main/agent/openclaw-agent.sqlite', 'ok'],
