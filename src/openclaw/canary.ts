@@ -6,8 +6,10 @@
  *   1. record     canary/<id>.json {runnerPid, dir, port, pid, pgid, …} is written BEFORE the copy
  *                 dir exists and again right after the spawn, so `sweepCanary` can always find
  *                 what a killed runner left (a dir without a record is garbage by construction)
- *   2. copy       src/openclaw/state-copy.ts: config with secret values as env references, SQLite
- *                 databases as consolidated single files, plugin payloads re-linked at the target
+ *   2. copy       src/openclaw/state-copy.ts: the whole state dir beside it (clone, else a plain copy up
+ *                 to canary.plainCopyMaxBytes; named in the record first) or the selective copy; config
+ *                 with secret values as env references, SQLite databases as consolidated single files,
+ *                 links re-pointed at the target; then the seal: HOME/XDG/TMPDIR in the canary's dir
  *   3. preflight  the target's own commands on the copy (config.canary.preflight), each with a
  *                 timeout; one it does not know ("unknown command/option") is `unsupported` and
  *                 skipped, a failure refuses before the gateway starts
@@ -39,7 +41,7 @@ import { fillUrl, type StageResult } from '../core/health.js';
 import type { Layout } from '../core/layout.js';
 import { isAlive, isGroupAlive, killGroup, ownsListener, pidsWithEnv, processArgvAnyOs, processEnviron, processStartTime, run, sleep, spawnGroupInMemory, type InMemoryChild } from '../os/proc.js';
 import { resolveEntry } from '../core/store.js';
-import { copyOpenClawState, type StateCopy } from './state-copy.js';
+import { canClone, copyOpenClawState, stateSize, type StateCopy, type StateScope } from './state-copy.js';
 import { SESSION_KEYS, sealEnv } from '../os/sealed-home.js';
 
 /** Env marker carried by every canary process: how a sweep recognises one. */
@@ -88,6 +90,8 @@ export interface CanaryResult extends StageResult {
   checks: CanaryCheck[];
   /** The canary gateway's last output lines, redacted. */
   log: string[];
+  /** What it rehearsed on (null: it never got to copy the state). */
+  scope: StateScope | null;
 }
 
 export interface CanaryRecord {
@@ -96,6 +100,8 @@ export interface CanaryRecord {
   runnerPid: number;
   runnerStart: string | null;
   dir: string;
+  /** The whole-state copy beside the live state dir (`<stateDir>.oc-canary.<id>`), named before it exists; null: none. */
+  stateCopy?: string | null;
   port: number | null;
   pid: number | null;
   pgid: number | null;
@@ -267,6 +273,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     port: null,
     checks,
     log: [],
+    scope: null,
     ...extra,
   });
   if (!c.enabled) return result(true, 'skipped: canary.enabled is false');
@@ -293,6 +300,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     runnerPid: process.pid,
     runnerStart: processStartTime(process.pid),
     dir,
+    stateCopy: null,
     port: null,
     pid: null,
     pgid: null,
@@ -306,6 +314,8 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
   };
 
   let gw: InMemoryChild | null = null;
+  let scope: StateScope | null = null;
+  let scopeText = '';
   let port: number | null = null;
   let startMs: number | null = null;
   let verdict: { ok: boolean; detail: string };
@@ -314,23 +324,29 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     await writeJsonAtomic(recordFile, record, 0o600);
     await fsp.mkdir(dir, { mode: 0o700 });
 
-    // 2. copy
+    // 2. copy: the whole state beside it where it can (clone, else a small plain copy), else part of it
     onProgress(`canary: copying the OpenClaw state of ${input.stateDir}`);
     let copy: StateCopy;
     const tc = Date.now();
+    let whole: { clone: boolean; exclude: readonly string[] } | null = null;
+    let scopeWhy = '';
     try {
+      ({ whole, why: scopeWhy } = await chooseScope(input.stateDir, c, id, record, recordFile));
       copy = await copyOpenClawState({
         layout,
         version,
         liveStateDir: input.stateDir,
         liveConfigPath: input.configPath ?? null,
         secretPattern: config.secretPattern,
-        copyDir: path.join(dir, 'state'),
+        copyDir: whole ? record.stateCopy! : path.join(dir, 'state'),
+        whole,
       });
     } catch (e) {
       check('copy state', 'failed', Date.now() - tc, (e as Error).message);
       return await finish({ ok: false, detail: `canary: copying the state failed: ${redact((e as Error).message)}` });
     }
+    scope = copy.scope;
+    scopeText = scopeWords(copy.scope, input.stateDir, whole?.exclude ?? [], scopeWhy);
     const secretKey = new RegExp(config.secretPattern, 'i');
     for (const v of Object.values(copy.secretEnv)) secrets.add(v);
     for (const [k, v] of [...Object.entries(copy.dotenv), ...Object.entries(input.serviceEnv)]) if (secretKey.test(k)) secrets.add(v);
@@ -338,7 +354,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
       'copy state',
       'ok',
       Date.now() - tc,
-      `config ${copy.configPath ? `(${Object.keys(copy.secretEnv).length} secret value(s) as env references)` : 'absent'}; ` +
+      `${scopeText}: config ${copy.configPath ? `(${Object.keys(copy.secretEnv).length} secret value(s) as env references)` : 'absent'}; ` +
         `${copy.databases.length} database(s) ${copy.databases.map((d) => d.rel).join(', ')}; ` +
         `plugins ${copy.pluginDirs.join(', ') || '(none)'}; ${copy.relinked.length} link(s) re-pointed` +
         (copy.dangling.length ? `; dangling in ${version}: ${copy.dangling.join(', ')}` : ''),
@@ -485,7 +501,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
       return await finish({ ok: false, detail: `canary: ${reason}` });
     }
     check('readyz', 'ok', Date.now() - tr, `${readyUrl} → 200`);
-    return await finish({ ok: true, detail: `canary: ${version} started on copied state in ${startMs} ms (allowance ${allowanceMs} ms) and is ready` });
+    return await finish({ ok: true, detail: `canary: ${version} started on a copy of the state in ${startMs} ms (allowance ${allowanceMs} ms) and is ready` });
   } catch (e) {
     check('canary', 'failed', Date.now() - t0, (e as Error).message);
     return await finish({ ok: false, detail: `canary: ${redact((e as Error).message)}` });
@@ -504,18 +520,74 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     }
     try {
       await fsp.rm(dir, { recursive: true, force: true });
+      if (record.stateCopy) await fsp.rm(record.stateCopy, { recursive: true, force: true });
       if (!gw || !isGroupAlive(gw.pid)) await fsp.rm(recordFile, { force: true });
     } catch (e) {
       cleanupError = (e as Error).message;
     }
     const log = gw ? gw.lines.slice(-LOG_LINES).map(redact) : [];
     let detail = verdict.detail;
+    if (scopeText) detail += ` (rehearsed on ${scopeText})`;
     if (!verdict.ok && log.length) detail += `; gateway log ends: ${log.slice(-TAIL_IN_DETAIL).join(' | ')}`;
     if (cleanupError) detail += `; cleanup: ${cleanupError}`;
     const stopFailed = checks.some((x) => x.name === 'stop' && !x.ok);
     onProgress(`canary: ${verdict.ok && !stopFailed ? 'passed' : 'failed'} in ${Date.now() - t0} ms`);
-    return result(verdict.ok && !stopFailed && !cleanupError, redact(detail), { startMs, port, log });
+    return result(verdict.ok && !stopFailed && !cleanupError, redact(detail), { startMs, port, log, scope });
   }
+}
+
+/** The whole-state copy of canary `id`: beside the live state dir, on its filesystem, never under the home. */
+export function besideStateDir(stateDir: string, id: string): string {
+  return `${path.resolve(stateDir)}.oc-canary.${id}`;
+}
+
+/**
+ * Which scope the canary rehearses on (docs/upgrade-and-rollback.md#canary): the whole state as
+ * copy-on-write clones beside it when its filesystem clones; else the whole state copied plainly
+ * beside it when it is at most `plainCopyMaxBytes`; else (or when nothing can be written beside
+ * it) the selective copy under the home. The beside dir is named in the record before it exists,
+ * so a sweep after a SIGKILL finds it; it is removed here again when not used.
+ */
+async function chooseScope(
+  stateDir: string,
+  c: Config['canary'],
+  id: string,
+  record: CanaryRecord,
+  recordFile: string,
+): Promise<{ whole: { clone: boolean; exclude: readonly string[] } | null; why: string }> {
+  if (c.wholeState === false) return { whole: null, why: 'canary.wholeState is false' };
+  const exclude = Array.isArray(c.stateExclude) ? c.stateExclude : [];
+  const beside = besideStateDir(stateDir, id);
+  record.stateCopy = beside;
+  await writeJsonAtomic(recordFile, record, 0o600);
+  const giveUp = async (why: string) => {
+    await fsp.rm(beside, { recursive: true, force: true });
+    record.stateCopy = null;
+    await writeJsonAtomic(recordFile, record, 0o600);
+    return { whole: null, why };
+  };
+  try {
+    await fsp.mkdir(beside, { mode: 0o700 });
+  } catch (e) {
+    return giveUp(`nothing can be written beside ${stateDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (await canClone(stateDir, beside)) return { whole: { clone: true, exclude }, why: '' };
+  const limit = c.plainCopyMaxBytes ?? 0;
+  const size = await stateSize(stateDir, exclude, limit);
+  if (size <= limit) return { whole: { clone: false, exclude }, why: `${mib(size)} MiB, at most canary.plainCopyMaxBytes ${mib(limit)} MiB` };
+  return giveUp(`its filesystem cannot clone and it is over canary.plainCopyMaxBytes (${mib(limit)} MiB)`);
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0);
+}
+
+/** The scope, said for the stage detail. */
+function scopeWords(scope: StateScope, stateDir: string, exclude: readonly string[], why: string): string {
+  const without = exclude.length ? `, without ${exclude.join(', ')}` : '';
+  if (scope === 'whole-clone') return `the whole state of ${stateDir}, cloned copy-on-write beside it${without}`;
+  if (scope === 'whole-copy') return `the whole state of ${stateDir}, copied beside it (its filesystem cannot clone; ${why})${without}`;
+  return `part of the state of ${stateDir}: the config, the databases and the plugins (${why})`;
 }
 
 /**
@@ -621,6 +693,12 @@ export async function sweepCanary(layout: Layout, opts: { graceMs?: number } = {
     if (fs.existsSync(dir)) {
       await fsp.rm(dir, { recursive: true, force: true });
       report.removed.push(dir);
+    }
+    // The whole-state copy beside the live state: only a path of our own naming is ever removed.
+    const beside = rec?.id === id && typeof rec.stateCopy === 'string' ? rec.stateCopy : null;
+    if (beside && path.isAbsolute(beside) && path.basename(beside).endsWith(`.oc-canary.${id}`) && fs.existsSync(beside)) {
+      await fsp.rm(beside, { recursive: true, force: true });
+      report.removed.push(beside);
     }
     await fsp.rm(recordFile, { force: true });
     report.swept.push(id);
