@@ -483,7 +483,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       // Asked of the exact runtime, before anything stops (it is not downtime).
       const target = await gateTarget(deps, req.to, w.prePid, w.port);
       // Sealed like the canary (its own HOME): the target's code runs here before it serves.
-      w.handoff = await withSealedScratch(deps.layout, `${w.journal.journal.txid}-probe`, target.env, (env, cwd) =>
+      w.handoff = await withSealedScratch(deps.layout, `${w.journal.journal.txid}-probe`, target.stateDir, target.env, (env, cwd) =>
         probeHandoff(target.runtimeNode, target.bin, env, deps.config.health.responsiveDeadlineMs, cwd),
       );
       out.phase('restart', `restarting the gateway (${svc.manager} ${svc.label})`);

@@ -100,8 +100,11 @@ export interface CanaryRecord {
   runnerPid: number;
   runnerStart: string | null;
   dir: string;
-  /** The whole-state copy beside the live state dir (`<stateDir>.oc-canary.<id>`), named before it exists; null: none. */
-  stateCopy?: string | null;
+  /**
+   * The canary's scratch beside the live state dir (`<stateDir>.oc-canary.<id>`: its copy of the
+   * state, its HOME, its TMPDIR), named here before it exists; null: none (then all of it is in `dir`).
+   */
+  beside?: string | null;
   port: number | null;
   pid: number | null;
   pgid: number | null;
@@ -300,7 +303,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     runnerPid: process.pid,
     runnerStart: processStartTime(process.pid),
     dir,
-    stateCopy: null,
+    beside: null,
     port: null,
     pid: null,
     pgid: null,
@@ -314,6 +317,8 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
   };
 
   let gw: InMemoryChild | null = null;
+  /** Where its state copy, HOME and TMPDIR live: beside the live state dir, else `dir` under the home. */
+  let scratch = dir;
   let scope: StateScope | null = null;
   let scopeText = '';
   let port: number | null = null;
@@ -332,13 +337,14 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     let scopeWhy = '';
     try {
       ({ whole, why: scopeWhy } = await chooseScope(input.stateDir, c, id, record, recordFile));
+      scratch = record.beside ?? dir;
       copy = await copyOpenClawState({
         layout,
         version,
         liveStateDir: input.stateDir,
         liveConfigPath: input.configPath ?? null,
         secretPattern: config.secretPattern,
-        copyDir: whole ? record.stateCopy! : path.join(dir, 'state'),
+        copyDir: path.join(scratch, 'state'),
         whole,
       });
     } catch (e) {
@@ -381,11 +387,11 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     // that rewrites its LaunchAgent, unit or profile at start rewrites the canary's own (issue 31).
     // What it needs of a home is its state dir at the default place.
     const ts = Date.now();
-    const home = path.join(dir, 'home');
-    Object.assign(env, await sealEnv(env, home, path.join(dir, 'tmp')));
+    const home = path.join(scratch, 'home');
+    Object.assign(env, await sealEnv(env, home, path.join(scratch, 'tmp')));
     for (const k of SESSION_KEYS) delete env[k];
     await fsp.symlink(copy.stateDir, path.join(home, '.openclaw'));
-    check('seal', 'ok', Date.now() - ts, `HOME=${home}, XDG_CONFIG_HOME/DATA/STATE/CACHE/RUNTIME_DIR and TMPDIR under ${dir}; ~/.openclaw → the copy; session bus and agents not inherited`);
+    check('seal', 'ok', Date.now() - ts, `HOME=${home}, XDG_CONFIG_HOME/DATA/STATE/CACHE/RUNTIME_DIR and TMPDIR under ${scratch}; ~/.openclaw → the copy; session bus and agents not inherited`);
 
     const bin = resolveEntry(layout, version, 'bin');
     const entry = resolveEntry(layout, version, 'service') ?? bin;
@@ -412,7 +418,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
           version,
         });
         onProgress(`canary: ${label}`);
-        const r = await run(config.runtimeNode, [bin, ...args], { env, cwd: dir, timeoutMs });
+        const r = await run(config.runtimeNode, [bin, ...args], { env, cwd: scratch, timeoutMs });
         const v = judgePreflight(cmd, r, timeoutMs);
         check(label, v.status, r.ms, v.detail);
         if (v.status === 'unsupported') break; // the command is unknown for every database alike
@@ -432,7 +438,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     const args = canaryArgs(input.gatewayArgs, port);
     onProgress(`canary: starting ${version} on 127.0.0.1:${port} (allowance ${allowanceMs} ms)`);
     const spawnedAt = Date.now();
-    gw = spawnGroupInMemory(config.runtimeNode, [entry, ...args], { ...env, OPENCLAW_GATEWAY_PORT: String(port) }, dir);
+    gw = spawnGroupInMemory(config.runtimeNode, [entry, ...args], { ...env, OPENCLAW_GATEWAY_PORT: String(port) }, scratch);
     Object.assign(record, { port, pid: gw.pid, pgid: gw.pid, procStart: processStartTime(gw.pid), startedAt: new Date().toISOString() });
     await writeJsonAtomic(recordFile, record, 0o600);
 
@@ -520,7 +526,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     }
     try {
       await fsp.rm(dir, { recursive: true, force: true });
-      if (record.stateCopy) await fsp.rm(record.stateCopy, { recursive: true, force: true });
+      if (record.beside) await fsp.rm(record.beside, { recursive: true, force: true });
       if (!gw || !isGroupAlive(gw.pid)) await fsp.rm(recordFile, { force: true });
     } catch (e) {
       cleanupError = (e as Error).message;
@@ -536,17 +542,36 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
   }
 }
 
-/** The whole-state copy of canary `id`: beside the live state dir, on its filesystem, never under the home. */
+/**
+ * The scratch of canary `id` beside the live state dir, on its filesystem, never under the home:
+ * the state copy (`state/`), the sealed HOME (`home/`) and TMPDIR (`tmp/`). Beside, because a
+ * version run there may write secret values (its environment has them) into what it thinks is its
+ * home or state, and the state's own secret files are cloned into it: the user's home already holds
+ * all of those, the oc-versions home must hold none (invariant 4).
+ */
 export function besideStateDir(stateDir: string, id: string): string {
   return `${path.resolve(stateDir)}.oc-canary.${id}`;
 }
 
+/** Create the scratch beside the state dir, named in the record first (a sweep finds it after a SIGKILL); null when it cannot be. */
+async function makeBeside(stateDir: string, id: string, record: CanaryRecord, recordFile: string): Promise<{ dir: string | null; why: string }> {
+  const beside = besideStateDir(stateDir, id);
+  record.beside = beside;
+  await writeJsonAtomic(recordFile, record, 0o600);
+  try {
+    await fsp.mkdir(beside, { mode: 0o700 });
+    return { dir: beside, why: '' };
+  } catch (e) {
+    record.beside = null;
+    await writeJsonAtomic(recordFile, record, 0o600);
+    return { dir: null, why: `nothing can be written beside ${stateDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+}
+
 /**
  * Which scope the canary rehearses on (docs/upgrade-and-rollback.md#canary): the whole state as
- * copy-on-write clones beside it when its filesystem clones; else the whole state copied plainly
- * beside it when it is at most `plainCopyMaxBytes`; else (or when nothing can be written beside
- * it) the selective copy under the home. The beside dir is named in the record before it exists,
- * so a sweep after a SIGKILL finds it; it is removed here again when not used.
+ * copy-on-write clones when its filesystem clones; else the whole state copied plainly when it is
+ * at most `plainCopyMaxBytes`; else (or when nothing can be written beside it) the selective copy.
  */
 async function chooseScope(
   stateDir: string,
@@ -555,27 +580,16 @@ async function chooseScope(
   record: CanaryRecord,
   recordFile: string,
 ): Promise<{ whole: { clone: boolean; exclude: readonly string[] } | null; why: string }> {
+  const beside = await makeBeside(stateDir, id, record, recordFile);
+  if (!beside.dir) return { whole: null, why: beside.why };
   if (c.wholeState === false) return { whole: null, why: 'canary.wholeState is false' };
+  if (!fs.existsSync(stateDir)) return { whole: null, why: `${stateDir} does not exist` };
   const exclude = Array.isArray(c.stateExclude) ? c.stateExclude : [];
-  const beside = besideStateDir(stateDir, id);
-  record.stateCopy = beside;
-  await writeJsonAtomic(recordFile, record, 0o600);
-  const giveUp = async (why: string) => {
-    await fsp.rm(beside, { recursive: true, force: true });
-    record.stateCopy = null;
-    await writeJsonAtomic(recordFile, record, 0o600);
-    return { whole: null, why };
-  };
-  try {
-    await fsp.mkdir(beside, { mode: 0o700 });
-  } catch (e) {
-    return giveUp(`nothing can be written beside ${stateDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  if (await canClone(stateDir, beside)) return { whole: { clone: true, exclude }, why: '' };
-  const limit = c.plainCopyMaxBytes ?? 0;
+  if (await canClone(stateDir, beside.dir)) return { whole: { clone: true, exclude }, why: '' };
+  const limit = typeof c.plainCopyMaxBytes === 'number' ? c.plainCopyMaxBytes : 0;
   const size = await stateSize(stateDir, exclude, limit);
   if (size <= limit) return { whole: { clone: false, exclude }, why: `${mib(size)} MiB, at most canary.plainCopyMaxBytes ${mib(limit)} MiB` };
-  return giveUp(`its filesystem cannot clone and it is over canary.plainCopyMaxBytes (${mib(limit)} MiB)`);
+  return { whole: null, why: `its filesystem cannot clone and it is over canary.plainCopyMaxBytes (${mib(limit)} MiB)` };
 }
 
 function mib(bytes: number): string {
@@ -591,18 +605,31 @@ function scopeWords(scope: StateScope, stateDir: string, exclude: readonly strin
 }
 
 /**
- * Run `fn` with `env` sealed into a scratch dir `canary/<id>/` (HOME, XDG dirs, TMPDIR; no session
- * bus): for a command of a version that is not serving yet outside the canary itself (the handoff
- * probe). The dir is removed after; one left by a killed runner has no record, so the next sweep
- * removes it.
+ * Run `fn` with `env` sealed into a scratch dir (HOME, XDG dirs, TMPDIR; no session bus): for a
+ * command of a version that is not serving yet outside the canary itself (the handoff probe).
+ * Beside `stateDir` when there is one (as the canary's, and named in a record first: the next
+ * sweep removes it after a SIGKILL), else `canary/<id>/` (no record: a sweep removes it as garbage).
  */
-export async function withSealedScratch<T>(layout: Layout, id: string, env: NodeJS.ProcessEnv, fn: (env: NodeJS.ProcessEnv, cwd: string) => Promise<T>): Promise<T> {
-  const dir = layout.canary(id);
+export async function withSealedScratch<T>(
+  layout: Layout,
+  id: string,
+  stateDir: string | null,
+  env: NodeJS.ProcessEnv,
+  fn: (env: NodeJS.ProcessEnv, cwd: string) => Promise<T>,
+): Promise<T> {
+  const recordFile = layout.canaryRecord(id);
+  const record: CanaryRecord = { id, version: '', runnerPid: process.pid, runnerStart: processStartTime(process.pid), dir: layout.canary(id), beside: null, port: null, pid: null, pgid: null, procStart: null, startedAt: null };
+  let dir = record.dir;
+  if (stateDir) {
+    await fsp.mkdir(layout.canaryDir, { recursive: true, mode: 0o700 });
+    dir = (await makeBeside(stateDir, id, record, recordFile)).dir ?? dir;
+  }
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   try {
     return await fn(await sealEnv(env, path.join(dir, 'home'), path.join(dir, 'tmp')), dir);
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
+    await fsp.rm(recordFile, { force: true });
   }
 }
 
@@ -694,8 +721,8 @@ export async function sweepCanary(layout: Layout, opts: { graceMs?: number } = {
       await fsp.rm(dir, { recursive: true, force: true });
       report.removed.push(dir);
     }
-    // The whole-state copy beside the live state: only a path of our own naming is ever removed.
-    const beside = rec?.id === id && typeof rec.stateCopy === 'string' ? rec.stateCopy : null;
+    // The scratch beside the live state: only a path of our own naming is ever removed.
+    const beside = rec?.id === id && typeof rec.beside === 'string' ? rec.beside : null;
     if (beside && path.isAbsolute(beside) && path.basename(beside).endsWith(`.oc-canary.${id}`) && fs.existsSync(beside)) {
       await fsp.rm(beside, { recursive: true, force: true });
       report.removed.push(beside);

@@ -54,21 +54,23 @@ for (const kind of ['launchd', 'systemd'] as const) {
       expect(r0.code, r0.stderr).toBe(0);
       const canary = r0.json.canary;
       expect(canary.ok).toBe(true);
-      // It did try: the file it wrote is the canary's own, under its scratch HOME in the canary dir.
+      // It did try: the file it wrote is the canary's own, under its scratch HOME beside the state dir.
       const wrote = rewrites(canary);
       expect(wrote.length).toBeGreaterThan(0);
-      for (const f of wrote) expect(f.startsWith(path.join(t.ocHome, 'canary') + path.sep), f).toBe(true);
+      for (const f of wrote) expect(f.startsWith(`${path.join(t.home, '.openclaw')}.oc-canary.`) && f.includes('/home/'), f).toBe(true);
       expect(wrote.some((f) => f.endsWith(kind === 'launchd' ? 'Library/LaunchAgents/ai.openclaw.gateway.plist' : '.config/systemd/user/openclaw-gateway.service'))).toBe(true);
       expect(canary.checks.find((c: { name: string }) => c.name === 'seal')).toMatchObject({ ok: true });
       expect(canary.checks.find((c: { name: string }) => c.name === 'definition')).toMatchObject({ ok: true, detail: expect.stringMatching(/unchanged/) });
       expect(fs.readFileSync(definitionPath).equals(before)).toBe(true);
       // Nothing of the canary's scratch remains.
       expect(fs.readdirSync(path.join(t.ocHome, 'canary'))).toEqual([]);
+      expect(fs.readdirSync(t.home).filter((n) => n.includes('.oc-canary.'))).toEqual([]);
 
       const r = await runCli(['upgrade', V, '--json'], t.env);
       expect(r.code, r.stderr).toBe(0);
       expect(r.json.outcome).toBe('upgraded');
-      expect(rewrites(r.json.canary).every((f) => f.startsWith(path.join(t.ocHome, 'canary') + path.sep))).toBe(true);
+      expect(rewrites(r.json.canary).every((f) => f.startsWith(`${path.join(t.home, '.openclaw')}.oc-canary.`))).toBe(true);
+      expect(fs.readdirSync(t.home).filter((n) => n.includes('.oc-canary.'))).toEqual([]);
       expect(r.json.canary.detail).not.toMatch(/changed during the canary/);
       // The gateway serves the new version on the live port, with the secret.
       expect((await getJson(`http://127.0.0.1:${port}/startupz`))!.body.version).toBe(V);

@@ -123,7 +123,7 @@ describe.skipIf(xfsSkipReason !== null)('on XFS with reflink (loop-mounted): the
       for (const f of fs.existsSync(canaryDir) ? fs.readdirSync(canaryDir).filter((n) => n.endsWith('.json')) : []) {
         try {
           const j = JSON.parse(fs.readFileSync(path.join(canaryDir, f), 'utf8'));
-          if (j.pid && isAlive(j.pid) && j.stateCopy) return j as { pid: number; stateCopy: string };
+          if (j.pid && isAlive(j.pid) && j.beside) return j as { pid: number; beside: string };
         } catch {
           // being written
         }
@@ -132,12 +132,12 @@ describe.skipIf(xfsSkipReason !== null)('on XFS with reflink (loop-mounted): the
     }, 30_000, 'the canary to start on its clone');
     child.kill('SIGKILL');
     await new Promise((res) => child.once('exit', res));
-    expect(fs.existsSync(rec.stateCopy)).toBe(true);
-    expect(path.dirname(rec.stateCopy)).toBe(path.dirname(x.stateDir));
+    expect(fs.existsSync(path.join(rec.beside, 'state', 'openclaw.json'))).toBe(true);
+    expect(path.dirname(rec.beside)).toBe(path.dirname(x.stateDir));
     const rc = await h.cli('recover', '--json');
     expect(rc.code, rc.stderr).toBe(0);
     await waitFor(async () => !isAlive(rec.pid), 5_000, 'the canary to be gone');
-    expect(fs.existsSync(rec.stateCopy)).toBe(false);
+    expect(fs.existsSync(rec.beside)).toBe(false);
     expectNoCopyLeft(h.t.ocHome, x.stateDir);
     expect(await h.version()).toBe(FROM);
   });

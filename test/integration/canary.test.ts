@@ -195,7 +195,8 @@ describe('runCanary on copied state', () => {
     await fsp.writeFile(path.join(stateDir, 'agents', 'main', 'sessions', 'sessions.json'), '{"s1":{}}\n');
     await fsp.mkdir(path.join(stateDir, 'logs'), { recursive: true });
     await fsp.writeFile(path.join(stateDir, 'logs', 'gateway.log'), 'a log line\n');
-    const copy = wholeState ? besideStateDir(stateDir, id) : path.join(layout.canary(id), 'state');
+    // Both scopes put their copy (and the canary's HOME) beside the live state dir, never under the home.
+    const copy = path.join(besideStateDir(stateDir, id), 'state');
     const seenDuringRun: { hits: string[]; config: string; rows: number; dbFiles: string[]; link: string; sessions: boolean; logs: boolean } = { hits: [], config: '', rows: -1, dbFiles: [], link: '', sessions: false, logs: true };
     const r = await runCanary(input(TO, { id, measuredStartMs: 1_000, config: { ...config, canary: { ...config.canary, wholeState } } }), (msg) => {
       if (!msg.startsWith('canary: starting')) return;
@@ -373,16 +374,17 @@ console.log('runner finished');
     expect(isAlive(rec.pid)).toBe(true); // detached: it outlived its runner
     expect(markedPids(id)).toContain(rec.pid);
     expect(fs.existsSync(rec.dir)).toBe(true);
-    // The whole state copied beside the live one, named in the record.
-    expect(rec.stateCopy).toBe(besideStateDir(stateDir, id));
-    expect(fs.existsSync(rec.stateCopy)).toBe(true);
+    // The scratch beside the live state (its copy, its HOME), named in the record.
+    expect(rec.beside).toBe(besideStateDir(stateDir, id));
+    expect(fs.existsSync(path.join(rec.beside, 'state', 'openclaw.json'))).toBe(true);
+    expect(fs.existsSync(path.join(rec.beside, 'home'))).toBe(true);
 
     const report = await sweepCanary(layout, { graceMs: 2_000 });
     expect(report.swept).toContain(id);
     expect(report.killed).toContain(rec.pid);
     expect(report.removed).toContain(rec.dir);
-    expect(report.removed).toContain(rec.stateCopy);
-    expect(fs.existsSync(rec.stateCopy)).toBe(false);
+    expect(report.removed).toContain(rec.beside);
+    expect(fs.existsSync(rec.beside)).toBe(false);
     expect(fs.readdirSync(path.dirname(stateDir)).filter((n) => n.includes('.oc-canary.'))).toEqual([]);
     await waitFor(async () => !isAlive(rec.pid), 5_000, 'the orphan to die');
     await waitFor(async () => markedPids(id).length === 0, 5_000, 'no process with the canary marker').catch(() => undefined);
