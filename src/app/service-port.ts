@@ -6,7 +6,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ServicePort } from '../core/upgrade.js';
-import { captureServiceEnv, checkAndRestoreDefinition, loadedJobAgrees, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
+import { captureServiceEnv, checkAndRestoreDefinition, guardDefinition, loadedJobAgrees, readDefinitionRecord, readEnvFiles } from '../service/definition.js';
 import { createdSinceSnapshot, createSnapshot, migratedDatabases, restoreSnapshot, setDatabaseAside } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 import { openService } from './service.js';
@@ -64,6 +64,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       const loadedOk = r.rewritten && !reload ? await loadedJobAgrees(mgr, record) : undefined;
       return { restoredKeys: r.restoredKeys, unrestorableKeys: r.unrestorableKeys, rewritten: r.rewritten, ...(loadedOk !== undefined ? { loadedOk } : {}) };
     },
+    guardDefinition: () => guardDefinition(mgr, ctx.layout, backendOf(mgr.kind).restartAfterReload),
     async reloadAndRestart(drainMs) {
       await mgr.reload();
       await mgr.restart({ drainMs });

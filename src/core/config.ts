@@ -114,6 +114,12 @@ export interface CanaryConfig {
   stopGraceMs: number;
   /** The canary's port is at least live port + this (OpenClaw uses base..base+110). */
   portOffset: number;
+  /** Rehearse on the whole state dir (a clone beside it, else a plain copy up to plainCopyMaxBytes); false: the config, databases and plugins only. */
+  wholeState: boolean;
+  /** What a start never reads, left out of a whole-state copy: a name (any depth) or a path from the state dir; `*` matches within a name. */
+  stateExclude: string[];
+  /** Without copy-on-write clones, the whole state is copied plainly only up to this many bytes; above, the selective copy. */
+  plainCopyMaxBytes: number;
 }
 
 export interface Config {
@@ -195,6 +201,9 @@ export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
       timeoutMs: 60_000,
       stopGraceMs: 5_000,
       portOffset: 120,
+      wholeState: true,
+      stateExclude: ['logs', 'tmp', 'temp', 'cache', '.cache', '*.log', '*.log.[0-9]*'],
+      plainCopyMaxBytes: 256 * 1024 * 1024,
     },
   };
 }

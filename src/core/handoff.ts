@@ -22,9 +22,10 @@ function parseJson(text: string): Record<string, unknown> | null {
   }
 }
 
-export async function probeHandoff(node: string, bin: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<HandoffProbe> {
+/** `cwd`: where it runs (the sealed scratch dir its env points into: src/core/upgrade.ts). */
+export async function probeHandoff(node: string, bin: string, env: NodeJS.ProcessEnv, timeoutMs: number, cwd?: string): Promise<HandoffProbe> {
   if (!bin) return { supported: false, detail: 'no CLI entry to ask' };
-  const r = await run(node, [bin, 'gateway', 'restart-handoff', 'capabilities', '--json'], { env, timeoutMs });
+  const r = await run(node, [bin, 'gateway', 'restart-handoff', 'capabilities', '--json'], { env, timeoutMs, ...(cwd ? { cwd } : {}) });
   if (r.timedOut) return { supported: false, detail: `capabilities timed out after ${timeoutMs} ms` };
   const doc = r.code === 0 ? parseJson(r.stdout) : null;
   const protocol = doc?.['protocol'];

@@ -19,7 +19,7 @@ import { appendLog, clearJournal, JournalWriter, newTxid, parseFault, type Journ
 import type { Layout } from './layout.js';
 import { readState, recordHistory, writeState } from './state.js';
 import { readSeal, swapCurrent } from './store.js';
-import { runCanary, type CanaryResult } from '../openclaw/canary.js';
+import { runCanary, withSealedScratch, type CanaryResult } from '../openclaw/canary.js';
 import { consumeHandoff, probeHandoff, type HandoffProbe } from './handoff.js';
 import { resolveConfigPath, resolveStateDir } from '../openclaw/state.js';
 import type { ResolvedPackage } from '../registry/index.js';
@@ -85,6 +85,11 @@ export interface ServicePort {
    * `<file>.oc-set-aside-<txid>` (`setAside`: their paths), never deleted.
    */
   restoreState?(snapshotId: string, opts: { force?: boolean; txid: string }): Promise<{ restored: string[]; setAside: string[] }>;
+  /**
+   * Remember the live definition (file and env files byte for byte, in memory; the job's pid)
+   * before the canary; `verify()` puts back whatever changed and says so (issue 31).
+   */
+  guardDefinition?(): Promise<{ verify(): Promise<{ ok: boolean; changed: boolean; detail: string }> }>;
   /** The gateway's arguments (after the launcher), for the canary. */
   gatewayArgs?(): Promise<string[]>;
   /** Replace every secret value the service carries with *** (text bound for logs, journal, output). */
@@ -232,7 +237,10 @@ export async function runCanaryStage(deps: TransitionDeps, version: string, from
   const stateDir = resolveStateDir(deps.config.openclawStateDir, { ...deps.env, ...serviceEnv });
   if (!stateDir) return null;
   const state = await readState(deps.layout);
-  return runCanary(
+  // The canary is sealed (its own HOME), but a version may find the real one by other means: the
+  // live definition is compared byte for byte afterwards and put back before anything goes on.
+  const guard = svc?.guardDefinition ? await svc.guardDefinition().catch(() => null) : null;
+  const r = await runCanary(
     {
       layout: deps.layout,
       config: deps.config,
@@ -248,6 +256,17 @@ export async function runCanaryStage(deps: TransitionDeps, version: string, from
     },
     progress,
   );
+  if (!guard) return r;
+  const t = Date.now();
+  const g = await guard.verify().catch((e: unknown) => ({ ok: false, changed: true, detail: `checking the live service definition failed: ${(e as Error)?.message ?? String(e)}` }));
+  const detail = redactorOf(svc)(g.detail);
+  r.checks.push({ name: 'definition', ok: g.ok, ms: Date.now() - t, detail, status: g.ok ? 'ok' : 'failed' });
+  if (g.changed) {
+    progress(`canary: ${detail}`);
+    r.detail += `; ${detail}`;
+  }
+  if (!g.ok) r.ok = false;
+  return r;
 }
 
 /** What the walk carries from step to step. */
@@ -478,7 +497,10 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
       await w.journal.enter('restart');
       // Asked of the exact runtime, before anything stops (it is not downtime).
       const target = await gateTarget(deps, req.to, w.prePid, w.port);
-      w.handoff = await probeHandoff(target.runtimeNode, target.bin, target.env, deps.config.health.responsiveDeadlineMs);
+      // Sealed like the canary (its own HOME): the target's code runs here before it serves.
+      w.handoff = await withSealedScratch(deps.layout, `${w.journal.journal.txid}-probe`, target.stateDir, target.env, (env, cwd) =>
+        probeHandoff(target.runtimeNode, target.bin, env, deps.config.health.responsiveDeadlineMs, cwd),
+      );
       out.phase('restart', `restarting the gateway (${svc.manager} ${svc.label})`);
       w.watcher = w.prePid ? watchDowntime(fillUrl(deps.config.health.livenessUrl, w.port), deps.config.health.responsiveDeadlineMs + 30_000) : null;
       // One answer of the old gateway first, else a slow first probe racing the stop loses the outage's start.

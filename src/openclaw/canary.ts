@@ -6,8 +6,10 @@
  *   1. record     canary/<id>.json {runnerPid, dir, port, pid, pgid, …} is written BEFORE the copy
  *                 dir exists and again right after the spawn, so `sweepCanary` can always find
  *                 what a killed runner left (a dir without a record is garbage by construction)
- *   2. copy       src/openclaw/state-copy.ts: config with secret values as env references, SQLite
- *                 databases as consolidated single files, plugin payloads re-linked at the target
+ *   2. copy       src/openclaw/state-copy.ts: the whole state dir beside it (clone, else a plain copy up
+ *                 to canary.plainCopyMaxBytes; named in the record first) or the selective copy; config
+ *                 with secret values as env references, SQLite databases as consolidated single files,
+ *                 links re-pointed at the target; then the seal: HOME/XDG/TMPDIR in the canary's dir
  *   3. preflight  the target's own commands on the copy (config.canary.preflight), each with a
  *                 timeout; one it does not know ("unknown command/option") is `unsupported` and
  *                 skipped, a failure refuses before the gateway starts
@@ -39,7 +41,8 @@ import { fillUrl, type StageResult } from '../core/health.js';
 import type { Layout } from '../core/layout.js';
 import { isAlive, isGroupAlive, killGroup, ownsListener, pidsWithEnv, processArgvAnyOs, processEnviron, processStartTime, run, sleep, spawnGroupInMemory, type InMemoryChild } from '../os/proc.js';
 import { resolveEntry } from '../core/store.js';
-import { copyOpenClawState, type StateCopy } from './state-copy.js';
+import { canClone, copyOpenClawState, stateSize, type StateCopy, type StateScope } from './state-copy.js';
+import { SESSION_KEYS, sealEnv } from '../os/sealed-home.js';
 
 /** Env marker carried by every canary process: how a sweep recognises one. */
 export const CANARY_ENV = 'OC_VERSIONS_CANARY';
@@ -87,6 +90,8 @@ export interface CanaryResult extends StageResult {
   checks: CanaryCheck[];
   /** The canary gateway's last output lines, redacted. */
   log: string[];
+  /** What it rehearsed on (null: it never got to copy the state). */
+  scope: StateScope | null;
 }
 
 export interface CanaryRecord {
@@ -95,6 +100,11 @@ export interface CanaryRecord {
   runnerPid: number;
   runnerStart: string | null;
   dir: string;
+  /**
+   * The canary's scratch beside the live state dir (`<stateDir>.oc-canary.<id>`: its copy of the
+   * state, its HOME, its TMPDIR), named here before it exists; null: none (then all of it is in `dir`).
+   */
+  beside?: string | null;
   port: number | null;
   pid: number | null;
   pgid: number | null;
@@ -266,6 +276,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     port: null,
     checks,
     log: [],
+    scope: null,
     ...extra,
   });
   if (!c.enabled) return result(true, 'skipped: canary.enabled is false');
@@ -292,6 +303,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     runnerPid: process.pid,
     runnerStart: processStartTime(process.pid),
     dir,
+    beside: null,
     port: null,
     pid: null,
     pgid: null,
@@ -305,6 +317,10 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
   };
 
   let gw: InMemoryChild | null = null;
+  /** Where its state copy, HOME and TMPDIR live: beside the live state dir, else `dir` under the home. */
+  let scratch = dir;
+  let scope: StateScope | null = null;
+  let scopeText = '';
   let port: number | null = null;
   let startMs: number | null = null;
   let verdict: { ok: boolean; detail: string };
@@ -313,23 +329,30 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     await writeJsonAtomic(recordFile, record, 0o600);
     await fsp.mkdir(dir, { mode: 0o700 });
 
-    // 2. copy
+    // 2. copy: the whole state beside it where it can (clone, else a small plain copy), else part of it
     onProgress(`canary: copying the OpenClaw state of ${input.stateDir}`);
     let copy: StateCopy;
     const tc = Date.now();
+    let whole: { clone: boolean; exclude: readonly string[] } | null = null;
+    let scopeWhy = '';
     try {
+      ({ whole, why: scopeWhy } = await chooseScope(input.stateDir, c, id, record, recordFile));
+      scratch = record.beside ?? dir;
       copy = await copyOpenClawState({
         layout,
         version,
         liveStateDir: input.stateDir,
         liveConfigPath: input.configPath ?? null,
         secretPattern: config.secretPattern,
-        copyDir: path.join(dir, 'state'),
+        copyDir: path.join(scratch, 'state'),
+        whole,
       });
     } catch (e) {
       check('copy state', 'failed', Date.now() - tc, (e as Error).message);
       return await finish({ ok: false, detail: `canary: copying the state failed: ${redact((e as Error).message)}` });
     }
+    scope = copy.scope;
+    scopeText = scopeWords(copy.scope, input.stateDir, whole?.exclude ?? [], scopeWhy);
     const secretKey = new RegExp(config.secretPattern, 'i');
     for (const v of Object.values(copy.secretEnv)) secrets.add(v);
     for (const [k, v] of [...Object.entries(copy.dotenv), ...Object.entries(input.serviceEnv)]) if (secretKey.test(k)) secrets.add(v);
@@ -337,7 +360,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
       'copy state',
       'ok',
       Date.now() - tc,
-      `config ${copy.configPath ? `(${Object.keys(copy.secretEnv).length} secret value(s) as env references)` : 'absent'}; ` +
+      `${scopeText}: config ${copy.configPath ? `(${Object.keys(copy.secretEnv).length} secret value(s) as env references)` : 'absent'}; ` +
         `${copy.databases.length} database(s) ${copy.databases.map((d) => d.rel).join(', ')}; ` +
         `plugins ${copy.pluginDirs.join(', ') || '(none)'}; ${copy.relinked.length} link(s) re-pointed` +
         (copy.dangling.length ? `; dangling in ${version}: ${copy.dangling.join(', ')}` : ''),
@@ -360,6 +383,15 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     });
     env['PATH'] ??= '/usr/local/bin:/usr/bin:/bin';
     delete env['OPENCLAW_GATEWAY_PORT'];
+    // Sealed: HOME, the XDG dirs and TMPDIR inside the canary's dir, no session bus, so a version
+    // that rewrites its LaunchAgent, unit or profile at start rewrites the canary's own (issue 31).
+    // What it needs of a home is its state dir at the default place.
+    const ts = Date.now();
+    const home = path.join(scratch, 'home');
+    Object.assign(env, await sealEnv(env, home, path.join(scratch, 'tmp')));
+    for (const k of SESSION_KEYS) delete env[k];
+    await fsp.symlink(copy.stateDir, path.join(home, '.openclaw'));
+    check('seal', 'ok', Date.now() - ts, `HOME=${home}, XDG_CONFIG_HOME/DATA/STATE/CACHE/RUNTIME_DIR and TMPDIR under ${scratch}; ~/.openclaw → the copy; session bus and agents not inherited`);
 
     const bin = resolveEntry(layout, version, 'bin');
     const entry = resolveEntry(layout, version, 'service') ?? bin;
@@ -386,7 +418,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
           version,
         });
         onProgress(`canary: ${label}`);
-        const r = await run(config.runtimeNode, [bin, ...args], { env, cwd: dir, timeoutMs });
+        const r = await run(config.runtimeNode, [bin, ...args], { env, cwd: scratch, timeoutMs });
         const v = judgePreflight(cmd, r, timeoutMs);
         check(label, v.status, r.ms, v.detail);
         if (v.status === 'unsupported') break; // the command is unknown for every database alike
@@ -406,7 +438,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     const args = canaryArgs(input.gatewayArgs, port);
     onProgress(`canary: starting ${version} on 127.0.0.1:${port} (allowance ${allowanceMs} ms)`);
     const spawnedAt = Date.now();
-    gw = spawnGroupInMemory(config.runtimeNode, [entry, ...args], { ...env, OPENCLAW_GATEWAY_PORT: String(port) }, dir);
+    gw = spawnGroupInMemory(config.runtimeNode, [entry, ...args], { ...env, OPENCLAW_GATEWAY_PORT: String(port) }, scratch);
     Object.assign(record, { port, pid: gw.pid, pgid: gw.pid, procStart: processStartTime(gw.pid), startedAt: new Date().toISOString() });
     await writeJsonAtomic(recordFile, record, 0o600);
 
@@ -475,7 +507,7 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
       return await finish({ ok: false, detail: `canary: ${reason}` });
     }
     check('readyz', 'ok', Date.now() - tr, `${readyUrl} → 200`);
-    return await finish({ ok: true, detail: `canary: ${version} started on copied state in ${startMs} ms (allowance ${allowanceMs} ms) and is ready` });
+    return await finish({ ok: true, detail: `canary: ${version} started on a copy of the state in ${startMs} ms (allowance ${allowanceMs} ms) and is ready` });
   } catch (e) {
     check('canary', 'failed', Date.now() - t0, (e as Error).message);
     return await finish({ ok: false, detail: `canary: ${redact((e as Error).message)}` });
@@ -494,17 +526,110 @@ export async function runCanary(input: CanaryInput, onProgress: ProgressFn = () 
     }
     try {
       await fsp.rm(dir, { recursive: true, force: true });
+      if (record.beside) await fsp.rm(record.beside, { recursive: true, force: true });
       if (!gw || !isGroupAlive(gw.pid)) await fsp.rm(recordFile, { force: true });
     } catch (e) {
       cleanupError = (e as Error).message;
     }
     const log = gw ? gw.lines.slice(-LOG_LINES).map(redact) : [];
     let detail = verdict.detail;
+    if (scopeText) detail += ` (rehearsed on ${scopeText})`;
     if (!verdict.ok && log.length) detail += `; gateway log ends: ${log.slice(-TAIL_IN_DETAIL).join(' | ')}`;
     if (cleanupError) detail += `; cleanup: ${cleanupError}`;
     const stopFailed = checks.some((x) => x.name === 'stop' && !x.ok);
     onProgress(`canary: ${verdict.ok && !stopFailed ? 'passed' : 'failed'} in ${Date.now() - t0} ms`);
-    return result(verdict.ok && !stopFailed && !cleanupError, redact(detail), { startMs, port, log });
+    return result(verdict.ok && !stopFailed && !cleanupError, redact(detail), { startMs, port, log, scope });
+  }
+}
+
+/**
+ * The scratch of canary `id` beside the live state dir, on its filesystem, never under the home:
+ * the state copy (`state/`), the sealed HOME (`home/`) and TMPDIR (`tmp/`). Beside, because a
+ * version run there may write secret values (its environment has them) into what it thinks is its
+ * home or state, and the state's own secret files are cloned into it: the user's home already holds
+ * all of those, the oc-versions home must hold none (invariant 4).
+ */
+export function besideStateDir(stateDir: string, id: string): string {
+  return `${path.resolve(stateDir)}.oc-canary.${id}`;
+}
+
+/** Create the scratch beside the state dir, named in the record first (a sweep finds it after a SIGKILL); null when it cannot be. */
+async function makeBeside(stateDir: string, id: string, record: CanaryRecord, recordFile: string): Promise<{ dir: string | null; why: string }> {
+  const beside = besideStateDir(stateDir, id);
+  record.beside = beside;
+  await writeJsonAtomic(recordFile, record, 0o600);
+  try {
+    await fsp.mkdir(beside, { mode: 0o700 });
+    return { dir: beside, why: '' };
+  } catch (e) {
+    record.beside = null;
+    await writeJsonAtomic(recordFile, record, 0o600);
+    return { dir: null, why: `nothing can be written beside ${stateDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+}
+
+/**
+ * Which scope the canary rehearses on (docs/upgrade-and-rollback.md#canary): the whole state as
+ * copy-on-write clones when its filesystem clones; else the whole state copied plainly when it is
+ * at most `plainCopyMaxBytes`; else (or when nothing can be written beside it) the selective copy.
+ */
+async function chooseScope(
+  stateDir: string,
+  c: Config['canary'],
+  id: string,
+  record: CanaryRecord,
+  recordFile: string,
+): Promise<{ whole: { clone: boolean; exclude: readonly string[] } | null; why: string }> {
+  const beside = await makeBeside(stateDir, id, record, recordFile);
+  if (!beside.dir) return { whole: null, why: beside.why };
+  if (c.wholeState === false) return { whole: null, why: 'canary.wholeState is false' };
+  if (!fs.existsSync(stateDir)) return { whole: null, why: `${stateDir} does not exist` };
+  const exclude = Array.isArray(c.stateExclude) ? c.stateExclude : [];
+  if (await canClone(stateDir, beside.dir)) return { whole: { clone: true, exclude }, why: '' };
+  const limit = typeof c.plainCopyMaxBytes === 'number' ? c.plainCopyMaxBytes : 0;
+  const size = await stateSize(stateDir, exclude, limit);
+  if (size <= limit) return { whole: { clone: false, exclude }, why: `${mib(size)} MiB, at most canary.plainCopyMaxBytes ${mib(limit)} MiB` };
+  return { whole: null, why: `its filesystem cannot clone and it is over canary.plainCopyMaxBytes (${mib(limit)} MiB)` };
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0);
+}
+
+/** The scope, said for the stage detail. */
+function scopeWords(scope: StateScope, stateDir: string, exclude: readonly string[], why: string): string {
+  const without = exclude.length ? `, without ${exclude.join(', ')}` : '';
+  if (scope === 'whole-clone') return `the whole state of ${stateDir}, cloned copy-on-write beside it${without}`;
+  if (scope === 'whole-copy') return `the whole state of ${stateDir}, copied beside it (its filesystem cannot clone; ${why})${without}`;
+  return `part of the state of ${stateDir}: the config, the databases and the plugins (${why})`;
+}
+
+/**
+ * Run `fn` with `env` sealed into a scratch dir (HOME, XDG dirs, TMPDIR; no session bus): for a
+ * command of a version that is not serving yet outside the canary itself (the handoff probe).
+ * Beside `stateDir` when there is one (as the canary's, and named in a record first: the next
+ * sweep removes it after a SIGKILL), else `canary/<id>/` (no record: a sweep removes it as garbage).
+ */
+export async function withSealedScratch<T>(
+  layout: Layout,
+  id: string,
+  stateDir: string | null,
+  env: NodeJS.ProcessEnv,
+  fn: (env: NodeJS.ProcessEnv, cwd: string) => Promise<T>,
+): Promise<T> {
+  const recordFile = layout.canaryRecord(id);
+  const record: CanaryRecord = { id, version: '', runnerPid: process.pid, runnerStart: processStartTime(process.pid), dir: layout.canary(id), beside: null, port: null, pid: null, pgid: null, procStart: null, startedAt: null };
+  let dir = record.dir;
+  if (stateDir) {
+    await fsp.mkdir(layout.canaryDir, { recursive: true, mode: 0o700 });
+    dir = (await makeBeside(stateDir, id, record, recordFile)).dir ?? dir;
+  }
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    return await fn(await sealEnv(env, path.join(dir, 'home'), path.join(dir, 'tmp')), dir);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+    await fsp.rm(recordFile, { force: true });
   }
 }
 
@@ -595,6 +720,12 @@ export async function sweepCanary(layout: Layout, opts: { graceMs?: number } = {
     if (fs.existsSync(dir)) {
       await fsp.rm(dir, { recursive: true, force: true });
       report.removed.push(dir);
+    }
+    // The scratch beside the live state: only a path of our own naming is ever removed.
+    const beside = rec?.id === id && typeof rec.beside === 'string' ? rec.beside : null;
+    if (beside && path.isAbsolute(beside) && path.basename(beside).endsWith(`.oc-canary.${id}`) && fs.existsSync(beside)) {
+      await fsp.rm(beside, { recursive: true, force: true });
+      report.removed.push(beside);
     }
     await fsp.rm(recordFile, { force: true });
     report.swept.push(id);

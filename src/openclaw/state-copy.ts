@@ -1,5 +1,8 @@
 /**
- * A private, runnable copy of the OpenClaw state for the canary (src/openclaw/canary.ts):
+ * A private, runnable copy of the OpenClaw state for the canary (src/openclaw/canary.ts), in one of
+ * three scopes (`StateScope`): the whole state dir cloned copy-on-write or copied plainly into a dir
+ * beside it (`whole`: everything but `canary.stateExclude`, sockets, and the files below, which get
+ * the same treatment in every scope), or only the files below (`selective`, under the home):
  *
  *   <copy>/openclaw.json       the config, every secret-looking string value replaced by an
  *                              env reference `${OC_CANARY_SECRET_<n>}`; the values stay in memory
@@ -38,8 +41,16 @@ export const PLUGIN_DIRS = ['npm/projects', 'extensions', 'plugin-skills'] as co
 
 export const SECRET_ENV_PREFIX = 'OC_CANARY_SECRET_';
 
+/**
+ * What the canary rehearsed on: `whole-clone` (the whole state dir, copy-on-write clones beside
+ * it), `whole-copy` (the whole state dir, copied plainly beside it: no clones, small enough) or
+ * `selective` (the config, the databases and the plugins, under the home).
+ */
+export type StateScope = 'whole-clone' | 'whole-copy' | 'selective';
+
 export interface StateCopy {
   stateDir: string;
+  scope: StateScope;
   /** The copied config, or null when the live state has none. */
   configPath: string | null;
   /** Env references → values (memory only). */
@@ -151,6 +162,8 @@ async function prepareCopy(file: string): Promise<void> {
 }
 
 export interface CopyStateInput {
+  /** Whole-state scopes: `copyDir` is beside the live state and exists; everything but `exclude` is copied. */
+  whole?: { clone: boolean; exclude: readonly string[] } | null;
   layout: Layout;
   /** The target version (links into version trees are re-pointed at it). */
   version: string;
@@ -164,7 +177,30 @@ export interface CopyStateInput {
 export async function copyOpenClawState(input: CopyStateInput): Promise<StateCopy> {
   const { layout, version, liveStateDir, copyDir } = input;
   await fsp.mkdir(copyDir, { recursive: true, mode: 0o700 });
-  const out: StateCopy = { stateDir: copyDir, configPath: null, secretEnv: {}, dotenv: {}, databases: [], pluginDirs: [], relinked: [], dangling: [] };
+  const scope: StateScope = input.whole ? (input.whole.clone ? 'whole-clone' : 'whole-copy') : 'selective';
+  const out: StateCopy = { stateDir: copyDir, scope, configPath: null, secretEnv: {}, dotenv: {}, databases: [], pluginDirs: [], relinked: [], dangling: [] };
+  const databases = await listStateDatabases(liveStateDir);
+  if (input.whole) {
+    // Everything a start may read, but what keeps today's treatment: the config (secrets as env
+    // references, written below), `.env` (values in memory), the databases (a consistent backup,
+    // below; a clone of a live WAL database could be torn), and what `exclude` names.
+    const liveConfigPath = input.liveConfigPath ?? path.join(liveStateDir, 'openclaw.json');
+    const skip = new Set(['openclaw.json', '.env', ...databases.flatMap((d) => [d, `${d}-wal`, `${d}-shm`, `${d}-journal`])]);
+    const configRel = underDir(path.resolve(liveConfigPath), path.resolve(liveStateDir));
+    if (configRel) skip.add(configRel);
+    const excluded = excludeMatcher(input.whole.exclude);
+    await fsp.cp(liveStateDir, copyDir, {
+      recursive: true,
+      force: true,
+      verbatimSymlinks: true,
+      preserveTimestamps: true,
+      mode: input.whole.clone ? fs.constants.COPYFILE_FICLONE_FORCE : 0,
+      filter: (src) => {
+        const rel = path.relative(liveStateDir, src);
+        return rel === '' || (!skip.has(rel) && !excluded(rel) && copyable(src));
+      },
+    });
+  }
 
   const liveConfig = input.liveConfigPath ?? path.join(liveStateDir, 'openclaw.json');
   if (fs.existsSync(liveConfig)) {
@@ -179,7 +215,7 @@ export async function copyOpenClawState(input: CopyStateInput): Promise<StateCop
     // no .env
   }
 
-  for (const rel of await listStateDatabases(liveStateDir)) {
+  for (const rel of databases) {
     const copy = path.join(copyDir, rel);
     // gatewayStopped=false: without SQLite's backup API this refuses rather than copy a live WAL.
     await copyDatabase(path.join(liveStateDir, rel), copy, false);
@@ -190,6 +226,12 @@ export async function copyOpenClawState(input: CopyStateInput): Promise<StateCop
     out.databases.push({ rel, copy, kind: agent ? 'agent' : 'state', agentId: agent ? agent[1]! : null });
   }
 
+  if (input.whole) {
+    // Every link of the state, not only the plugins': into a version tree → the target, into the live state → the copy.
+    for (const rel of PLUGIN_DIRS) if (fs.existsSync(path.join(copyDir, rel))) out.pluginDirs.push(rel);
+    await relinkTree(copyDir, copyDir, layout, version, liveStateDir, out);
+    return out;
+  }
   for (const rel of PLUGIN_DIRS) {
     const src = path.join(liveStateDir, rel);
     let st: fs.Stats;
@@ -207,4 +249,86 @@ export async function copyOpenClawState(input: CopyStateInput): Promise<StateCop
     await relinkTree(dest, copyDir, layout, version, liveStateDir, out);
   }
   return out;
+}
+
+/** Regular files, directories and links only: a socket or a FIFO of a live process is not state. */
+function copyable(src: string): boolean {
+  try {
+    const st = fs.lstatSync(src);
+    return st.isFile() || st.isDirectory() || st.isSymbolicLink();
+  } catch {
+    return false; // gone since the directory was read
+  }
+}
+
+/**
+ * `canary.stateExclude` as a test on paths relative to the state dir: a pattern without `/`
+ * matches a name at any depth (and so everything below it), one with `/` the path from the state
+ * dir; `*` matches within one name, `[0-9]` a class, as in a shell.
+ */
+export function excludeMatcher(patterns: readonly string[]): (rel: string) => boolean {
+  const toRe = (glob: string): RegExp =>
+    new RegExp(`^${glob.split(/(\*|\[[^\]]*\])/).map((part) => (part === '*' ? '[^/]*' : /^\[.*\]$/.test(part) ? part : part.replace(/[.+?^${}()|\\]/g, '\\$&'))).join('')}$`);
+  const byName = patterns.filter((p) => !p.includes('/')).map(toRe);
+  const byPath = patterns.filter((p) => p.includes('/')).map((p) => toRe(p.replace(/^\/+|\/+$/g, '')));
+  return (rel) => {
+    const posix = rel.split(path.sep).join('/');
+    const names = posix.split('/');
+    if (byName.some((re) => names.some((n) => re.test(n)))) return true;
+    return byPath.some((re) => names.some((_, i) => re.test(names.slice(0, i + 1).join('/'))));
+  };
+}
+
+/** Bytes of the state dir's regular files, `exclude` left out; stops counting once above `limit`. */
+export async function stateSize(stateDir: string, exclude: readonly string[], limit: number): Promise<number> {
+  const excluded = excludeMatcher(exclude);
+  let total = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let ents: fs.Dirent[];
+    try {
+      ents = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const ent of ents) {
+      if (total > limit) return;
+      const p = path.join(dir, ent.name);
+      if (excluded(path.relative(stateDir, p))) continue;
+      if (ent.isDirectory()) await walk(p);
+      else if (ent.isFile()) total += (await fsp.lstat(p).catch(() => ({ size: 0 }))).size;
+    }
+  };
+  await walk(stateDir);
+  return total;
+}
+
+/** Can `dir` (beside the state, created) hold copy-on-write clones of the state's files? Probes one file. */
+export async function canClone(stateDir: string, dir: string): Promise<boolean> {
+  const probe = async (d: string, depth: number): Promise<string | null> => {
+    let ents: fs.Dirent[];
+    try {
+      ents = await fsp.readdir(d, { withFileTypes: true });
+    } catch {
+      return null;
+    }
+    const file = ents.find((e) => e.isFile());
+    if (file) return path.join(d, file.name);
+    if (depth > 2) return null;
+    for (const e of ents.filter((x) => x.isDirectory())) {
+      const f = await probe(path.join(d, e.name), depth + 1);
+      if (f) return f;
+    }
+    return null;
+  };
+  const src = await probe(stateDir, 0);
+  if (!src) return false;
+  const dest = path.join(dir, '.oc-clone-probe');
+  try {
+    await fsp.copyFile(src, dest, fs.constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await fsp.rm(dest, { force: true });
+  }
 }

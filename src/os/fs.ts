@@ -49,12 +49,17 @@ export async function preloadAtomicWriter(): Promise<void> {
  * that only coordinates live processes and means nothing after a power loss.
  */
 export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600, o: { durable?: boolean } = {}): Promise<void> {
+  await writeFileAtomicBytes(file, JSON.stringify(value, null, 2) + '\n', mode, o);
+}
+
+/** writeJsonAtomic for any bytes: a file put back byte for byte (the service definition a canary touched). */
+export async function writeFileAtomicBytes(file: string, data: string | Buffer, mode = 0o600, o: { durable?: boolean } = {}): Promise<void> {
   const durable = o.durable ?? true;
   try {
     await fsp.mkdir(path.dirname(file), { recursive: true });
     // Loaded on first write: read-only commands never pay for it (or its signal-exit hooks).
     const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode, fsync: durable });
+    await writeFileAtomic(file, data, { mode, fsync: durable });
     if (durable) await fsyncDir(path.dirname(file));
   } catch (e) {
     throw fromFsError(e, `writing ${path.basename(file)}`) ?? e;

@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { readJson, writeJsonAtomic } from '../os/fs.js';
+import { readJson, writeFileAtomicBytes, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from '../core/layout.js';
 import { processEnviron } from '../os/proc.js';
 import { redactProgram } from '../secrets/redact.js';
@@ -250,4 +250,83 @@ export async function loadedJobAgrees(mgr: ServiceManager, record: DefinitionRec
   const env = processEnviron(st.pid);
   if (!env) return null;
   return [...record.envKeys, ...record.envFileKeys].every((k) => env.has(k));
+}
+
+/** What guardDefinition found after the guarded step. */
+export interface DefinitionGuardResult {
+  /** False only when a changed file could not be put back. */
+  ok: boolean;
+  /** Something changed during the guarded step (a file, the job's pid). */
+  changed: boolean;
+  /** Files put back byte for byte (or removed, when they did not exist before). */
+  restored: string[];
+  /** The job was reloaded (and restarted, where a reload alone does not reach the running job). */
+  reloaded: boolean;
+  /** The service's pid before and after, when it changed. */
+  pidChanged: { before: number | null; after: number | null } | null;
+  detail: string;
+}
+
+async function readExact(file: string): Promise<{ bytes: Buffer | null; mode: number }> {
+  try {
+    const [bytes, st] = await Promise.all([fsp.readFile(file), fsp.stat(file)]);
+    return { bytes, mode: st.mode & 0o7777 };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { bytes: null, mode: 0o600 };
+    throw e;
+  }
+}
+
+/**
+ * Remember the live definition (its file and every env file it names, byte for byte, in memory
+ * only; the job's pid) before a step that runs code of a version that is not live yet and must
+ * change none of it: the canary (issue 31). `verify()` puts back every file that changed since,
+ * exactly as it was, and reloads the job when the manager may have loaded a rewritten definition
+ * (`restartAfterReload` managers, whose reload restarts nothing) or the running job no longer has
+ * every recorded key (then it is also restarted on what `current` says, which is still the old
+ * version before the flip).
+ */
+export async function guardDefinition(mgr: ServiceManager, layout: Layout, restartAfterReload: boolean): Promise<{ files: string[]; verify(): Promise<DefinitionGuardResult> }> {
+  const def = await mgr.readDefinition().catch(() => null);
+  const files = [...new Set([mgr.definitionPath, ...(def ? envFilesOf(def).map((f) => f.file) : [])])];
+  const before = await Promise.all(files.map(readExact));
+  const pid0 = (await mgr.status().catch(() => null))?.pid ?? null;
+  return {
+    files,
+    async verify() {
+      const restored: string[] = [];
+      try {
+        for (const [i, file] of files.entries()) {
+          const was = before[i]!;
+          const now = await readExact(file);
+          if (now.bytes === null ? was.bytes === null : was.bytes !== null && now.bytes.equals(was.bytes) && now.mode === was.mode) continue;
+          if (was.bytes === null) await fsp.rm(file, { force: true });
+          else await writeFileAtomicBytes(file, was.bytes, was.mode);
+          restored.push(file);
+        }
+      } catch (e) {
+        const done = restored.length ? `; restored ${restored.join(', ')}` : '';
+        return { ok: false, changed: true, restored, reloaded: false, pidChanged: null, detail: `the live service definition changed and could not be put back: ${(e as Error).message}${done}` };
+      }
+      const pid1 = (await mgr.status().catch(() => null))?.pid ?? null;
+      const pidChanged = pid0 !== pid1 ? { before: pid0, after: pid1 } : null;
+      let reloaded = false;
+      if (restored.length > 0 || pidChanged) {
+        const record = await readDefinitionRecord(layout);
+        const agrees = record ? await loadedJobAgrees(mgr, record) : null;
+        if (restartAfterReload || agrees === false) {
+          await mgr.reload();
+          if (agrees === false && restartAfterReload) await mgr.restart({});
+          reloaded = true;
+        }
+      }
+      if (restored.length === 0 && !pidChanged) {
+        return { ok: true, changed: false, restored, reloaded, pidChanged, detail: `the live service definition is unchanged (${files.length} file(s) compared byte for byte)` };
+      }
+      const parts = [restored.length ? `the live service definition changed during the canary: put back ${restored.join(', ')} byte for byte` : 'the live service definition is unchanged'];
+      if (reloaded) parts.push('reloaded the job');
+      if (pidChanged) parts.push(`the gateway's pid changed ${pidChanged.before ?? 'none'} → ${pidChanged.after ?? 'none'} during the canary`);
+      return { ok: true, changed: true, restored, reloaded, pidChanged, detail: parts.join('; ') };
+    },
+  };
 }

@@ -9,15 +9,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import * as plist from 'plist';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { grepTree, runCli, type TestEnv } from '../helpers/cli.js';
+import { grepTree, patchConfig, runCli, type TestEnv } from '../helpers/cli.js';
 import { DOUBLES_DIR } from '../helpers/fake-home.js';
 import { bootoutAndWait } from '../helpers/launchd-model.js';
 import { LATEST_VERSION, LEGACY_CLI_VERSION, VARIANT_VERSIONS } from '../helpers/fixtures.js';
-import { doublesHost, freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { adoptedOpenClawService, doublesHost, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
 
 const registryUrl = inject('registryUrl');
 const FROM = '2026.3.1';
@@ -29,13 +28,6 @@ afterEach(async () => {
   h = undefined;
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function patchConfig(ocHome: string, patch: (cfg: any) => void): void {
-  const file = path.join(ocHome, 'config.json');
-  const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-  patch(cfg);
-  fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
-}
 
 describe('the settle stage', () => {
   it('a version that serves healthy for 3 s and then exits on every start never reports upgraded: rolled back (exit 6)', async () => {
@@ -74,25 +66,8 @@ describe('the settle stage', () => {
 
 /** A host running OpenClaw's own LaunchAgent (inline env with a secret) adopted by oc-versions. */
 async function adoptedLaunchAgent(t: TestEnv, secret: string): Promise<{ plistPath: string; port: number }> {
-  const port = await freePort();
-  const agents = path.join(t.home, 'Library', 'LaunchAgents');
-  await fsp.mkdir(agents, { recursive: true });
-  const plistPath = path.join(agents, 'ai.openclaw.gateway.plist');
-  const entry = path.join(t.ocHome, 'versions', FROM, 'node_modules', 'openclaw', 'dist', 'index.js');
-  fs.writeFileSync(
-    plistPath,
-    plist.build({
-      Label: 'ai.openclaw.gateway',
-      ProgramArguments: [process.execPath, entry, 'gateway', '--port', String(port)],
-      EnvironmentVariables: { HOME: t.home, OPENCLAW_GATEWAY_TOKEN: secret, OPENCLAW_STATE_DIR: path.join(t.home, '.openclaw'), OPENCLAW_LAUNCHD_LABEL: 'ai.openclaw.gateway' },
-      RunAtLoad: true,
-      KeepAlive: true,
-    }),
-  );
-  const adopt = await runCli(['service', 'adopt', '--plist', plistPath], t.env);
-  expect(adopt.code, adopt.stderr).toBe(0);
-  await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'the adopted gateway');
-  return { plistPath, port };
+  const { definitionPath, port } = await adoptedOpenClawService(t, 'launchd', FROM, secret);
+  return { plistPath: definitionPath, port };
 }
 
 function launchctl(t: TestEnv, ...args: string[]): void {

@@ -6,27 +6,17 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFixture } from '../helpers/fixtures.js';
 import { publish, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeTestEnv, runCli } from '../helpers/cli.js';
 import { dedupeAgainst } from '../../src/core/dedupe.js';
+import { mountXfs, xfsSkipReason, type XfsMount } from '../helpers/xfs.js';
 
-const hasMkfs = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v mkfs.xfs'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const canRun = process.getuid?.() === 0 && hasMkfs;
-
-describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)', () => {
+describe.skipIf(xfsSkipReason !== null)('reflink sharing across versions (XFS, root + xfsprogs)', () => {
   let reg: TestRegistry;
-  let dir: string;
+  let xfs: XfsMount | undefined;
   let mnt: string | null = null;
   const PAD = 8 * 1024 * 1024;
   beforeAll(async () => {
@@ -37,21 +27,11 @@ describe.skipIf(!canRun)('reflink sharing across versions (XFS, root + xfsprogs)
       await publish(reg.url, d, v === '1.0.0' ? { tag: 'latest' } : {});
       await fsp.rm(path.dirname(d), { recursive: true, force: true });
     }
-    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'oc-xfs-'));
-    const img = path.join(dir, 'xfs.img');
-    execFileSync('truncate', ['-s', '512M', img]);
-    execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', img]);
-    mnt = path.join(dir, 'mnt');
-    await fsp.mkdir(mnt);
-    try {
-      execFileSync('mount', ['-o', 'loop', img, mnt]);
-    } catch {
-      mnt = null;
-    }
+    xfs = await mountXfs('oc-xfs-');
+    mnt = xfs.mnt;
   });
   afterAll(async () => {
-    if (mnt) execFileSync('umount', [mnt]);
-    await fsp.rm(dir, { recursive: true, force: true });
+    await xfs?.remove();
     await reg?.stop();
   });
 

@@ -120,3 +120,11 @@ export function grepTree(dir: string, needle: string): string[] {
   });
   return hits;
 }
+
+/** Change `<ocHome>/config.json` in place (fast deadlines, a canary section, …). */
+export function patchConfig(ocHome: string, patch: (cfg: any) => void): void {
+  const file = path.join(ocHome, 'config.json');
+  const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
+  patch(cfg);
+  fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+}

@@ -110,6 +110,14 @@
  * - `rewrites-definition` (2026.8.2): at every start, rewrites its own LaunchAgent plist / systemd unit
  *   (named by OPENCLAW_LAUNCHD_LABEL / OPENCLAW_SYSTEMD_UNIT) the way a regenerating updater does:
  *   no EnvironmentVariables / Environment= lines, the program pointed at itself.
+ * - `rewrites-definition-always` (2026.8.4): at every start, also with no service named in its env (a
+ *   canary), writes the LaunchAgent `$HOME/Library/LaunchAgents/<label or ai.openclaw.gateway>.plist`
+ *   and the unit `$XDG_CONFIG_HOME/systemd/user/<unit or openclaw-gateway.service>`, created when absent,
+ *   with its own port and no environment (OpenClaw issue 155229); logs `rewrote <file>`. With
+ *   `OPENCLAW_FIXTURE_REAL_HOME` it also rewrites those that exist under that home (a release that finds
+ *   the real home despite HOME).
+ * - `crash-on-state-file` (2026.6.4): exits 1 at start when `<state>/agents/<id>/sessions/sessions.json`
+ *   is not valid JSON: a file outside the config, the databases and the plugins.
  * - `crash-later` (2026.8.3): serves healthy, then exits 1 fifteen seconds after every start (for the
  *   stabilization watch: it passes the gate and the settle, then dies).
  * - `legacyCli` (an option, set for the good 2026.1.1): `database …` is an unknown command (exit 2) and
@@ -143,7 +151,9 @@ export type FixtureVariant =
   | 'preflight-fails'
   | 'crash-after-start'
   | 'rewrites-definition'
-  | 'crash-later';
+  | 'crash-later'
+  | 'rewrites-definition-always'
+  | 'crash-on-state-file';
 
 export type BadVariant = Exclude<FixtureVariant, 'good'>;
 
@@ -198,6 +208,8 @@ export const VARIANT_VERSIONS: Record<BadVariant, string> = {
   'crash-after-start': '2026.8.1',
   'rewrites-definition': '2026.8.2',
   'crash-later': '2026.8.3',
+  'rewrites-definition-always': '2026.8.4',
+  'crash-on-state-file': '2026.6.4',
 };
 
 /** The good version that predates the supervisor commands (`legacyCli`): the canary reports them `unsupported`. */

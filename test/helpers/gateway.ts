@@ -1,4 +1,5 @@
 /** Helpers for tests that run a real fixture gateway under a service backend. */
+import fs from 'node:fs';
 import net from 'node:net';
 import { expect } from 'vitest';
 import path from 'node:path';
@@ -133,4 +134,51 @@ export async function doublesHost(registryUrl: string, cleanups: Array<() => Pro
     await t.cleanup();
   });
   return t;
+}
+
+/**
+ * OpenClaw's own service definition (inline env with a secret), written into the user's home and
+ * adopted by oc-versions: a LaunchAgent (launchctl double) or a user unit (systemctl double).
+ * `version` must be installed already; `extraEnv` goes into the definition's environment.
+ */
+export async function adoptedOpenClawService(
+  t: TestEnv,
+  kind: 'launchd' | 'systemd',
+  version: string,
+  secret: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ definitionPath: string; port: number }> {
+  const port = await freePort();
+  const entry = path.join(t.ocHome, 'versions', version, 'node_modules', 'openclaw', 'dist', 'index.js');
+  const env: Record<string, string> = { HOME: t.home, OPENCLAW_GATEWAY_TOKEN: secret, OPENCLAW_STATE_DIR: path.join(t.home, '.openclaw'), ...extraEnv };
+  let definitionPath: string;
+  if (kind === 'launchd') {
+    const plist = await import('plist');
+    definitionPath = path.join(t.home, 'Library', 'LaunchAgents', 'ai.openclaw.gateway.plist');
+    fs.mkdirSync(path.dirname(definitionPath), { recursive: true });
+    fs.writeFileSync(
+      definitionPath,
+      plist.build({
+        Label: 'ai.openclaw.gateway',
+        ProgramArguments: [process.execPath, entry, 'gateway', '--port', String(port)],
+        EnvironmentVariables: { ...env, OPENCLAW_LAUNCHD_LABEL: 'ai.openclaw.gateway' },
+        RunAtLoad: true,
+        KeepAlive: true,
+      }),
+    );
+  } else {
+    definitionPath = path.join(t.home, '.config', 'systemd', 'user', 'openclaw-gateway.service');
+    fs.mkdirSync(path.dirname(definitionPath), { recursive: true });
+    const envLine = Object.entries({ ...env, OPENCLAW_SYSTEMD_UNIT: 'openclaw-gateway.service' })
+      .map(([k, v]) => `"${k}=${v}"`)
+      .join(' ');
+    fs.writeFileSync(
+      definitionPath,
+      ['[Unit]', 'Description=OpenClaw Gateway', '', '[Service]', `ExecStart=${process.execPath} ${entry} gateway --port ${port}`, 'Restart=always', `Environment=${envLine}`, '', '[Install]', 'WantedBy=default.target', ''].join('\n'),
+    );
+  }
+  const adopt = await runCli(['service', 'adopt', kind === 'launchd' ? '--plist' : '--unit', definitionPath], t.env);
+  expect(adopt.code, adopt.stderr).toBe(0);
+  await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/healthz`))?.status === 200, 15_000, 'the adopted gateway');
+  return { definitionPath, port };
 }

@@ -17,6 +17,7 @@ import { makeLayout, type Layout } from '../../src/core/layout.js';
 import { isAlive } from '../../src/os/proc.js';
 import { resolveEntry } from '../../src/core/store.js';
 import {
+  besideStateDir,
   CANARY_ENV,
   canaryAllowanceMs,
   canaryArgs,
@@ -186,14 +187,22 @@ describe('pure parts', () => {
 });
 
 describe('runCanary on copied state', () => {
-  it('a good version passes beside the live gateway; the live state is unchanged; no secret lands under the home', async () => {
-    const id = 'canary-test-good';
+  for (const wholeState of [true, false]) it(`a good version passes beside the live gateway (${wholeState ? 'the whole state, copied beside it' : 'the selective copy'}); the live state is unchanged; no secret lands under the home`, async () => {
+    const id = `canary-test-good-${wholeState ? 'whole' : 'part'}`;
     const before = liveChecksums();
-    const seenDuringRun: { hits: string[]; config: string; rows: number; dbFiles: string[]; link: string } = { hits: [], config: '', rows: -1, dbFiles: [], link: '' };
-    const r = await runCanary(input(TO, { id, measuredStartMs: 1_000 }), (msg) => {
+    // A state file the selective copy leaves out (the whole copy has it), and one the exclude list does.
+    await fsp.mkdir(path.join(stateDir, 'agents', 'main', 'sessions'), { recursive: true });
+    await fsp.writeFile(path.join(stateDir, 'agents', 'main', 'sessions', 'sessions.json'), '{"s1":{}}\n');
+    await fsp.mkdir(path.join(stateDir, 'logs'), { recursive: true });
+    await fsp.writeFile(path.join(stateDir, 'logs', 'gateway.log'), 'a log line\n');
+    // Both scopes put their copy (and the canary's HOME) beside the live state dir, never under the home.
+    const copy = path.join(besideStateDir(stateDir, id), 'state');
+    const seenDuringRun: { hits: string[]; config: string; rows: number; dbFiles: string[]; link: string; sessions: boolean; logs: boolean } = { hits: [], config: '', rows: -1, dbFiles: [], link: '', sessions: false, logs: true };
+    const r = await runCanary(input(TO, { id, measuredStartMs: 1_000, config: { ...config, canary: { ...config.canary, wholeState } } }), (msg) => {
       if (!msg.startsWith('canary: starting')) return;
       // The copy exists now: look at it as an attacker with read access to the home would.
-      const copy = path.join(layout.canary(id), 'state');
+      seenDuringRun.sessions = fs.existsSync(path.join(copy, 'agents', 'main', 'sessions', 'sessions.json'));
+      seenDuringRun.logs = fs.existsSync(path.join(copy, 'logs'));
       seenDuringRun.hits = [...grepTree(t.ocHome, SECRET_TOKEN), ...grepTree(t.ocHome, SECRET_DOTENV), ...grepTree(t.ocHome, SECRET_SERVICE)];
       seenDuringRun.config = fs.readFileSync(path.join(copy, 'openclaw.json'), 'utf8');
       const db = new DatabaseSync(path.join(copy, 'state', 'openclaw.sqlite'), { readOnly: true });
@@ -210,6 +219,7 @@ describe('runCanary on copied state', () => {
     expect(r.port).toBeGreaterThanOrEqual(livePort + 120);
     expect(r.checks.map((c) => [c.name, c.status])).toEqual([
       ['copy state', 'ok'],
+      ['seal', 'ok'],
       ['doctor lint', 'ok'],
       ['database preflight state/openclaw.sqlite', 'ok'],
       ['agent database preflight agents/main/agent/openclaw-agent.sqlite', 'ok'],
@@ -218,6 +228,12 @@ describe('runCanary on copied state', () => {
       ['stop', 'ok'],
     ]);
     expect(check(r, 'copy state')!.detail).toContain('1 secret value(s) as env references');
+    // ext4 here: no clones; a state this small is copied whole, beside the live one, logs left out.
+    expect(r.scope).toBe(wholeState ? 'whole-copy' : 'selective');
+    expect(r.detail).toMatch(wholeState ? /rehearsed on the whole state of .*, copied beside it \(its filesystem cannot clone/ : /rehearsed on part of the state of .*canary\.wholeState is false/);
+    expect(seenDuringRun.sessions).toBe(wholeState);
+    expect(seenDuringRun.logs).toBe(false);
+    expect(fs.existsSync(copy)).toBe(false);
 
     // During the run: references, not values; WAL rows present; one file per database; link re-pointed.
     expect(seenDuringRun.hits).toEqual([]);
@@ -228,8 +244,7 @@ describe('runCanary on copied state', () => {
 
     // What the canary gateway itself saw (its log): the copy, the flags, the secret resolved from env.
     const log = r.log.join('\n');
-    const copyState = path.join(layout.canary(id), 'state');
-    expect(log).toContain(`state dir ${copyState}`);
+    expect(log).toContain(`state dir ${copy}`);
     expect(log).toContain('env flags OPENCLAW_SKIP_CHANNELS=1 OPENCLAW_SKIP_CRON=1 OPENCLAW_NO_AUTO_UPDATE=1 OPENCLAW_DISABLE_BONJOUR=1 OPENCLAW_SUPERVISOR_MODE=external');
     expect(log).toContain(`compile cache ${layout.compileCache(TO)}`);
     expect(log).toContain('1 env ref(s) resolved, unresolved: (none)');
@@ -359,11 +374,18 @@ console.log('runner finished');
     expect(isAlive(rec.pid)).toBe(true); // detached: it outlived its runner
     expect(markedPids(id)).toContain(rec.pid);
     expect(fs.existsSync(rec.dir)).toBe(true);
+    // The scratch beside the live state (its copy, its HOME), named in the record.
+    expect(rec.beside).toBe(besideStateDir(stateDir, id));
+    expect(fs.existsSync(path.join(rec.beside, 'state', 'openclaw.json'))).toBe(true);
+    expect(fs.existsSync(path.join(rec.beside, 'home'))).toBe(true);
 
     const report = await sweepCanary(layout, { graceMs: 2_000 });
     expect(report.swept).toContain(id);
     expect(report.killed).toContain(rec.pid);
     expect(report.removed).toContain(rec.dir);
+    expect(report.removed).toContain(rec.beside);
+    expect(fs.existsSync(rec.beside)).toBe(false);
+    expect(fs.readdirSync(path.dirname(stateDir)).filter((n) => n.includes('.oc-canary.'))).toEqual([]);
     await waitFor(async () => !isAlive(rec.pid), 5_000, 'the orphan to die');
     await waitFor(async () => markedPids(id).length === 0, 5_000, 'no process with the canary marker').catch(() => undefined);
     expect(markedPids(id)).toEqual([]);

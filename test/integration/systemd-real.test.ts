@@ -398,6 +398,35 @@ describe.skipIf(skipReason !== '')(`real systemd --user${skipReason ? ` -- SKIPP
       expect(info.pid).toBeGreaterThan(0);
     });
 
+    it('a version that rewrites its unit at every start (issue 31): the sealed canary leaves the unit and its env file byte-identical and the loaded job alone; upgraded with every secret', async () => {
+      const V = VARIANT_VERSIONS['rewrites-definition-always'];
+      const ins = await cli('install', V);
+      expect(ins.code, ok(ins)).toBe(0);
+      const envFile = path.join(sd.home, '.openclaw', 'gateway.systemd.env');
+      const before = { unit: fs.readFileSync(unitPath), envFile: fs.readFileSync(envFile), main: (await show())['MainPID'] };
+      const r0 = await cli('verify', V, '--canary', '--json');
+      expect(r0.code, ok(r0)).toBe(0);
+      // It did rewrite a unit: its own, under the canary's HOME beside the state dir.
+      const wrote = (r0.json.canary.log as string[]).flatMap((l) => /openclaw fixture: rewrote (\S+)/.exec(l)?.[1] ?? []);
+      expect(wrote.some((f) => f.startsWith(`${path.join(sd.home, '.openclaw')}.oc-canary.`) && f.endsWith('/systemd/user/openclaw-gateway.service')), wrote.join(', ')).toBe(true);
+      expect(fs.readFileSync(unitPath).equals(before.unit)).toBe(true);
+      expect(fs.readFileSync(envFile).equals(before.envFile)).toBe(true);
+      // The manager's view: same process, nothing to reload.
+      expect(await sd.show(UNIT, ['MainPID', 'NeedDaemonReload'])).toEqual({ MainPID: before.main, NeedDaemonReload: 'no' });
+
+      const r = await cli('upgrade', V, '--json');
+      expect(r.code, ok(r)).toBe(0);
+      expect(r.json.outcome).toBe('upgraded');
+      await waitServing(V);
+      const e = await getJson(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN,ANTHROPIC_API_KEY`);
+      expect(e?.body.values).toEqual({ OPENCLAW_GATEWAY_TOKEN: canary, ANTHROPIC_API_KEY: fileKey });
+      expect(grepTree(ocHome, canary)).toEqual([]);
+      // Back to where the lane was, for the restore below.
+      const back = await cli('use', '2026.1.1', '--json');
+      expect(back.code, ok(back)).toBe(0);
+      await waitServing('2026.1.1');
+    });
+
     it('restore: the original unit byte for byte, loaded and serving the global install again', async () => {
       const before = Number((await show())['MainPID']);
       const r = await cli('service', 'restore', '--json');

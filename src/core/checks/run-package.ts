@@ -10,6 +10,7 @@ import path from 'node:path';
 import semver from 'semver';
 import type { CheckCommand } from '../config.js';
 import { run, runParked, type RunResult } from '../../os/proc.js';
+import { sealEnv } from '../../os/sealed-home.js';
 import { readStandbyImport } from '../shims.js';
 import { describeExit, lastLine, runCheckCommand } from './command.js';
 import { plural, type Outcome } from './common.js';
@@ -80,27 +81,22 @@ async function isolatedHome(tmpDir: string, runtimeNode: string): Promise<{ home
   const remove = () => fsp.rm(home, { recursive: true, force: true }).catch(() => undefined);
   try {
     const stateDir = path.join(home, '.openclaw');
-    const tmp = path.join(home, 'tmp');
     await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await fsp.mkdir(tmp, { recursive: true, mode: 0o700 });
-    const env: NodeJS.ProcessEnv = {
-      ...minimalEnv(runtimeNode),
-      HOME: home,
-      USERPROFILE: home,
-      TMPDIR: tmp,
-      XDG_CONFIG_HOME: path.join(home, '.config'),
-      XDG_DATA_HOME: path.join(home, '.local', 'share'),
-      XDG_STATE_HOME: path.join(home, '.local', 'state'),
-      XDG_CACHE_HOME: path.join(home, '.cache'),
-      OPENCLAW_STATE_DIR: stateDir,
-      OPENCLAW_CONFIG_PATH: path.join(stateDir, 'openclaw.json'),
-      OPENCLAW_NO_AUTO_UPDATE: '1',
-      OPENCLAW_DISABLE_BONJOUR: '1',
-      OPENCLAW_OFFLINE: '1',
-      DO_NOT_TRACK: '1',
-      NO_COLOR: '1',
-      NO_UPDATE_NOTIFIER: '1',
-    };
+    const env: NodeJS.ProcessEnv = await sealEnv(
+      {
+        ...minimalEnv(runtimeNode),
+        OPENCLAW_STATE_DIR: stateDir,
+        OPENCLAW_CONFIG_PATH: path.join(stateDir, 'openclaw.json'),
+        OPENCLAW_NO_AUTO_UPDATE: '1',
+        OPENCLAW_DISABLE_BONJOUR: '1',
+        OPENCLAW_OFFLINE: '1',
+        DO_NOT_TRACK: '1',
+        NO_COLOR: '1',
+        NO_UPDATE_NOTIFIER: '1',
+      },
+      home,
+      path.join(home, 'tmp'),
+    );
     return { home, env, remove };
   } catch (e) {
     await remove();
