@@ -287,9 +287,10 @@ export function createOutput(opts: OutputOptions): Output {
       else pending = null;
     },
     interrupted() {
-      current = null;
       pending = null;
-      stopLive(false);
+      // On a terminal the running phase stays on screen, marked cut short, before the one line.
+      stopLive(false, 'interrupted');
+      current = null;
       return lastPhase;
     },
   };
