@@ -353,6 +353,30 @@ async function openForDoctor(ctx: CommandContext): Promise<ServiceFacts | Check[
   return { mgr: opened.mgr, store: storeError ? noSecretStore : opened.store, storeError, def };
 }
 
+/**
+ * A configured service whose gateway is stopped or crash-looping is an error: doctor never says
+ * "ok" while the gateway does not serve. Never fixed here (a start is the operator's call).
+ */
+async function checkServiceRunning(mgr: ServiceManager): Promise<Check[]> {
+  const st = await mgr.status().catch(() => null);
+  if (!st) return [];
+  const log = st.log ? ` (log: ${st.log})` : '';
+  if (st.crashLoop) {
+    return [
+      finding(
+        'service-running',
+        'error',
+        `the ${mgr.kind} service ${mgr.label} is in a crash loop: ${st.restarts ?? '?'} restart(s), last exit ${st.lastExitCode ?? '?'}${st.running ? '' : ', not running'}`,
+        `fix what the gateway's log shows${log}, then oc-versions service restart`,
+      ),
+    ];
+  }
+  if (!st.running) {
+    return [finding('service-running', 'error', `the ${mgr.kind} service ${mgr.label} is installed but its gateway is not running (${st.state ?? 'stopped'})`, `oc-versions service start${log}`)];
+  }
+  return [];
+}
+
 async function checkService(ctx: CommandContext, facts: ServiceFacts): Promise<Check[]> {
   const { layout, config } = ctx;
   const { mgr, store, def } = facts;
@@ -439,6 +463,7 @@ async function checkService(ctx: CommandContext, facts: ServiceFacts): Promise<C
     }
   }
   if (out.length === 0) out.push(finding('service', 'info', `the ${mgr.kind} service ${mgr.label} launches through the launcher; ${wanted.length} env key(s) present${snap ? ` (last snapshot ${snap.meta.txid})` : ''}`));
+  out.push(...(await checkServiceRunning(mgr)));
 
   // The secret store: needed when the definition (or the snapshots) keep secret values there.
   const secretKeys = [...new Set([...wanted, ...present].filter((k) => isSecretKey(k, config.secretPattern)))].sort();

@@ -61,6 +61,8 @@ export interface SupervisorRecord {
   /** Unexpected exits restarted so far. */
   restarts: number;
   lastExit: { code: number | null; signal: string | null; at: string } | null;
+  /** Unexpected exits within the last `limits.intervalMs` (absent in records of older supervisors). */
+  recentExits?: number;
   updatedAt: string;
   limits: KeepAliveConfig;
 }
@@ -425,7 +427,7 @@ async function supervise(a: SupervisorArgs): Promise<void> {
   let writing: Promise<void> = Promise.resolve();
   const write = (state: SupervisorState): Promise<void> =>
     (writing = writing
-      .then(() => writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644))
+      .then(() => writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, recentExits: exits.length, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644))
       .catch(() => {
         // the home is gone
       }));

@@ -148,6 +148,7 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
       const p = r.code === 0 ? parseLaunchctlPrint(r.stdout) : null;
       const pid = p?.pid ?? null;
       const entry = pid ? await entryOfPid(pid) : null;
+      const log = installed ? (await mgr.readDefinition().catch(() => null))?.stderrPath : undefined;
       return {
         manager: 'launchd',
         label,
@@ -159,6 +160,9 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
         definitionPath,
         state: p?.state ?? 'not loaded',
         ...(p?.lastExitCode ? { lastExitCode: p.lastExitCode } : {}),
+        // Not running, and its last run exited non-zero (KeepAlive restarts it, throttled).
+        ...(log ? { log } : {}),
+        crashLoop: pid === null && /^-?\d+$/.test(p?.lastExitCode ?? '') && p?.lastExitCode !== '0',
       };
     },
   };

@@ -139,6 +139,10 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     const out: Partial<ServiceStatus> = { restarts: sup.restarts, ...(exit !== undefined ? { lastExitCode: exit } : {}) };
     if (pid === null && (sup.state === 'crash-loop' || sup.state === 'failed-start')) out.state = sup.state;
     else if (pid === null && sup.alive && sup.state === 'backoff') out.state = 'restarting';
+    // Gave up, or keeps restarting: 2+ unexpected exits within the window, the last one inside it.
+    const lastAt = sup.lastExit ? Date.parse(sup.lastExit.at) : NaN;
+    const looping = (sup.recentExits ?? 0) >= 2 && Date.now() - lastAt < sup.limits.intervalMs && (pid === null || sup.alive);
+    out.crashLoop = (pid === null && (sup.state === 'crash-loop' || sup.state === 'failed-start')) || looping;
     return out;
   }
 
@@ -376,6 +380,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         version: versionOfEntry(entry, ctx.layout.versionsDir),
         definitionPath,
         state: pid ? 'running' : 'stopped',
+        log: logPath,
         ...(await keepAliveStatus(pid)),
       };
     },

@@ -45,6 +45,14 @@ export interface ServiceStatus {
   state?: string;
   restarts?: number;
   lastExitCode?: string;
+  /**
+   * The job keeps exiting and the manager keeps restarting it, or gave up (docs/service.md#crash-loop):
+   * the keep-alive's `crash-loop`/`failed-start`, or 2+ unexpected exits within its window; systemd
+   * `auto-restart` or `failed`; launchd not running with a non-zero last exit.
+   */
+  crashLoop?: boolean;
+  /** Where the gateway's output goes: a file, or (systemd) the journal command that shows it. */
+  log?: string;
 }
 
 export interface StopOptions {
