@@ -366,7 +366,7 @@ async function checkServiceRunning(mgr: ServiceManager): Promise<Check[]> {
       finding(
         'service-running',
         'error',
-        `the ${mgr.kind} service ${mgr.label} is in a crash loop: ${st.restarts ?? '?'} restart(s), last exit ${st.lastExitCode ?? '?'}${st.running ? '' : ', not running'}`,
+        `the ${mgr.kind} service ${mgr.label} is in a crash loop: ${st.restarts ?? '?'} restart${st.restarts === 1 ? '' : 's'}, last exit ${st.lastExitCode ?? '?'}${st.running ? '' : ', not running'}`,
         `fix what the gateway's log shows${log}, then oc-versions service restart`,
       ),
     ];

@@ -7,6 +7,7 @@ import { gateResponsive, runGate, type GateOutcome } from '../core/health.js';
 import { readCurrent } from '../core/store.js';
 import { OcError } from '../errors.js';
 import { captureServiceEnv, readDefinitionRecord } from '../service/definition.js';
+import { setupHint } from '../service/common.js';
 import type { ServiceManager } from '../service/types.js';
 import type { CommandContext } from './context.js';
 import { gatewayLogFile, openServicePort, portFromArgs, readLogTail, secretRedactor } from './service-port.js';
@@ -21,14 +22,6 @@ export async function gateService(ctx: CommandContext, version: string, prePid: 
 /** How many lines of the gateway's log a failed start quotes. */
 const START_LOG_LINES = 10;
 
-/** OpenClaw without its own configuration: `Missing config. Run openclaw setup…`, exit 78 (EX_CONFIG). */
-const NEEDS_SETUP = /Missing config\b|openclaw setup\b/i;
-
-/** The hint for a gateway whose log says it has no configuration of its own. */
-export function setupHint(logLines: readonly string[]): string | null {
-  if (!logLines.some((l) => NEEDS_SETUP.test(l))) return null;
-  return 'OpenClaw has no configuration of its own yet: run `openclaw setup` as the user the service runs as (same HOME / OPENCLAW_STATE_DIR), or write a minimal openclaw.json (docs/quick-start.md), then oc-versions service restart';
-}
 
 export interface StartGate {
   ok: boolean;

@@ -792,7 +792,7 @@ async function status(ctx: CommandContext, opts: ServiceOptions): Promise<number
     secrets,
   };
   const looping = data.crashLoop
-    ? `CRASH LOOP: ${st.state === 'crash-loop' ? 'the keep-alive gave up' : 'it keeps exiting'} after ${st.restarts ?? '?'} restart(s), last exit ${st.lastExitCode ?? '?'}; fix what its log shows, then oc-versions service restart`
+    ? `CRASH LOOP: ${st.state === 'crash-loop' ? 'the keep-alive gave up' : 'it keeps exiting'} after ${st.restarts ?? '?'} restart${st.restarts === 1 ? '' : 's'}, last exit ${st.lastExitCode ?? '?'}; fix what its log shows, then oc-versions service restart`
     : '';
   const human = [
     `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})${looping ? ` -- ${looping}` : ''}` : st.installed ? `not running (${looping || (st.state ?? 'stopped')})` : 'not installed'}`,

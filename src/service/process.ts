@@ -24,7 +24,7 @@ import { isRunning, killGroup, processArgvAnyOs, processStartTime, sleep, spawnD
 import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
 import { faultStep } from '../core/faults.js';
-import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
+import { entryOfPid, readTextOrNull, setupHint, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
 import { launcherTakesStandby } from './launcher.js';
@@ -210,7 +210,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   async function failedStart(before: number): Promise<never> {
     await mgr.stop({ drainMs: 2_000 });
     const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
-    throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
+    throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `${setupHint(log.split('\n')) ?? 'fix what its log shows'} (log: ${logPath})` });
   }
 
   const mgr: ServiceManager = {
@@ -312,7 +312,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
           await fsp.rm(pidPath, { force: true });
           const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
           throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
-            hint: `see ${logPath}`,
+            hint: `${setupHint(log.split('\n')) ?? 'fix what its log shows'} (log: ${logPath})`,
           });
         }
       }
