@@ -37,6 +37,8 @@ import {
 } from '../service/definition.js';
 import { backendOf, defaultLabel, detectManagerKind, homeLabel, parseManagerKind } from '../service/index.js';
 import { assertLauncher } from '../service/launcher.js';
+import { ensureHomeLib, pruneHomeLibs } from '../service/home-lib.js';
+import { applyServiceNode, planServiceNode } from '../app/runtime.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
 import type { CommandContext } from '../app/context.js';
 import { mutating } from '../app/session.js';
@@ -57,7 +59,7 @@ export interface ServiceOptions {
   unit?: string;
   drainMs?: number | string;
   secretStore?: string;
-  /** adopt: the node the launcher runs (default: the node the definition ran). */
+  /** adopt: the node the launcher runs (default: the node the definition ran); install: the node the home runs (config.runtimeNode; default: the configured one, copied into runtimes/ when it lies in a node_modules or a checkout). */
   node?: string;
   /** install: env keys whose values are read once from this environment into the secret store. */
   env?: string[];
@@ -237,6 +239,8 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     });
   }
   const passed = await passedEnv(ctx, kind, store, opts);
+  // The node the service runs: --node, else never one inside a checkout (copied into runtimes/).
+  const nodePlan = await planServiceNode(ctx, opts.node);
   const widened = passed.secretPattern !== ctx.config.secretPattern;
   if (widened) {
     // The backend writes keys matching the pattern as secret-store references: open it with the new one.
@@ -270,7 +274,7 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     // A re-run with nothing to change (same definition, same configuration — keep-alive included —
     // running) leaves the gateway alone: no rewrite, no restart, `changed: false`.
     const keepAliveSame = keepAliveBefore === JSON.stringify(ctx.config.service.keepAlive ?? null);
-    if (!widened && keepAliveSame && existing && sameDefinition(existing, def)) {
+    if (!widened && keepAliveSame && nodePlan.same && existing && sameDefinition(existing, def)) {
       const record = await readDefinitionRecord(ctx.layout);
       const svc = ctx.config.service;
       const configured =
@@ -280,18 +284,25 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     ctx.out.progress(`installing ${kind} service ${mgr.label}`);
     // A key passed with --env is a secret wherever oc-versions meets it (records, snapshots, logs).
     if (widened) await saveConfig(ctx.layout, ctx.config);
+    if (!nodePlan.same) {
+      await applyServiceNode(ctx, nodePlan);
+      // Reopened: the backend runs its supervisor on the node just chosen.
+      ({ mgr } = await openService(ctx, { ...opts, manager: kind, label }));
+    }
     await mgr.install(def);
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
     await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
+    // Older builds' copies no process runs any more.
+    await pruneHomeLibs(ctx.layout, (await ensureHomeLib(ctx.layout)).dir);
     return true;
   }, 'keep-degraded');
   // Installed is not enough: the gateway must come up (exit 7 with the end of its log if not).
   const gate = await gateStart(ctx, mgr, changed ? prePid : null, `${changed ? 'installed' : 'already installed:'} ${kind} service ${mgr.label} (${mgr.definitionPath})`, changed);
   const st = await mgr.status();
   ctx.out.result(
-    `${changed ? 'installed' : 'already installed as asked:'} ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}${gate.pid ? `; responsive in ${gate.ms} ms` : ''}${st.log ? `\n  log: ${st.log}` : ''}`,
-    { changed, action: 'install', manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, program: def.program, running: st.running, pid: st.pid, responsive: { ms: gate.ms, detail: gate.detail }, log: st.log ?? null },
+    `${changed ? 'installed' : 'already installed as asked:'} ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}${gate.pid ? `; responsive in ${gate.ms} ms` : ''}\n  node: ${ctx.config.runtimeNode}${st.log ? `\n  log: ${st.log}` : ''}`,
+    { changed, action: 'install', manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, program: def.program, node: ctx.config.runtimeNode, running: st.running, pid: st.pid, responsive: { ms: gate.ms, detail: gate.detail }, log: st.log ?? null },
   );
 }
 

@@ -112,3 +112,11 @@ export function packageRootOf(moduleUrl: string): string {
     if (path.dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
   }
 }
+
+/** sha256 (hex) of a file's bytes, streamed (a node binary is ≈ 120 MB). */
+export async function sha256File(file: string): Promise<string> {
+  // node:crypto only when hashing: read-only commands that load this module never need it.
+  const h = process.getBuiltinModule('node:crypto').createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

@@ -109,6 +109,7 @@ export async function createServiceManager(
     ...(opts.definitionPath !== undefined ? { definitionPath: opts.definitionPath } : {}),
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
     drainMs: setup.config.service.drainMs,
+    runtimeNode: setup.config.runtimeNode,
     keepAlive: keepAliveConfig(setup.config.service.keepAlive),
   };
   return BACKENDS[chosen].create(ctx, {

@@ -28,6 +28,7 @@ import { entryOfPid, readTextOrNull, setupHint, versionOfEntry } from './common.
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
 import { launcherTakesStandby } from './launcher.js';
+import { ensureHomeLib } from './home-lib.js';
 import { awaitHandOverReady, awaitSupervisedGateway, liveSupervisors, markDrained, reapSupervisors, spawnSupervisor, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -193,6 +194,9 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
 
   async function supervisorOptions(doc: ProcessDoc, cmd: string, args: string[], limits: KeepAliveConfig) {
     return {
+      // The home's node and the home's sealed copy of the supervisor, never the checkout's (home-lib.ts).
+      node: ctx.runtimeNode ?? process.execPath,
+      runner: (await ensureHomeLib(ctx.layout)).keepalive,
       cmd,
       args,
       env: await resolveEnv(doc),

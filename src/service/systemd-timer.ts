@@ -12,7 +12,7 @@ import { OcError } from '../errors.js';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { run } from '../os/proc.js';
-import { currentCliPath } from './recovery-agent.js';
+import { ensureHomeLib } from './home-lib.js';
 import { userUnitDir } from './unit.js';
 
 export function recoveryTimerName(layout: Layout): string {
@@ -66,7 +66,8 @@ async function systemctl(env: NodeJS.ProcessEnv, args: string[]): Promise<void> 
 export async function installRecoveryTimer(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
   const dir = userUnitDir(env);
   const name = recoveryTimerName(layout);
-  const units = recoveryTimerUnits(layout, config, currentCliPath(), env['PATH']);
+  // The home's sealed copy of the CLI, never the checkout's dist/cli.js (home-lib.ts).
+  const units = recoveryTimerUnits(layout, config, (await ensureHomeLib(layout)).cli, env['PATH']);
   await fsp.mkdir(dir, { recursive: true });
   await fsp.mkdir(layout.logsDir, { recursive: true });
   await fsp.writeFile(path.join(dir, `${name}.service`), units.service, { mode: 0o644 });

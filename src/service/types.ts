@@ -95,6 +95,8 @@ export interface ServiceContext {
   uid?: number;
   /** Drain budget (config.service.drainMs): the systemd unit's TimeoutStopSec follows it. */
   drainMs?: number;
+  /** The node the home's programs run on (config.runtimeNode): the process backend's supervisor. */
+  runtimeNode?: string;
   /** Process backend: the keep-alive supervisor's limits; null = off (config.service.keepAlive). */
   keepAlive?: import('../core/config.js').KeepAliveConfig | null;
 }
