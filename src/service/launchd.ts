@@ -12,7 +12,7 @@ import { OcError } from '../errors.js';
 import { run, sleep, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
 import { definitionToPlist, parsePlist, plistToDefinition } from './plist.js';
-import { installRecoveryAgent, uninstallRecoveryAgent } from './recovery-agent.js';
+import { installRecoveryAgent, uninstallRecoveryAgent, recoveryAgentProgram } from './recovery-agent.js';
 import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 export const DEFAULT_LAUNCHD_LABEL = 'ai.openclaw.gateway';
@@ -193,5 +193,6 @@ export const launchdBackend: Backend = {
   recoveryAgent: {
     install: (layout, config, env) => installRecoveryAgent(createLaunchdManager, layout, config, env),
     uninstall: (layout, env) => uninstallRecoveryAgent(createLaunchdManager, layout, env),
+    program: (layout, env) => recoveryAgentProgram(createLaunchdManager, layout, env),
   },
 };

@@ -59,6 +59,13 @@ export async function installRecoveryAgent(create: AgentManagerFactory, layout: 
   return mgr.definitionPath;
 }
 
+/** The installed agent's ProgramArguments, or null. */
+export async function recoveryAgentProgram(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<string[] | null> {
+  const mgr = create({ env, layout, label: recoveryLabel(layout) });
+  if (!fs.existsSync(mgr.definitionPath)) return null;
+  return (await mgr.readDefinition().catch(() => null))?.program ?? null;
+}
+
 export async function uninstallRecoveryAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
   await removeLegacyAgent(create, layout, env);
   const mgr = create({ env, layout, label: recoveryLabel(layout) });

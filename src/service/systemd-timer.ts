@@ -13,7 +13,7 @@ import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { run } from '../os/proc.js';
 import { ensureHomeLib } from './home-lib.js';
-import { userUnitDir } from './unit.js';
+import { splitUnitWords, userUnitDir } from './unit.js';
 
 export function recoveryTimerName(layout: Layout): string {
   return `oc-versions-recover-${crypto.createHash('sha256').update(layout.home).digest('hex').slice(0, 8)}`;
@@ -75,6 +75,13 @@ export async function installRecoveryTimer(layout: Layout, config: Config, env: 
   await systemctl(env, ['daemon-reload']);
   await systemctl(env, ['enable', '--now', `${name}.timer`]);
   return path.join(dir, `${name}.timer`);
+}
+
+/** The installed timer service's ExecStart= words, or null. */
+export async function recoveryTimerProgram(layout: Layout, env: NodeJS.ProcessEnv): Promise<string[] | null> {
+  const text = await fsp.readFile(path.join(userUnitDir(env), `${recoveryTimerName(layout)}.service`), 'utf8').catch(() => null);
+  const line = text?.split('\n').find((l) => l.startsWith('ExecStart='));
+  return line ? splitUnitWords(line.slice('ExecStart='.length)).map((w) => w.replace(/%%/g, '%')) : null;
 }
 
 export async function uninstallRecoveryTimer(layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {

@@ -21,7 +21,7 @@ import { OcError } from '../errors.js';
 import { run, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
 import { parseUnit, renderUnit, unitExtraOf, userUnitDir, withStopBudget } from './unit.js';
-import { installRecoveryTimer, uninstallRecoveryTimer } from './systemd-timer.js';
+import { installRecoveryTimer, recoveryTimerProgram, uninstallRecoveryTimer } from './systemd-timer.js';
 
 export { userUnitDir };
 import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -189,5 +189,6 @@ export const systemdBackend: Backend = {
   recoveryAgent: {
     install: installRecoveryTimer,
     uninstall: uninstallRecoveryTimer,
+    program: recoveryTimerProgram,
   },
 };

@@ -134,5 +134,7 @@ export interface Backend {
   recoveryAgent?: {
     install(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string>;
     uninstall(layout: Layout, env: NodeJS.ProcessEnv): Promise<void>;
+    /** The argv the installed agent runs (node, CLI, `recover` …), or null when none is installed (doctor checks where it lives). */
+    program(layout: Layout, env: NodeJS.ProcessEnv): Promise<string[] | null>;
   };
 }
