@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { sha256File, writeJsonAtomic } from '../os/fs.js';
+import { renameDirInto, sha256File, writeJsonAtomic } from '../os/fs.js';
 import { probeNodeVersion } from './checks/run-package.js';
 import type { Layout } from './layout.js';
 
@@ -105,15 +105,8 @@ export async function adoptRuntime(layout: Layout, node: string): Promise<{ node
     if (copied !== sha) throw new OcError('ENVIRONMENT', `the copy of ${source} does not match it (sha256 ${copied.slice(0, 12)}… vs ${sha.slice(0, 12)}…)`);
     await fsp.chmod(path.join(tmp, 'bin', 'node'), 0o555);
     await writeJsonAtomic(path.join(tmp, 'runtime.json'), { version, sha256: sha, source, copiedAt: new Date().toISOString() } satisfies RuntimeRecord, 0o444);
-    if (fs.existsSync(dir)) {
-      // A damaged copy (checkRuntime failed): set aside, replaced, removed (a running process keeps its inode).
-      const aside = `${dir}.damaged-${Date.now()}`;
-      await fsp.rename(dir, aside);
-      await fsp.rename(tmp, dir);
-      await fsp.rm(aside, { recursive: true, force: true });
-    } else {
-      await fsp.rename(tmp, dir);
-    }
+    // A damaged copy there (checkRuntime failed) is replaced; a running process keeps its inode.
+    await renameDirInto(tmp, dir);
   } catch (e) {
     await fsp.rm(tmp, { recursive: true, force: true });
     if (fs.existsSync(dir) && (await checkRuntime(dir)) === null) return { node: managed, version, copied: false }; // another command made it meanwhile

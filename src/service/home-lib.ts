@@ -17,7 +17,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
 import type { Layout } from '../core/layout.js';
-import { packageRootOf, sha256File } from '../os/fs.js';
+import { packageRootOf, renameDirInto, sha256File } from '../os/fs.js';
 import { isRunning, processesUnder } from '../os/proc.js';
 
 /** dist/home/seal.json (and each rendered copy's seal.json). */
@@ -98,15 +98,8 @@ export async function ensureHomeLib(layout: Layout): Promise<HomeLib> {
     if (bad === null || bad.length > 0) throw new OcError('ENVIRONMENT', `the copy of ${source} does not match its seal: ${(bad ?? ['no seal']).join(', ')}`);
     // Read-only once sealed: nothing oc-versions does writes into it again.
     for (const rel of Object.keys(seal.files)) await fsp.chmod(path.join(tmp, ...rel.split('/')), 0o444);
-    if (found !== null || fs.existsSync(target)) {
-      // Damaged (a file changed or missing): set aside, then replaced; a process still running it keeps its open files.
-      const aside = `${target}.damaged-${Date.now()}`;
-      await fsp.rename(target, aside);
-      await fsp.rename(tmp, target);
-      await fsp.rm(aside, { recursive: true, force: true });
-    } else {
-      await fsp.rename(tmp, target);
-    }
+    // A damaged copy there (a file changed or missing) is replaced.
+    await renameDirInto(tmp, target);
   } catch (e) {
     await fsp.rm(tmp, { recursive: true, force: true });
     if (fs.existsSync(target) && (await checkHomeLib(target))?.length === 0) return libOf(target); // another command rendered it meanwhile

@@ -8,7 +8,7 @@
  * program still runs. Doctor warns about a home node inside a checkout (`--node` names one on
  * purpose) and `--fix` repoints it.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -42,25 +42,17 @@ async function makeClone(): Promise<Clone> {
   execFileSync('cp', ['-al', fs.realpathSync(path.join(REPO, 'node_modules')), path.join(dir, 'node_modules')]);
   const node = path.join(dir, 'node_modules', 'node', 'bin', 'node');
   expect(fs.statSync(node).isFile()).toBe(true);
-  const run = (args: string[], env: NodeJS.ProcessEnv) =>
-    new Promise<CliResult>((resolve, reject) => {
-      const child = spawn(node, [path.join(dir, 'bin', 'oc-versions.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        let json: any;
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = undefined;
-        }
-        resolve({ code, signal, stdout, stderr, json });
-      });
-    });
-  return { dir, node, run };
+  return { dir, node, run: (args, env) => runCli(args, env, { node, cli: path.join(dir, 'bin', 'oc-versions.js') }) };
+}
+
+/** A clone, a temp home with 2026.1.1 installed by the clone, fast deadlines, a port. */
+async function cloneHost(): Promise<{ clone: Clone; t: TestEnv; port: number }> {
+  const clone = await makeClone();
+  const t = await makeTestEnv(registryUrl, { OC_VERSIONS_SECRET_STORE: 'none' });
+  cleanups.push(() => t.cleanup());
+  expect((await clone.run(['install', '2026.1.1'], t.env)).code).toBe(0);
+  fastConfig(t.ocHome);
+  return { clone, t, port: await freePort() };
 }
 
 /** The clone loses what `npm ci` (or rm -rf) takes: node_modules and the build. */
@@ -105,12 +97,7 @@ function stopAndUninstall(t: TestEnv): () => Promise<void> {
 
 describe('installed from a clone', () => {
   it('process backend: the node is copied into runtimes/, the supervisor runs the home copy; with the clone gone a kill -9 is still restarted', async () => {
-    const clone = await makeClone();
-    const t = await makeTestEnv(registryUrl, { OC_VERSIONS_SECRET_STORE: 'none' });
-    cleanups.push(() => t.cleanup());
-    expect((await clone.run(['install', '2026.1.1'], t.env)).code).toBe(0);
-    fastConfig(t.ocHome);
-    const port = await freePort();
+    const { clone, t, port } = await cloneHost();
     cleanups.push(stopAndUninstall(t));
     const ins = await clone.run(['service', 'install', '--manager', 'process', '--json', '--', 'gateway', 'run', '--port', String(port)], t.env);
     expect(ins.code, ins.stderr + ins.stdout).toBe(0);
@@ -187,12 +174,7 @@ describe('installed from a clone', () => {
   });
 
   it('--node names a node inside the clone on purpose; doctor warns, --fix repoints the home at a copy; a bad --node changes nothing', async () => {
-    const clone = await makeClone();
-    const t = await makeTestEnv(registryUrl, { OC_VERSIONS_SECRET_STORE: 'none' });
-    cleanups.push(() => t.cleanup());
-    expect((await clone.run(['install', '2026.1.1'], t.env)).code).toBe(0);
-    fastConfig(t.ocHome);
-    const port = await freePort();
+    const { clone, t, port } = await cloneHost();
     const args = ['service', 'install', '--manager', 'process', '--json'];
     const cfgBefore = fs.readFileSync(path.join(t.ocHome, 'config.json'), 'utf8');
     const rel = await clone.run([...args, '--node', 'node_modules/node/bin/node', '--', 'gateway', 'run', '--port', String(port)], t.env);
