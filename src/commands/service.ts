@@ -376,6 +376,8 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
       hint: `oc-versions install ${version}${ctx.registry ? ` --registry ${ctx.registry}` : ''} && oc-versions service adopt${opts.plist ? ` --plist ${opts.plist}` : opts.unit ? ` --unit ${opts.unit}` : ''}`,
     });
   }
+  // A definition without its own node runs the home's: never one inside a checkout (copied into runtimes/).
+  const nodePlan = plan.node ? null : await planServiceNode(ctx, undefined);
   const managedBy = versionManagedNode(plan.node);
   if (managedBy) {
     ctx.out.warn(`the service's node ${plan.node} lives under a ${managedBy} versioned path: removing that node version breaks the gateway; pass --node PATH for a stable node`);
@@ -399,6 +401,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
       ctx.out.progress(`making ${version} current (the version the gateway runs; no restart)`);
       await switchTo(ctx, version, 'adopt');
     }
+    if (nodePlan && !nodePlan.same) await applyServiceNode(ctx, nodePlan);
     // 2. A snapshot of the definition (secret values as references) before it is rewritten.
     const snap = await createSnapshot({ layout: ctx.layout, config: ctx.config, env: ctx.env }, { reason: 'adopt', manager: mgr, store });
     // 3. The original beside itself, then the rewrite.
