@@ -14,8 +14,12 @@
 //   package to the top of the file, so `current` would load node:child_process, node:crypto, plist,
 //   proper-lockfile… (tried: slower than the split bundle), and bundled CJS code cannot require()
 //   builtins from an ESM file without a createRequire banner.
-// - The rest of tsc's dist/ stays: the keepalive supervisor runs as its own process from
-//   dist/service/keepalive.js, and tests import single modules from dist/.
+// - The rest of tsc's dist/ stays: tests import single modules from dist/.
+// - dist/home/: what the service runs besides the launcher, self-contained (every dependency
+//   inlined) so that src/service/home-lib.ts can render it into the home: the keep-alive
+//   supervisor (dist/home/dist/keepalive.mjs) and the whole CLI for the recovery agent
+//   (dist/home/dist/cli.mjs), with a package.json, shims/ and seal.json (sha256 of each file).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -170,6 +174,46 @@ const fast = await build({
 });
 fs.rmSync(path.join(ROOT, 'dist', 'fast.js.map'), { force: true });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
+
+// The home's copy (src/service/home-lib.ts): one file per program, no externals, no chunks. The
+// CommonJS libraries inside require() node's builtins: an ESM file has no `require`, so one is made…
+const HOME = path.join(ROOT, 'dist', 'home');
+fs.rmSync(HOME, { recursive: true, force: true });
+await build({
+  absWorkingDir: ROOT,
+  entryPoints: { cli: 'src/cli.ts', keepalive: 'src/service/keepalive-main.ts' },
+  outdir: path.join(HOME, 'dist'),
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  external: ['node-gyp', 'node-gyp/*'],
+  // …nor `__filename` / `__dirname` (write-file-atomic names its temp files after `__filename`).
+  banner: {
+    js: "import { createRequire as __ocCreateRequire } from 'node:module'; import { fileURLToPath as __ocFileURLToPath } from 'node:url'; const require = __ocCreateRequire(import.meta.url); const __filename = __ocFileURLToPath(import.meta.url); const __dirname = __ocFileURLToPath(new URL('.', import.meta.url));",
+  },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'error',
+});
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+fs.writeFileSync(
+  path.join(HOME, 'package.json'),
+  JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: 'module', description: 'oc-versions, rendered into its home: what the service runs (docs/on-disk-layout.md)' }, null, 2) + '\n',
+);
+fs.cpSync(path.join(ROOT, 'shims'), path.join(HOME, 'shims'), { recursive: true });
+const sealed = {};
+const walk = (dir) => {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else sealed[path.relative(HOME, p).split(path.sep).join('/')] = crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+  }
+};
+walk(HOME);
+fs.writeFileSync(path.join(HOME, 'seal.json'), JSON.stringify({ name: pkg.name, version: pkg.version, files: sealed }, null, 2) + '\n');
 
 if (process.argv.includes('--analyze')) {
   for (const [file, out] of Object.entries(result.metafile.outputs)) {

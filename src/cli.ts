@@ -155,7 +155,7 @@ export function buildCli() {
     .option('--label <label>', 'launchd label / systemd unit (default ai.openclaw.gateway / openclaw-gateway.service)')
     .option('--plist <path>', 'adopt: the LaunchAgent plist to take over')
     .option('--unit <path>', 'adopt: the systemd unit to take over')
-    .option('--node <path>', 'adopt: the node the launcher runs (default: the node the definition ran)')
+    .option('--node <path>', 'install: the node the service runs (default: this one, copied into the home when it lies in a node_modules or a checkout); adopt: the node the launcher runs (default: the node the definition ran)')
     .option('--env <KEY>', 'install: pass KEY from this environment to the gateway, kept in the secret store (repeatable)')
     .option('--env-file <path>', 'install (process backend): an env file the gateway reads at each start, never copied (repeatable)')
     .option('--drain-ms <ms>', 'how long a stop may drain before SIGKILL')

@@ -40,6 +40,8 @@ export const ERROR_EXIT = {
   LIFECYCLE_INCOMPLETE: EXIT.VALIDATION,
   ROLLED_BACK: EXIT.ROLLED_BACK,
   DEGRADED: EXIT.DEGRADED,
+  /** A service command started the gateway, but it did not become responsive (crash at start, crash loop). */
+  NOT_RESPONSIVE: EXIT.DEGRADED,
   REGISTRY_UNREACHABLE: EXIT.REGISTRY,
   REGISTRY_ERROR: EXIT.REGISTRY,
   DISK_FULL: EXIT.ENVIRONMENT,

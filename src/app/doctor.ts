@@ -15,6 +15,7 @@
  * Never here: recovery of a transaction, a restart of the gateway, a chmod, anything that
  * removes a version. Those are named as the fix for the operator to run.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
@@ -33,6 +34,10 @@ import { probeRegistry } from '../registry/index.js';
 import { redactCredentials } from '../secrets/redact.js';
 import { isSecretKey, noSecretStore, parseSecretRef, resolveSecretStore, secretName, type SecretStore } from '../secrets/index.js';
 import { NODE_KEY } from '../service/adopt.js';
+import { checkHomeLib, ensureHomeLib, listHomeLibs } from '../service/home-lib.js';
+import { adoptRuntime, checkRuntime, listRuntimes, projectLocalNode } from '../core/runtimes.js';
+import { isRunning, processArgv, processesUnder } from '../os/proc.js';
+import { useNode } from './runtime.js';
 import {
   buildDefinitionRecord,
   captureServiceEnv,
@@ -353,6 +358,123 @@ async function openForDoctor(ctx: CommandContext): Promise<ServiceFacts | Check[
   return { mgr: opened.mgr, store: storeError ? noSecretStore : opened.store, storeError, def };
 }
 
+/**
+ * A configured service whose gateway is stopped or crash-looping is an error: doctor never says
+ * "ok" while the gateway does not serve. Never fixed here (a start is the operator's call).
+ */
+async function checkServiceRunning(mgr: ServiceManager): Promise<Check[]> {
+  const st = await mgr.status().catch(() => null);
+  if (!st) return [];
+  const log = st.log ? ` (log: ${st.log})` : '';
+  if (st.crashLoop) {
+    return [
+      finding(
+        'service-running',
+        'error',
+        `the ${mgr.kind} service ${mgr.label} is in a crash loop: ${st.restarts ?? '?'} restart${st.restarts === 1 ? '' : 's'}, last exit ${st.lastExitCode ?? '?'}${st.running ? '' : ', not running'}`,
+        `fix what the gateway's log shows${log}, then oc-versions service restart`,
+      ),
+    ];
+  }
+  if (!st.running) {
+    return [finding('service-running', 'error', `the ${mgr.kind} service ${mgr.label} is installed but its gateway is not running (${st.state ?? 'stopped'})`, `oc-versions service start${log}`)];
+  }
+  return [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the service runs lives in the home (docs/service.md#what-the-service-runs-lives-in-the-home-decision)
+
+/** A path in the home (as configured or its real path). */
+function inHome(ctx: CommandContext, p: string | undefined): boolean {
+  if (!p) return false;
+  const homes = [ctx.layout.home, realpathOr(ctx.layout.home)];
+  const real = realpathOr(p);
+  return homes.some((h) => [p, real].some((x) => x === h || x.startsWith(h + path.sep)));
+}
+
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * The node, the supervisor and the recovery agent's CLI of a configured service: none may live in
+ * a node_modules or a checkout (an `npm ci` or deleting the clone would stop the service from
+ * starting); the home's copies (lib/, runtimes/) must match their seals.
+ */
+async function checkHomePrograms(ctx: CommandContext, facts: ServiceFacts | null): Promise<Check[]> {
+  const { layout, config } = ctx;
+  const out: Check[] = [];
+  const restartNote = ' (the running gateway gets it at its next restart: oc-versions service restart)';
+  if (config.service.manager) {
+    const why = projectLocalNode(config.runtimeNode, layout, ctx.env);
+    if (why) {
+      out.push(
+        finding(
+          'service-node',
+          'warning',
+          `the home's node ${config.runtimeNode} (launcher, keep-alive, recovery agent) lives outside the home: ${why}; an npm ci or removing it stops the service from starting`,
+          `copy it into ${layout.runtimesDir}/<version>/ and run that${restartNote}; or oc-versions service install --node PATH with a node outside any project`,
+          async () => {
+            const r = await adoptRuntime(layout, config.runtimeNode);
+            await useNode(ctx, r.node);
+          },
+        ),
+      );
+    }
+    const adoptedNode = facts?.def?.env[NODE_KEY];
+    const whyAdopted = adoptedNode && path.isAbsolute(adoptedNode) ? projectLocalNode(adoptedNode, layout, ctx.env) : null;
+    if (whyAdopted) {
+      out.push(finding('service-node/definition', 'warning', `the service definition runs node ${adoptedNode} (${NODE_KEY}): ${whyAdopted}`, `set ${NODE_KEY} in ${facts!.mgr.definitionPath} to a node outside any project, then oc-versions service restart`));
+    }
+    const agent = backendOf(config.service.manager).recoveryAgent;
+    const program = agent ? await agent.program(layout, ctx.env).catch(() => null) : null;
+    if (agent && program) {
+      const [node, entry] = program;
+      // Its node: not one inside a project (a system node is fine); its CLI: the home's copy.
+      const outside = [...(node && projectLocalNode(node, layout, ctx.env) ? [node] : []), ...(entry && !inHome(ctx, entry) ? [entry] : [])];
+      if (outside.length > 0) {
+        out.push(
+          finding('recovery-agent', 'warning', `the recovery agent runs ${outside.join(' and ')}, outside the home: an npm ci or removing it breaks the agent`, 'reinstall the agent with the home\'s node and its copy of the CLI', async () => {
+            await agent.install(layout, config, ctx.env);
+          }),
+        );
+      }
+    }
+    if (config.service.manager === 'process') {
+      const sup = await readJson<{ pid: number }>(layout.gatewaySupervisor).catch(() => undefined);
+      const argv = sup && isRunning(sup.pid) ? processArgv(sup.pid) : null;
+      const runner = argv?.[1];
+      if (runner && argv && argv.some((a) => a.includes(layout.home)) && !inHome(ctx, runner)) {
+        out.push(finding('keep-alive-program', 'warning', `the keep-alive supervisor (pid ${sup!.pid}) runs ${runner}, outside the home`, 'oc-versions service restart (the new supervisor runs the home\'s copy)'));
+      }
+    }
+  }
+  for (const name of await listHomeLibs(layout)) {
+    const dir = path.join(layout.libDir, name);
+    const bad = await checkHomeLib(dir);
+    if (bad === null || bad.length > 0) {
+      out.push(
+        finding(`home-lib/${name}`, 'error', `lib/${name} does not match its seal: ${bad === null ? 'no readable seal.json' : bad.join(', ')}`, 'render it again from this oc-versions (the service then runs the fresh copy)', async () => {
+          await fsp.rm(dir, { recursive: true, force: true });
+          const lib = await ensureHomeLib(layout);
+          if (config.service.manager) await backendOf(config.service.manager).recoveryAgent?.install(layout, config, ctx.env);
+          if (lib.dir !== dir && (await processesUnder(dir)).length === 0) await fsp.rm(dir, { recursive: true, force: true });
+        }),
+      );
+    }
+  }
+  for (const v of await listRuntimes(layout)) {
+    const why = await checkRuntime(layout.runtime(v));
+    if (why) out.push(finding(`runtime/${v}`, 'error', `runtimes/${v} is damaged: ${why}`, `move ${layout.runtime(v)} out of the home, then oc-versions service install --node PATH (or from the node to copy)`));
+  }
+  return out;
+}
+
 async function checkService(ctx: CommandContext, facts: ServiceFacts): Promise<Check[]> {
   const { layout, config } = ctx;
   const { mgr, store, def } = facts;
@@ -439,6 +561,7 @@ async function checkService(ctx: CommandContext, facts: ServiceFacts): Promise<C
     }
   }
   if (out.length === 0) out.push(finding('service', 'info', `the ${mgr.kind} service ${mgr.label} launches through the launcher; ${wanted.length} env key(s) present${snap ? ` (last snapshot ${snap.meta.txid})` : ''}`));
+  out.push(...(await checkServiceRunning(mgr)));
 
   // The secret store: needed when the definition (or the snapshots) keep secret values there.
   const secretKeys = [...new Set([...wanted, ...present].filter((k) => isSecretKey(k, config.secretPattern)))].sort();
@@ -502,7 +625,12 @@ async function diagnose(ctx: CommandContext, opts: DiagnoseOptions): Promise<Che
   const anyInstalled = names.some((n) => parseExactVersion(n) === n);
   const facts = config.service.manager ? await openForDoctor(ctx) : null;
   const serviceNode = facts && !Array.isArray(facts) ? facts.def?.env[NODE_KEY] : undefined;
-  const fixableGroups = [checkLeftovers(ctx), checkShims(ctx, anyInstalled), facts ? (Array.isArray(facts) ? Promise.resolve(facts) : checkService(ctx, facts)) : Promise.resolve([])];
+  const fixableGroups = [
+    checkLeftovers(ctx),
+    checkShims(ctx, anyInstalled),
+    facts ? (Array.isArray(facts) ? Promise.resolve(facts) : checkService(ctx, facts)) : Promise.resolve([]),
+    checkHomePrograms(ctx, facts && !Array.isArray(facts) ? facts : null),
+  ];
   if (opts.fixableOnly) return (await Promise.all(fixableGroups)).flat();
   const nodes = Promise.all([
     nodeInfo('shim', config.runtimeNode),

@@ -10,7 +10,7 @@ import { captureServiceEnv, checkAndRestoreDefinition, guardDefinition, loadedJo
 import { createdSinceSnapshot, createSnapshot, migratedDatabases, restoreSnapshot, setDatabaseAside } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 import { openService } from './service.js';
-import { backendOf } from '../service/index.js';
+import { backendOf, type ServiceManager } from '../service/index.js';
 import { textRedactor } from '../secrets/redact.js';
 import { faultStep } from '../core/faults.js';
 
@@ -27,6 +27,47 @@ export function portFromArgs(program: readonly string[]): number | null {
   return null;
 }
 
+/** A redactor of every secret value in `values` and of the secret-named keys of `env` (the command's own). */
+export function secretRedactor(ctx: CommandContext, values: Record<string, string | undefined>): (text: string) => string {
+  const pattern = new RegExp(ctx.config.secretPattern, 'i');
+  return textRedactor(
+    [...Object.entries(values), ...Object.entries(ctx.env)].filter(([k, v]) => pattern.test(k) && typeof v === 'string').map(([, v]) => v as string),
+  );
+}
+
+/** The gateway's log file: the definition's stderr, else the backend's own (process: under the home). */
+export async function gatewayLogFile(ctx: CommandContext, mgr: ServiceManager): Promise<string | null> {
+  const def = await mgr.readDefinition().catch(() => null);
+  return def?.stderrPath ?? backendOf(mgr.kind).gatewayLog?.(ctx.layout) ?? null;
+}
+
+/**
+ * The last `lines` non-empty lines of the gateway's own output (a manager with its own log, the
+ * systemd journal, first; else the end of its log file), secret values redacted: never carry a
+ * secret value into a result, the log under the home, or the terminal.
+ */
+export async function readLogTail(ctx: CommandContext, mgr: ServiceManager, redact: (text: string) => string, lines: number): Promise<string[]> {
+  const tail = (text: string) => redact(text).trim().split('\n').filter((l) => l.trim()).slice(-lines);
+  const fromManager = mgr.logTail ? await mgr.logTail().catch(() => '') : '';
+  if (fromManager) return tail(fromManager);
+  const file = await gatewayLogFile(ctx, mgr);
+  if (!file) return [];
+  try {
+    const fh = await fsp.open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      const len = Math.min(size, 8192);
+      const buf = Buffer.alloc(len);
+      await fh.read(buf, 0, len, size - len);
+      return tail(buf.toString('utf8'));
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
 export async function openServicePort(ctx: CommandContext): Promise<ServicePort | null> {
   if (!ctx.config.service.manager) return null;
   // A platform store that does not answer is no reason to refuse the operation: the
@@ -38,10 +79,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
   const memory = await captureServiceEnv(mgr, await readDefinitionRecord(ctx.layout));
   // Every secret value the job can see: its definition/env files/running environ, and (process
   // backend) the environment of the command that starts it.
-  const pattern = new RegExp(ctx.config.secretPattern, 'i');
-  const redact = textRedactor(
-    [...Object.entries(memory), ...Object.entries(ctx.env)].filter(([k, v]) => pattern.test(k) && typeof v === 'string').map(([, v]) => v as string),
-  );
+  const redact = secretRedactor(ctx, memory);
   return {
     manager: mgr.kind,
     label: mgr.label,
@@ -71,29 +109,7 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
     },
     redact,
     async logTail() {
-      // A manager with its own log (the systemd journal) first.
-      const fromManager = mgr.logTail ? await mgr.logTail().catch(() => '') : '';
-      if (fromManager) return redact(fromManager).trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ').slice(0, 600);
-      const def = await mgr.readDefinition().catch(() => null);
-      const file = def?.stderrPath ?? backendOf(mgr.kind).gatewayLog?.(ctx.layout) ?? null;
-      if (!file) return '';
-      let text = '';
-      try {
-        const fh = await fsp.open(file, 'r');
-        try {
-          const { size } = await fh.stat();
-          const len = Math.min(size, 4096);
-          const buf = Buffer.alloc(len);
-          await fh.read(buf, 0, len, size - len);
-          text = buf.toString('utf8');
-        } finally {
-          await fh.close();
-        }
-      } catch {
-        return '';
-      }
-      // Never carry a secret value into the result, the log under the home, or the terminal.
-      return redact(text).trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ').slice(0, 600);
+      return (await readLogTail(ctx, mgr, redact, 3)).join(' | ').slice(0, 600);
     },
     async env() {
       const def = await mgr.readDefinition();

@@ -37,11 +37,13 @@ import {
 } from '../service/definition.js';
 import { backendOf, defaultLabel, detectManagerKind, homeLabel, parseManagerKind } from '../service/index.js';
 import { assertLauncher } from '../service/launcher.js';
+import { ensureHomeLib, pruneHomeLibs } from '../service/home-lib.js';
+import { applyServiceNode, planServiceNode } from '../app/runtime.js';
 import type { ManagerKind, ServiceDefinition, ServiceManager } from '../service/types.js';
 import type { CommandContext } from '../app/context.js';
 import { mutating } from '../app/session.js';
 import { openService } from '../app/service.js';
-import { gateService } from '../app/gate.js';
+import { gateService, gateStart } from '../app/gate.js';
 import { switchTo } from '../app/home.js';
 import { readCurrent, readSeal } from '../core/store.js';
 import { createSnapshot } from '../service/snapshot.js';
@@ -57,7 +59,7 @@ export interface ServiceOptions {
   unit?: string;
   drainMs?: number | string;
   secretStore?: string;
-  /** adopt: the node the launcher runs (default: the node the definition ran). */
+  /** adopt: the node the launcher runs (default: the node the definition ran); install: the node the home runs (config.runtimeNode; default: the configured one, copied into runtimes/ when it lies in a node_modules or a checkout). */
   node?: string;
   /** install: env keys whose values are read once from this environment into the secret store. */
   env?: string[];
@@ -80,7 +82,7 @@ function drainOf(ctx: CommandContext, opts: ServiceOptions): number {
 }
 
 async function saveServiceConfig(ctx: CommandContext, patch: Partial<Config['service']> | null): Promise<void> {
-  const service: Config['service'] = patch === null ? { drainMs: ctx.config.service.drainMs } : { ...ctx.config.service, ...patch };
+  const service: Config['service'] = patch === null ? { drainMs: ctx.config.service.drainMs, startDeadlineMs: ctx.config.service.startDeadlineMs } : { ...ctx.config.service, ...patch };
   ctx.config.service = service;
   await saveConfig(ctx.layout, ctx.config);
 }
@@ -237,6 +239,8 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     });
   }
   const passed = await passedEnv(ctx, kind, store, opts);
+  // The node the service runs: --node, else never one inside a checkout (copied into runtimes/).
+  const nodePlan = await planServiceNode(ctx, opts.node);
   const widened = passed.secretPattern !== ctx.config.secretPattern;
   if (widened) {
     // The backend writes keys matching the pattern as secret-store references: open it with the new one.
@@ -265,11 +269,13 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     def.stdoutPath = existing?.stdoutPath ?? log;
     def.stderrPath = existing?.stderrPath ?? log;
   }
+  // The gateway that runs now (a re-install restarts it: the gate waits for another pid).
+  const prePid = existing ? ((await mgr.status().catch(() => null))?.pid ?? null) : null;
   const changed = await mutating(ctx, 'service install', async () => {
     // A re-run with nothing to change (same definition, same configuration — keep-alive included —
     // running) leaves the gateway alone: no rewrite, no restart, `changed: false`.
     const keepAliveSame = keepAliveBefore === JSON.stringify(ctx.config.service.keepAlive ?? null);
-    if (!widened && keepAliveSame && existing && sameDefinition(existing, def)) {
+    if (!widened && keepAliveSame && nodePlan.same && existing && sameDefinition(existing, def)) {
       const record = await readDefinitionRecord(ctx.layout);
       const svc = ctx.config.service;
       const configured =
@@ -279,16 +285,25 @@ async function install(ctx: CommandContext, args: string[], opts: ServiceOptions
     ctx.out.progress(`installing ${kind} service ${mgr.label}`);
     // A key passed with --env is a secret wherever oc-versions meets it (records, snapshots, logs).
     if (widened) await saveConfig(ctx.layout, ctx.config);
+    if (!nodePlan.same) {
+      await applyServiceNode(ctx, nodePlan);
+      // Reopened: the backend runs its supervisor on the node just chosen.
+      ({ mgr } = await openService(ctx, { ...opts, manager: kind, label }));
+    }
     await mgr.install(def);
     await saveDefinitionRecord(ctx.layout, await buildDefinitionRecord(mgr, def, false));
     await saveServiceConfig(ctx, { manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, gatewayArgs, adopted: false });
     await backend.recoveryAgent?.install(ctx.layout, ctx.config, ctx.env);
+    // Older builds' copies no process runs any more.
+    await pruneHomeLibs(ctx.layout, (await ensureHomeLib(ctx.layout)).dir);
     return true;
   }, 'keep-degraded');
+  // Installed is not enough: the gateway must come up (exit 7 with the end of its log if not).
+  const gate = await gateStart(ctx, mgr, changed ? prePid : null, `${changed ? 'installed' : 'already installed:'} ${kind} service ${mgr.label} (${mgr.definitionPath})`, changed);
   const st = await mgr.status();
   ctx.out.result(
-    `${changed ? 'installed' : 'already installed as asked:'} ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}`,
-    { changed, action: 'install', manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, program: def.program, running: st.running, pid: st.pid },
+    `${changed ? 'installed' : 'already installed as asked:'} ${kind} service ${mgr.label} (${mgr.definitionPath})\n${st.running ? `running, pid ${st.pid}` : 'not running'}${gate.pid ? `; responsive in ${gate.ms} ms` : ''}\n  node: ${ctx.config.runtimeNode}${st.log ? `\n  log: ${st.log}` : ''}`,
+    { changed, action: 'install', manager: kind, label: mgr.label, definitionPath: mgr.definitionPath, program: def.program, node: ctx.config.runtimeNode, running: st.running, pid: st.pid, responsive: { ms: gate.ms, detail: gate.detail }, log: st.log ?? null },
   );
 }
 
@@ -362,6 +377,8 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
       hint: `oc-versions install ${version}${ctx.registry ? ` --registry ${ctx.registry}` : ''} && oc-versions service adopt${opts.plist ? ` --plist ${opts.plist}` : opts.unit ? ` --unit ${opts.unit}` : ''}`,
     });
   }
+  // A definition without its own node runs the home's: never one inside a checkout (copied into runtimes/).
+  const nodePlan = plan.node ? null : await planServiceNode(ctx, undefined);
   const managedBy = versionManagedNode(plan.node);
   if (managedBy) {
     ctx.out.warn(`the service's node ${plan.node} lives under a ${managedBy} versioned path: removing that node version breaks the gateway; pass --node PATH for a stable node`);
@@ -385,6 +402,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
       ctx.out.progress(`making ${version} current (the version the gateway runs; no restart)`);
       await switchTo(ctx, version, 'adopt');
     }
+    if (nodePlan && !nodePlan.same) await applyServiceNode(ctx, nodePlan);
     // 2. A snapshot of the definition (secret values as references) before it is rewritten.
     const snap = await createSnapshot({ layout: ctx.layout, config: ctx.config, env: ctx.env }, { reason: 'adopt', manager: mgr, store });
     // 3. The original beside itself, then the rewrite.
@@ -725,22 +743,40 @@ async function control(ctx: CommandContext, sub: 'start' | 'stop' | 'restart', o
   const drainMs = drainOf(ctx, opts);
   let check: DefinitionCheck | null = null;
   let wasRunning = false;
+  let prePid: number | null = null;
   await mutating(ctx, `service ${sub}`, async () => {
-    wasRunning = (await mgr.status().catch(() => ({ running: false }))).running;
+    const before = await mgr.status().catch(() => ({ running: false, pid: null }));
+    wasRunning = before.running;
+    prePid = before.running ? before.pid : null;
     if (sub === 'stop') await mgr.stop({ drainMs });
     else check = await withDefinitionCheck(ctx, mgr, store, () => (sub === 'start' ? mgr.start() : mgr.restart({ drainMs })));
   }, 'keep-degraded');
-  const st = await mgr.status();
   // A stop of a stopped service, or a start of a running one whose definition needed nothing, changes nothing.
   const rewritten = Boolean((check as DefinitionCheck | null)?.rewritten);
   const changed = sub === 'restart' || (sub === 'stop' ? wasRunning : !wasRunning || rewritten);
+  const verb = sub === 'stop' ? 'stopped' : sub === 'start' ? 'started' : 'restarted';
+  // start and restart are gated like an upgrade's restart: a gateway that does not come up is exit 7.
+  // A restart (or a start that restarted it) must bring another pid than the one before.
+  const gate = sub === 'stop' ? null : await gateStart(ctx, mgr, sub === 'restart' || rewritten ? prePid : null, `${verb} ${mgr.kind} service ${mgr.label}`, changed);
+  const st = await mgr.status();
   ctx.out.result(
-    `${sub === 'stop' ? 'stopped' : sub === 'start' ? 'started' : 'restarted'} ${mgr.kind} service ${mgr.label}${st.running ? ` (pid ${st.pid}${st.version ? `, version ${st.version}` : ''})` : ''}`,
-    { changed, action: sub, manager: mgr.kind, label: mgr.label, running: st.running, pid: st.pid, version: st.version, entry: st.entry, definitionCheck: check },
+    `${verb} ${mgr.kind} service ${mgr.label}${st.running ? ` (pid ${st.pid}${st.version ? `, version ${st.version}` : ''}${gate?.pid ? `; responsive in ${gate.ms} ms` : ''})` : ''}`,
+    {
+      changed,
+      action: sub,
+      manager: mgr.kind,
+      label: mgr.label,
+      running: st.running,
+      pid: st.pid,
+      version: st.version,
+      entry: st.entry,
+      definitionCheck: check,
+      ...(gate ? { responsive: { ms: gate.ms, detail: gate.detail } } : {}),
+    },
   );
 }
 
-async function status(ctx: CommandContext, opts: ServiceOptions): Promise<void> {
+async function status(ctx: CommandContext, opts: ServiceOptions): Promise<number> {
   const { mgr, store } = await openService(ctx, opts);
   const st = await mgr.status();
   const record = await readDefinitionRecord(ctx.layout);
@@ -770,15 +806,24 @@ async function status(ctx: CommandContext, opts: ServiceOptions): Promise<void> 
     state: st.state,
     restarts: st.restarts ?? null,
     lastExitCode: st.lastExitCode ?? null,
+    crashLoop: Boolean(st.crashLoop),
+    log: st.log ?? null,
     adopted: Boolean(adopted),
     definitionMatchesRecord: mine ? mine.sha256 === sha : null,
     secrets,
   };
+  const looping = data.crashLoop
+    ? `CRASH LOOP: ${st.state === 'crash-loop' ? 'the keep-alive gave up' : 'it keeps exiting'} after ${st.restarts ?? '?'} restart${st.restarts === 1 ? '' : 's'}, last exit ${st.lastExitCode ?? '?'}; fix what its log shows, then oc-versions service restart`
+    : '';
   const human = [
-    `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})` : st.installed ? `not running (${st.state === 'crash-loop' ? `CRASH LOOP: the keep-alive gave up after ${st.restarts ?? '?'} restarts, last exit ${st.lastExitCode ?? '?'}; fix, then oc-versions service start` : (st.state ?? 'stopped')})` : 'not installed'}`,
+    `${st.manager} service ${st.label}: ${st.running ? `running (pid ${st.pid})${looping ? ` -- ${looping}` : ''}` : st.installed ? `not running (${looping || (st.state ?? 'stopped')})` : 'not installed'}`,
     st.entry ? `  entry: ${st.entry}${st.version ? ` (version ${st.version})` : ''}` : '',
+    st.installed && (st.restarts !== undefined || st.lastExitCode !== undefined) ? `  restarts: ${st.restarts ?? '?'}; last exit: ${st.lastExitCode ?? 'none'}` : '',
+    st.installed && st.log ? `  log: ${st.log}` : '',
     `  definition: ${st.definitionPath}${adopted ? ' (adopted)' : ''}${data.definitionMatchesRecord === false ? ' -- CHANGED since oc-versions wrote it' : ''}`,
     secrets.keys.length > 0 ? `  secrets: ${secrets.keys.join(', ')} (${secrets.restorable ? `restorable from ${store.kind}` : 'NOT restorable: no secret store'})` : '',
   ].filter((l) => l !== '');
   ctx.out.result(human.join('\n'), data);
+  // A crash loop is not a healthy service: exit 7 (DEGRADED) with the normal document.
+  return data.crashLoop ? EXIT.DEGRADED : EXIT.OK;
 }

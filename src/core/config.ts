@@ -68,6 +68,12 @@ export interface ServiceConfig {
   gatewayArgs?: string[];
   /** How long a stop may drain before SIGKILL. */
   drainMs: number;
+  /**
+   * `service install|start|restart` wait this long for the gateway to be responsive (a new pid
+   * from the current version, its liveness answering 200, as the upgrade gate's first stage) and
+   * fail (exit 7) with the end of its log when it is not (docs/service.md#start-gate).
+   */
+  startDeadlineMs: number;
   /** Path of the definition file (plist / unit) when installed or adopted. */
   definitionPath?: string;
   adopted?: boolean;
@@ -186,7 +192,7 @@ export function defaultConfig(runtimeNode: string, pkg = 'openclaw'): Config {
       settle: { probes: 12, minWindowMs: 10_000 },
     },
     watch: { windowMs: 30 * 60_000, intervalS: 60, crashRestarts: 3, readyGraceMs: 120_000 },
-    service: { drainMs: 20_000 },
+    service: { drainMs: 20_000, startDeadlineMs: 30_000 },
     stateAside: { consentAfterMs: 5 * 60_000 },
     canary: {
       enabled: true,

@@ -24,6 +24,9 @@
  *   canary/<id>/             a canary's private copy of the OpenClaw state (deleted after it)
  *   canary/<id>.json         the running canary's pid/pgid/port record (for sweepCanary)
  *   compile-cache/<version>/ NODE_COMPILE_CACHE of a version's gateway (launcher + canary)
+ *   lib/oc-versions-<v>-<h>/ the programs the service runs besides the launcher (keep-alive
+ *                            supervisor, the recovery agent's CLI), self-contained, sealed
+ *   runtimes/<node-version>/ a managed node (bin/node, runtime.json with its sha256), never modified
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +83,12 @@ export interface Layout {
   canaryRecord(id: string): string;
   /** NODE_COMPILE_CACHE directory for a version's gateway. */
   compileCache(v: string): string;
+  /** The home's copies of the programs the service runs (src/service/home-lib.ts). */
+  libDir: string;
+  /** Managed node runtimes (src/core/runtimes.ts). */
+  runtimesDir: string;
+  /** A managed runtime of node `v` (`24.21.0`): `bin/node`, `runtime.json`. */
+  runtime(v: string): string;
 }
 
 const TXID_RE = /^[0-9A-Za-z_-]{1,80}$/;
@@ -146,6 +155,12 @@ export function makeLayout(home: string): Layout {
     canary: (id) => j('canary', safeTx(id)),
     canaryRecord: (id) => j('canary', `${safeTx(id)}.json`),
     compileCache: (v) => j('compile-cache', safeVersion(v)),
+    libDir: j('lib'),
+    runtimesDir: j('runtimes'),
+    runtime: (v) => {
+      if (!/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(v)) throw new OcError('INVALID_INPUT', `'${v}' is not a node version`);
+      return j('runtimes', v);
+    },
   };
 }
 

@@ -117,3 +117,27 @@ export function packageRootOf(moduleUrl: string): string {
     if (path.dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
   }
 }
+
+/** sha256 (hex) of a file's bytes, streamed (a node binary is ≈ 120 MB). */
+export async function sha256File(file: string): Promise<string> {
+  // node:crypto only when hashing: read-only commands that load this module never need it.
+  const h = process.getBuiltinModule('node:crypto').createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * Put the complete directory `tmp` in place of `target`: a rename; when `target` exists (a damaged
+ * copy being replaced) it is set aside first (`<target>.damaged-<ms>`) and removed after, so
+ * `target` is never half there and a process still running from it keeps its open files.
+ */
+export async function renameDirInto(tmp: string, target: string): Promise<void> {
+  if (!fs.existsSync(target)) {
+    await fsp.rename(tmp, target);
+    return;
+  }
+  const aside = `${target}.damaged-${Date.now()}`;
+  await fsp.rename(target, aside);
+  await fsp.rename(tmp, target);
+  await fsp.rm(aside, { recursive: true, force: true });
+}

@@ -93,3 +93,12 @@ export async function readTextOrNull(file: string): Promise<string | null> {
 export function firstLine(s: string): string {
   return s.trim().split('\n')[0] ?? '';
 }
+
+/** OpenClaw without its own configuration: `Missing config. Run openclaw setup…`, exit 78 (EX_CONFIG). */
+const NEEDS_SETUP = /Missing config\b|openclaw setup\b/i;
+
+/** The hint for a gateway whose log says it has no configuration of its own (else null). */
+export function setupHint(logLines: readonly string[]): string | null {
+  if (!logLines.some((l) => NEEDS_SETUP.test(l))) return null;
+  return 'OpenClaw has no configuration of its own yet: run `openclaw setup` as the user the service runs as (same HOME / OPENCLAW_STATE_DIR), or write a minimal openclaw.json (docs/quick-start.md), then oc-versions service restart';
+}

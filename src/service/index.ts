@@ -111,6 +111,7 @@ export async function createServiceManager(
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
     ...(opts.note ? { note: opts.note } : {}),
     drainMs: setup.config.service.drainMs,
+    runtimeNode: setup.config.runtimeNode,
     keepAlive: keepAliveConfig(setup.config.service.keepAlive),
   };
   return BACKENDS[chosen].create(ctx, {

@@ -1,6 +1,7 @@
 /**
  * Keep-alive for the process backend (no service manager): a tiny supervisor,
- * `node dist/service/keepalive.js '<json>'`, started detached in its own process
+ * `<runtime node> <home>/lib/oc-versions-<v>-<hash>/dist/keepalive.mjs '<json>'` (the home's
+ * sealed copy, src/service/home-lib.ts; entry src/service/keepalive-main.ts), started detached in its own process
  * group by `start()`, so it outlives the oc-versions command that started it.
  * On by default for the process backend (`service.keepAlive: false` or
  * `service install --no-keep-alive` turns it off).
@@ -30,10 +31,9 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
-import { packageRootOf, preloadAtomicWriter, readJson, writeJsonAtomic } from '../os/fs.js';
+import { preloadAtomicWriter, readJson, writeJsonAtomic } from '../os/fs.js';
 import {
   findMarkedLeaders,
   isRunning,
@@ -61,6 +61,8 @@ export interface SupervisorRecord {
   /** Unexpected exits restarted so far. */
   restarts: number;
   lastExit: { code: number | null; signal: string | null; at: string } | null;
+  /** Unexpected exits within the last `limits.intervalMs` (absent in records of older supervisors). */
+  recentExits?: number;
   updatedAt: string;
   limits: KeepAliveConfig;
 }
@@ -137,14 +139,6 @@ export function keepAliveConfig(v: false | Partial<KeepAliveConfig> | undefined)
   return { ...KEEPALIVE_DEFAULTS, ...(v ?? {}) };
 }
 
-/**
- * tsc's dist/service/keepalive.js, also when this module runs from src/ (the tests) or from a
- * chunk of the CLI bundle (dist/chunks/): the supervisor is always that standalone file.
- */
-function runnerPath(): string {
-  return path.join(packageRootOf(import.meta.url), 'dist', 'service', 'keepalive.js');
-}
-
 export async function readSupervisor(layout: Layout): Promise<SupervisorRecord | undefined> {
   return readJson<SupervisorRecord>(layout.gatewaySupervisor).catch(() => undefined);
 }
@@ -156,6 +150,10 @@ function supervisorAlive(rec: SupervisorRecord | undefined): boolean {
 }
 
 interface SpawnOptions {
+  /** The node the supervisor runs on (config.runtimeNode: never one inside a checkout, docs/service.md). */
+  node: string;
+  /** The supervisor program: the home's rendered copy (ensureHomeLib().keepalive). */
+  runner: string;
   cmd: string;
   args: string[];
   cwd?: string;
@@ -184,7 +182,7 @@ export function spawnSupervisor(layout: Layout, opts: SpawnOptions): number {
     ...(opts.childEnv ? { childEnv: opts.childEnv } : {}),
     ...(opts.handOver ? { handOver: opts.handOver } : {}),
   };
-  const pid = spawnDetached(process.execPath, [runnerPath(), JSON.stringify(a)], { env: { ...opts.env, [SUPERVISOR_MARKER_KEY]: opts.marker }, logFile: layout.gatewayLog });
+  const pid = spawnDetached(opts.node, [opts.runner, JSON.stringify(a)], { env: { ...opts.env, [SUPERVISOR_MARKER_KEY]: opts.marker }, logFile: layout.gatewayLog });
   opts.onSpawned?.();
   return pid;
 }
@@ -425,7 +423,7 @@ async function supervise(a: SupervisorArgs): Promise<void> {
   let writing: Promise<void> = Promise.resolve();
   const write = (state: SupervisorState): Promise<void> =>
     (writing = writing
-      .then(() => writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644))
+      .then(() => writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, recentExits: exits.length, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644))
       .catch(() => {
         // the home is gone
       }));
@@ -484,16 +482,12 @@ async function supervise(a: SupervisorArgs): Promise<void> {
   if (!stopping) await write('stopped');
 }
 
-function invokedAsMain(): boolean {
-  try {
-    return !!process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (invokedAsMain() && process.argv[2]) {
-  void supervise(JSON.parse(process.argv[2]) as SupervisorArgs).then(
+/**
+ * The supervisor process's main (src/service/keepalive-main.ts, bundled self-contained into
+ * dist/home/dist/keepalive.mjs and rendered into the home: docs/service.md#what-the-service-runs-lives-in-the-home-decision).
+ */
+export function supervisorMain(arg: string): void {
+  void supervise(JSON.parse(arg) as SupervisorArgs).then(
     // A stop in progress exits from its SIGTERM handler, once the gateway has been reaped.
     () => {
       if (!stopRequested) process.exit(0);

@@ -25,7 +25,7 @@ import { OcError } from '../errors.js';
 import { isRunning, run, signalPid, sleep, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
 import { definitionToPlist, parsePlist, plistToDefinition } from './plist.js';
-import { installRecoveryAgent, uninstallRecoveryAgent } from './recovery-agent.js';
+import { installRecoveryAgent, uninstallRecoveryAgent, recoveryAgentProgram } from './recovery-agent.js';
 import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
 
 export const DEFAULT_LAUNCHD_LABEL = 'ai.openclaw.gateway';
@@ -372,6 +372,7 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
       const p = await printJob();
       const pid = p?.pid ?? null;
       const entry = pid ? await entryOfPid(pid) : null;
+      const log = installed ? (await mgr.readDefinition().catch(() => null))?.stderrPath : undefined;
       return {
         manager: 'launchd',
         label,
@@ -383,6 +384,9 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
         definitionPath,
         state: p?.state ?? 'not loaded',
         ...(p?.lastExitCode ? { lastExitCode: p.lastExitCode } : {}),
+        // Not running, and its last run exited non-zero (KeepAlive restarts it, throttled).
+        ...(log ? { log } : {}),
+        crashLoop: pid === null && /^-?\d+$/.test(p?.lastExitCode ?? '') && p?.lastExitCode !== '0',
       };
     },
   };
@@ -414,5 +418,6 @@ export const launchdBackend: Backend = {
   recoveryAgent: {
     install: (layout, config, env) => installRecoveryAgent(createLaunchdManager, layout, config, env),
     uninstall: (layout, env) => uninstallRecoveryAgent(createLaunchdManager, layout, env),
+    program: (layout, env) => recoveryAgentProgram(createLaunchdManager, layout, env),
   },
 };

@@ -24,10 +24,11 @@ import { isRunning, killGroup, processArgvAnyOs, processStartTime, sleep, spawnD
 import { envToSecretRefs } from '../secrets/redact.js';
 import { parseSecretRef, type SecretStore } from '../secrets/types.js';
 import { faultStep } from '../core/faults.js';
-import { entryOfPid, readTextOrNull, versionOfEntry } from './common.js';
+import { entryOfPid, readTextOrNull, setupHint, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
 import { launcherTakesStandby } from './launcher.js';
+import { ensureHomeLib } from './home-lib.js';
 import { awaitHandOverReady, awaitSupervisedGateway, liveSupervisors, markDrained, reapSupervisors, spawnSupervisor, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Backend, BackendOptions, ServiceContext, ServiceDefinition, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -139,6 +140,10 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     const out: Partial<ServiceStatus> = { restarts: sup.restarts, ...(exit !== undefined ? { lastExitCode: exit } : {}) };
     if (pid === null && (sup.state === 'crash-loop' || sup.state === 'failed-start')) out.state = sup.state;
     else if (pid === null && sup.alive && sup.state === 'backoff') out.state = 'restarting';
+    // Gave up, or keeps restarting: 2+ unexpected exits within the window, the last one inside it.
+    const lastAt = sup.lastExit ? Date.parse(sup.lastExit.at) : NaN;
+    const looping = (sup.recentExits ?? 0) >= 2 && Date.now() - lastAt < sup.limits.intervalMs && (pid === null || sup.alive);
+    out.crashLoop = (pid === null && (sup.state === 'crash-loop' || sup.state === 'failed-start')) || looping;
     return out;
   }
 
@@ -189,6 +194,9 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
 
   async function supervisorOptions(doc: ProcessDoc, cmd: string, args: string[], limits: KeepAliveConfig) {
     return {
+      // The home's node and the home's sealed copy of the supervisor, never the checkout's (home-lib.ts).
+      node: ctx.runtimeNode ?? process.execPath,
+      runner: (await ensureHomeLib(ctx.layout)).keepalive,
       cmd,
       args,
       env: await resolveEnv(doc),
@@ -206,7 +214,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
   async function failedStart(before: number): Promise<never> {
     await mgr.stop({ drainMs: 2_000 });
     const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
-    throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `see ${logPath}` });
+    throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, { hint: `${setupHint(log.split('\n')) ?? 'fix what its log shows'} (log: ${logPath})` });
   }
 
   const mgr: ServiceManager = {
@@ -308,7 +316,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
           await fsp.rm(pidPath, { force: true });
           const log = ((await readTextOrNull(logPath)) ?? '').slice(before).trim();
           throw new OcError('SERVICE_ERROR', `the gateway exited right after start${log ? `: ${log.split('\n').pop()}` : ''}`, {
-            hint: `see ${logPath}`,
+            hint: `${setupHint(log.split('\n')) ?? 'fix what its log shows'} (log: ${logPath})`,
           });
         }
       }
@@ -376,6 +384,7 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
         version: versionOfEntry(entry, ctx.layout.versionsDir),
         definitionPath,
         state: pid ? 'running' : 'stopped',
+        log: logPath,
         ...(await keepAliveStatus(pid)),
       };
     },

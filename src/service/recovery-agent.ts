@@ -5,12 +5,14 @@
  * and a held lock (an upgrade in flight) just makes it exit 4 until next time.
  * It is also the tick of the stabilization watch after an upgrade (src/app/watch.ts),
  * so it runs every `watch.intervalS` seconds (config.json). systemd has the same job
- * as a user timer (src/service/systemd-timer.ts).
+ * as a user timer (src/service/systemd-timer.ts). Both run `config.runtimeNode` and the home's
+ * sealed copy of the CLI (src/service/home-lib.ts), never a checkout's files.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
+import { ensureHomeLib } from './home-lib.js';
 import type { ServiceContext, ServiceDefinition, ServiceManager } from './types.js';
 
 /** Creates the launchd manager for the agent's own label (passed in: launchd.ts owns the backend). */
@@ -37,16 +39,6 @@ export function recoveryAgentDefinition(layout: Layout, config: Config, cliPath:
   };
 }
 
-/** The real path of this CLI (dist/cli.js), as the agent must run it. */
-export function currentCliPath(): string {
-  const argv1 = process.argv[1] ?? '';
-  try {
-    return fs.realpathSync(argv1);
-  } catch {
-    return path.resolve(argv1);
-  }
-}
-
 /** An agent under the label used before it carried the home's tag, when it runs this home. */
 async function removeLegacyAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {
   const legacy = create({ env, layout, label: RECOVERY_LABEL_PREFIX });
@@ -62,8 +54,16 @@ export async function installRecoveryAgent(create: AgentManagerFactory, layout: 
   await removeLegacyAgent(create, layout, env);
   const mgr = create({ env, layout, label: recoveryLabel(layout) });
   fs.mkdirSync(layout.logsDir, { recursive: true });
-  await mgr.install(recoveryAgentDefinition(layout, config, currentCliPath(), env['PATH'], env['HOME']));
+  // The home's sealed copy of the CLI, never the checkout's dist/cli.js (home-lib.ts).
+  await mgr.install(recoveryAgentDefinition(layout, config, (await ensureHomeLib(layout)).cli, env['PATH'], env['HOME']));
   return mgr.definitionPath;
+}
+
+/** The installed agent's ProgramArguments, or null. */
+export async function recoveryAgentProgram(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<string[] | null> {
+  const mgr = create({ env, layout, label: recoveryLabel(layout) });
+  if (!fs.existsSync(mgr.definitionPath)) return null;
+  return (await mgr.readDefinition().catch(() => null))?.program ?? null;
 }
 
 export async function uninstallRecoveryAgent(create: AgentManagerFactory, layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {

@@ -12,8 +12,8 @@ import { OcError } from '../errors.js';
 import type { Config } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { run } from '../os/proc.js';
-import { currentCliPath } from './recovery-agent.js';
-import { userUnitDir } from './unit.js';
+import { ensureHomeLib } from './home-lib.js';
+import { splitUnitWords, userUnitDir } from './unit.js';
 
 export function recoveryTimerName(layout: Layout): string {
   return `oc-versions-recover-${crypto.createHash('sha256').update(layout.home).digest('hex').slice(0, 8)}`;
@@ -66,7 +66,8 @@ async function systemctl(env: NodeJS.ProcessEnv, args: string[]): Promise<void> 
 export async function installRecoveryTimer(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string> {
   const dir = userUnitDir(env);
   const name = recoveryTimerName(layout);
-  const units = recoveryTimerUnits(layout, config, currentCliPath(), env['PATH']);
+  // The home's sealed copy of the CLI, never the checkout's dist/cli.js (home-lib.ts).
+  const units = recoveryTimerUnits(layout, config, (await ensureHomeLib(layout)).cli, env['PATH']);
   await fsp.mkdir(dir, { recursive: true });
   await fsp.mkdir(layout.logsDir, { recursive: true });
   await fsp.writeFile(path.join(dir, `${name}.service`), units.service, { mode: 0o644 });
@@ -74,6 +75,13 @@ export async function installRecoveryTimer(layout: Layout, config: Config, env: 
   await systemctl(env, ['daemon-reload']);
   await systemctl(env, ['enable', '--now', `${name}.timer`]);
   return path.join(dir, `${name}.timer`);
+}
+
+/** The installed timer service's ExecStart= words, or null. */
+export async function recoveryTimerProgram(layout: Layout, env: NodeJS.ProcessEnv): Promise<string[] | null> {
+  const text = await fsp.readFile(path.join(userUnitDir(env), `${recoveryTimerName(layout)}.service`), 'utf8').catch(() => null);
+  const line = text?.split('\n').find((l) => l.startsWith('ExecStart='));
+  return line ? splitUnitWords(line.slice('ExecStart='.length)).map((w) => w.replace(/%%/g, '%')) : null;
 }
 
 export async function uninstallRecoveryTimer(layout: Layout, env: NodeJS.ProcessEnv): Promise<void> {

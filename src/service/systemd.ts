@@ -21,7 +21,7 @@ import { OcError } from '../errors.js';
 import { run, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
 import { parseUnit, renderUnit, unitExtraOf, userUnitDir, withStopBudget } from './unit.js';
-import { installRecoveryTimer, uninstallRecoveryTimer } from './systemd-timer.js';
+import { installRecoveryTimer, recoveryTimerProgram, uninstallRecoveryTimer } from './systemd-timer.js';
 
 export { userUnitDir };
 import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -150,7 +150,7 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
 
     async status(): Promise<ServiceStatus> {
       const installed = (await readTextOrNull(definitionPath)) !== null;
-      const r = await systemctl(['show', '-p', 'MainPID,ActiveState,SubState,NRestarts,LoadState', label]);
+      const r = await systemctl(['show', '-p', 'MainPID,ActiveState,SubState,NRestarts,LoadState,ExecMainStatus,Result', label]);
       const s = r.code === 0 ? parseShow(r.stdout) : {};
       const pidNum = Number(s['MainPID'] ?? 0);
       const pid = Number.isInteger(pidNum) && pidNum > 0 ? pidNum : null;
@@ -167,6 +167,11 @@ export function createSystemdManager(ctx: ServiceContext): ServiceManager {
         definitionPath,
         state: `${s['ActiveState'] ?? 'unknown'}/${s['SubState'] ?? 'unknown'}`,
         ...(Number.isFinite(restarts) ? { restarts } : {}),
+        // ExecMainStatus: the main process's last exit status (0 while it never exited).
+        ...(s['ExecMainStatus'] && s['ExecMainStatus'] !== '0' ? { lastExitCode: s['ExecMainStatus'] } : {}),
+        // Waiting to restart after an exit (Restart=), or given up (start limit hit, or failed).
+        crashLoop: installed && (s['SubState'] === 'auto-restart' || s['ActiveState'] === 'failed'),
+        log: `journalctl --user -u ${label}`,
       };
     },
   };
@@ -184,5 +189,6 @@ export const systemdBackend: Backend = {
   recoveryAgent: {
     install: installRecoveryTimer,
     uninstall: uninstallRecoveryTimer,
+    program: recoveryTimerProgram,
   },
 };

@@ -45,6 +45,14 @@ export interface ServiceStatus {
   state?: string;
   restarts?: number;
   lastExitCode?: string;
+  /**
+   * The job keeps exiting and the manager keeps restarting it, or gave up (docs/service.md#crash-loop):
+   * the keep-alive's `crash-loop`/`failed-start`, or 2+ unexpected exits within its window; systemd
+   * `auto-restart` or `failed`; launchd not running with a non-zero last exit.
+   */
+  crashLoop?: boolean;
+  /** Where the gateway's output goes: a file, or (systemd) the journal command that shows it. */
+  log?: string;
 }
 
 export interface StopOptions {
@@ -87,6 +95,8 @@ export interface ServiceContext {
   uid?: number;
   /** Drain budget (config.service.drainMs): the systemd unit's TimeoutStopSec follows it. */
   drainMs?: number;
+  /** The node the home's programs run on (config.runtimeNode): the process backend's supervisor. */
+  runtimeNode?: string;
   /** Process backend: the keep-alive supervisor's limits; null = off (config.service.keepAlive). */
   keepAlive?: import('../core/config.js').KeepAliveConfig | null;
   /** Something the user should know that is not an error (launchd: a disabled label enabled and disabled again). */
@@ -128,5 +138,7 @@ export interface Backend {
   recoveryAgent?: {
     install(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string>;
     uninstall(layout: Layout, env: NodeJS.ProcessEnv): Promise<void>;
+    /** The argv the installed agent runs (node, CLI, `recover` …), or null when none is installed (doctor checks where it lives). */
+    program(layout: Layout, env: NodeJS.ProcessEnv): Promise<string[] | null>;
   };
 }

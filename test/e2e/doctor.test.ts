@@ -214,22 +214,24 @@ describe('doctor', () => {
     expect(byId.get('service-launcher')).toMatchObject({ severity: 'error', fixable: true });
     expect(byId.get('lock')).toMatchObject({ severity: 'warning', fixable: true });
     expect(byId.get('lock')!.what).toContain(`pid ${killed} (doomed upgrade`);
+    // The gateway was stopped above: an error doctor reports but never fixes (a start is the operator's).
+    expect(byId.get('service-running')).toMatchObject({ severity: 'error', fixable: false });
     expect(found.findings.filter((f) => 'fixed' in f)).toEqual([]);
     expect(treeState(home)).toEqual(before);
     const human = await cli('doctor');
     expect(human.code).toBe(9);
     expect(human.stdout).toMatch(/^error +the CLI shim .* points at another home .* -- fix: re-render bin\/openclaw \(doctor --fix\)$/m);
-    expect(human.stdout).toMatch(/^doctor: PROBLEMS: 3 errors, 6 warnings; oc-versions doctor --fix applies 9 safe fixes$/m);
+    expect(human.stdout).toMatch(/^doctor: PROBLEMS: 4 errors, 6 warnings; oc-versions doctor --fix applies 9 safe fixes$/m);
 
     // --fix: each safe fix applied, re-checked and reported fixed.
     const fix = await cli('doctor', '--fix', '--json');
-    expect(fix.code, fix.stdout + fix.stderr).toBe(0);
+    expect(fix.code, fix.stdout + fix.stderr).toBe(9);
     const fixed = assertShape(fix.json);
-    expect(fixed).toMatchObject({ ok: true, changed: true });
+    expect(fixed).toMatchObject({ ok: false, changed: true });
     for (const id of [`stale-staging/${staging}`, 'orphaned-temp/state.json.1a2b3c4d', `orphaned-temp/bin/${shimTemp}`, `orphaned-temp/${claim}`, 'orphaned-temp/tmp/oc-validate-Xy12Ab', 'shim', 'service-env/OPENCLAW_SERVICE_MARKER', 'service-launcher', 'lock']) {
       expect(fixed.findings.find((f) => f.id === id), id).toMatchObject({ fixed: true });
     }
-    expect(fixed.findings.filter((f) => f.severity === 'error' && !f.fixed)).toEqual([]);
+    expect(fixed.findings.filter((f) => f.severity === 'error' && !f.fixed).map((f) => f.id)).toEqual(['service-running']);
     expect(fs.existsSync(path.join(home, 'staging', staging))).toBe(false);
     expect(fs.existsSync(path.join(home, 'state.json.1a2b3c4d'))).toBe(false);
     expect(fs.existsSync(path.join(home, 'bin', shimTemp))).toBe(false);
@@ -244,13 +246,13 @@ describe('doctor', () => {
     expect(fs.existsSync(path.join(home, 'lock'))).toBe(false);
     expect(fs.existsSync(path.join(home, 'lock-owner.json'))).toBe(false);
     const said = await cli('doctor');
-    expect(said.code).toBe(0);
-    expect(said.stdout).not.toMatch(/^(error|warning)/m);
+    expect(said.code).toBe(9);
+    expect(said.stdout.split('\n').filter((l) => /^(error|warning)/.test(l))).toEqual([expect.stringMatching(/^error +the process service .* is installed but its gateway is not running/)]);
 
     // Idempotent: nothing left to fix, nothing changed.
     const again = await cli('doctor', '--fix', '--json');
-    expect(again.code, again.stderr).toBe(0);
-    expect(assertShape(again.json)).toMatchObject({ ok: true, changed: false });
+    expect(again.code, again.stderr).toBe(9);
+    expect(assertShape(again.json)).toMatchObject({ ok: false, changed: false });
     expect(again.json.findings.filter((f: Finding) => f.fixable)).toEqual([]);
 
     // The restored key reaches the gateway at its next start.
@@ -342,7 +344,9 @@ describe('doctor', () => {
       expect(found.find((f) => f.id === 'secret-store')).toMatchObject({ severity: 'info', what: 'the secret-service secret store answers' });
 
       const fix = await cli('doctor', '--fix', '--json');
-      expect(fix.code, fix.stdout + fix.stderr).toBe(0);
+      // Left: the stopped gateway (an error doctor never fixes).
+      expect(fix.code, fix.stdout + fix.stderr).toBe(9);
+      expect(fix.json.findings.filter((f: Finding) => f.severity === 'error' && !f.fixed).map((f: Finding) => f.id)).toEqual(['service-running']);
       expect(fix.json.findings.find((f: Finding) => f.id === 'service-env/OPENCLAW_GATEWAY_TOKEN')).toMatchObject({ fixed: true });
       expect(JSON.parse(fs.readFileSync(defPath, 'utf8')).env.OPENCLAW_GATEWAY_TOKEN).toEqual(ref);
       for (const r of [ro, fix]) expect(r.stdout + r.stderr).not.toContain(TOKEN);

@@ -52,10 +52,13 @@ export async function makeTestEnv(registryUrl: string, extraEnv: NodeJS.ProcessE
   };
 }
 
-/** Run the built CLI; `wrapper` (an executable that execs its arguments, e.g. an as-user helper) goes in front of node. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string; wrapper?: string } = {}): Promise<CliResult> {
+/**
+ * Run the built CLI; `wrapper` (an executable that execs its arguments, e.g. an as-user helper) goes
+ * in front of node; `node` and `cli` run another copy (a clone's bin on its own node).
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; input?: string; wrapper?: string; node?: string; cli?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const argv = [process.execPath, CLI, ...args];
+    const argv = [opts.node ?? process.execPath, opts.cli ?? CLI, ...args];
     const child = spawn(opts.wrapper ?? argv[0]!, opts.wrapper ? argv : argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -120,6 +120,8 @@
  *   is not valid JSON: a file outside the config, the databases and the plugins.
  * - `crash-later` (2026.8.3): serves healthy, then exits 1 fifteen seconds after every start (for the
  *   stabilization watch: it passes the gate and the settle, then dies).
+ * - `requiresConfig` (an option): `gateway run` without a config file exits 78 after ≈ 800 ms with
+ *   OpenClaw's "Missing config. Run `openclaw setup` or set gateway.mode=local (or pass --allow-unconfigured)."
  * - `legacyCli` (an option, set for the good 2026.1.1): `database …` is an unknown command (exit 2) and
  *   `doctor --lint` fails with "error: unknown option '--lint'" (exit 1), like releases before them.
  */
@@ -176,6 +178,11 @@ export interface FixtureOptions {
   chunkCount?: number;
   /** An older release without `doctor --lint` and `database preflight` (they answer "unknown"). */
   legacyCli?: boolean;
+  /**
+   * Like OpenClaw with no configuration of its own: `gateway run` with no config file prints
+   * "Missing config. Run `openclaw setup` …" on stderr and exits 78, about 800 ms after its start.
+   */
+  requiresConfig?: boolean;
 }
 
 /** Short doc of the two inventory files (see the comment at the top of this file for details). */
@@ -347,6 +354,7 @@ export async function buildFixture(opts: FixtureOptions): Promise<string> {
         reportedVersion: variant === 'wrong-version' ? '0.0.0-wrong' : version,
         ...(variant === 'crash-after-start' ? { crashAfterMs: 3_000 } : variant === 'crash-later' ? { crashAfterMs: 15_000 } : {}),
         ...(opts.legacyCli ? { supervisorCommands: false } : {}),
+        ...(opts.requiresConfig ? { requiresConfig: true } : {}),
       },
       null,
       2,

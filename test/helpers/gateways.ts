@@ -36,9 +36,13 @@ function liveLeaders(file: 'cmdline' | 'environ', match: (parts: string[]) => bo
   return out;
 }
 
-/** Live process-group leaders (not zombies) whose argv mentions `home/`: every gateway of that home. */
+/**
+ * Live process-group leaders (not zombies) whose argv mentions `home/`: every gateway of that home.
+ * Not the keep-alive supervisors, which run the home's copy of their program (`<home>/lib/…`).
+ */
 export function gatewaysOf(home: string): number[] {
-  return liveLeaders('cmdline', (argv) => argv.some((a) => a.startsWith(home + path.sep)));
+  const lib = path.join(home, 'lib') + path.sep;
+  return liveLeaders('cmdline', (argv) => argv.some((a) => a.startsWith(home + path.sep)) && !(argv[1] ?? '').startsWith(lib));
 }
 
 /** The pid the process backend's pidfile names, or null (absent). */
