@@ -44,13 +44,18 @@ export async function watchTick(ctx: CommandContext, now = Date.now()): Promise<
   if (!svc) return end('ended', null);
 
   const cfg = ctx.config.watch;
-  const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }) as { running: boolean; pid: number | null; entry: string | null; restarts?: number });
+  const st = await svc.status().catch(() => ({ running: false, pid: null, entry: null }) as { running: boolean; pid: number | null; entry: string | null; restarts?: number; handoffs?: number });
   const next: Watch = { ...w };
   const problems: string[] = [];
   const notes: string[] = [];
   if (st.running && st.pid) {
-    if (next.lastPid !== null && st.pid !== next.lastPid) next.restarts++;
+    // A new pid after an accepted restart handoff (the gateway asked to restart, its supervisor
+    // started it again at once) is not a crash (docs/service.md#the-restart-handoff).
+    const handoffs = typeof st.handoffs === 'number' ? st.handoffs : null;
+    const handedOver = handoffs !== null && typeof next.lastHandoffs === 'number' && handoffs > next.lastHandoffs;
+    if (next.lastPid !== null && st.pid !== next.lastPid && !handedOver) next.restarts++;
     next.lastPid = st.pid;
+    next.lastHandoffs = handoffs;
     next.downSince = null;
     if (typeof st.restarts === 'number' && next.baselineRestarts !== null) next.restarts = Math.max(next.restarts, st.restarts - next.baselineRestarts);
     notes.push(`pid ${st.pid}`);

@@ -43,6 +43,8 @@ export interface Watch {
   lastPid: number | null;
   /** The manager's own restart count at the commit (launchd runs, systemd NRestarts), when it has one. */
   baselineRestarts: number | null;
+  /** The supervisor's accepted restart handoffs at the last tick (a new pid after one more is no restart). */
+  lastHandoffs?: number | null;
   /** Restarts seen since the commit (a new pid, or the manager's count). */
   restarts: number;
   downSince: string | null;

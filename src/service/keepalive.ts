@@ -34,6 +34,7 @@ import path from 'node:path';
 import type { KeepAliveConfig } from '../core/config.js';
 import type { Layout } from '../core/layout.js';
 import { preloadAtomicWriter, readJson, writeJsonAtomic } from '../os/fs.js';
+import { consumeHandoff, CONSUME_TIMEOUT_MS, type ConsumeResult } from '../core/handoff.js';
 import {
   findMarkedLeaders,
   isRunning,
@@ -52,7 +53,20 @@ export const SUPERVISOR_MARKER_KEY = 'OC_VERSIONS_SUPERVISOR';
 
 export const KEEPALIVE_DEFAULTS: KeepAliveConfig = { backoffMs: 1_000, maxBackoffMs: 30_000, burst: 5, intervalMs: 60_000 };
 
-export type SupervisorState = 'running' | 'backoff' | 'crash-loop' | 'failed-start' | 'stopped';
+/** `consuming`: the gateway exited 0 and its restart handoff is being consumed (docs/service.md#the-restart-handoff). */
+export type SupervisorState = 'running' | 'consuming' | 'backoff' | 'crash-loop' | 'failed-start' | 'stopped';
+
+/** The last restart handoff this supervisor consumed (after a clean exit of its gateway). */
+export interface HandoffRecord {
+  /** The gateway that exited (the expected pid). */
+  pid: number;
+  status: ConsumeResult['status'];
+  reason: string | null;
+  /** What the supervisor did: restarted at once, or the policy for an unexpected exit. */
+  action: 'restarted' | 'policy';
+  at: string;
+  detail: string;
+}
 
 export interface SupervisorRecord {
   pid: number;
@@ -63,6 +77,9 @@ export interface SupervisorRecord {
   lastExit: { code: number | null; signal: string | null; at: string } | null;
   /** Unexpected exits within the last `limits.intervalMs` (absent in records of older supervisors). */
   recentExits?: number;
+  /** Accepted restart handoffs (restarts at once, never counted above). */
+  handoffs?: number;
+  lastHandoff?: HandoffRecord | null;
   updatedAt: string;
   limits: KeepAliveConfig;
 }
@@ -82,6 +99,18 @@ interface SupervisorArgs {
   childEnv?: Record<string, string>;
   /** A restart's hand-over: start the gateway only once the old job is gone (see HandOver). */
   handOver?: HandOver;
+  /** Consume OpenClaw's restart handoff after a clean exit (the program is the home's launcher). */
+  handoff?: HandoffArgs;
+}
+
+/**
+ * The restart handoff (docs/service.md#the-restart-handoff): `cmd` is the home's launcher, which runs
+ * `gateway restart-handoff consume` on the version dir OC_VERSIONS_VERSION_DIR names, with the
+ * gateway's node and environment. `current` is read just before each spawn: the version that gateway runs.
+ */
+export interface HandoffArgs {
+  current: string;
+  timeoutMs?: number;
 }
 
 /**
@@ -165,6 +194,7 @@ interface SpawnOptions {
   childEnv?: Record<string, string>;
   onSpawned?: () => void;
   handOver?: HandOver;
+  handoff?: HandoffArgs;
 }
 
 /** Spawn a supervisor (detached, its own process group); returns its pid. */
@@ -181,6 +211,7 @@ export function spawnSupervisor(layout: Layout, opts: SpawnOptions): number {
     limits: opts.limits,
     ...(opts.childEnv ? { childEnv: opts.childEnv } : {}),
     ...(opts.handOver ? { handOver: opts.handOver } : {}),
+    ...(opts.handoff ? { handoff: opts.handoff } : {}),
   };
   const pid = spawnDetached(opts.node, [opts.runner, JSON.stringify(a)], { env: { ...opts.env, [SUPERVISOR_MARKER_KEY]: opts.marker }, logFile: layout.gatewayLog });
   opts.onSpawned?.();
@@ -356,6 +387,26 @@ async function awaitHandOver(h: HandOver, stopFile: string): Promise<boolean> {
   return false;
 }
 
+/** One line in the gateway's log (the supervisor's stdout goes there). */
+function say(line: string): void {
+  process.stdout.write(`oc-versions keep-alive: ${line}\n`);
+}
+
+/**
+ * Consume the handoff gateway `pid` wrote, through the launcher pinned to the version that gateway
+ * ran (`dir`), with the gateway's environment (less the marks that name a gateway: the consume is
+ * not one) in external mode.
+ */
+async function consumeAfterExit(a: SupervisorArgs, pid: number, dir: string | null, childEnv: NodeJS.ProcessEnv, consuming: () => Promise<void>): Promise<ConsumeResult> {
+  const none = (detail: string): ConsumeResult => ({ status: 'error', reason: 'not-consumed', handoffPid: null, exitCode: null, source: null, detail });
+  if (!a.handoff) return none('this service program does not consume restart handoffs (not the home launcher)');
+  if (!dir) return none(`the version the gateway ran is unknown (${a.handoff.current} did not resolve)`);
+  await consuming();
+  const env: NodeJS.ProcessEnv = { ...childEnv, OC_VERSIONS_VERSION_DIR: dir };
+  for (const k of Object.keys(a.childEnv ?? {})) delete env[k];
+  return consumeHandoff(a.cmd, [], env, pid, a.handoff.timeoutMs ?? CONSUME_TIMEOUT_MS, a.cwd);
+}
+
 /** How long a standby may take to park before the restart's drain goes ahead anyway. */
 const STANDBY_PARK_MS = 10_000;
 
@@ -367,6 +418,16 @@ async function supervise(a: SupervisorArgs): Promise<void> {
   // Always handled: a restart's wake-up (markDrained) must never end this process, even late.
   process.on('SIGUSR2', () => wake());
   let standby: Standby | null = null;
+  // The version dir `current` names as a gateway is spawned (its launcher reads it at once).
+  const versionDirNow = (): string | null => {
+    if (!a.handoff) return null;
+    try {
+      return fs.realpathSync(a.handoff.current);
+    } catch {
+      return null;
+    }
+  };
+  let standbyDir: string | null = null;
   const dropStandby = (): void => {
     if (!standby) return;
     standby.release(); // it exits at its barrier; the signal is for one still booting
@@ -388,6 +449,7 @@ async function supervise(a: SupervisorArgs): Promise<void> {
     await preloadAtomicWriter();
     if (a.handOver.standby) {
       try {
+        standbyDir = versionDirNow();
         standby = spawnStandby(a.cmd, a.args, spawnOpts);
       } catch {
         standby = null; // spawned at `go` instead, as without a standby
@@ -418,12 +480,14 @@ async function supervise(a: SupervisorArgs): Promise<void> {
   let stopping = false;
   let restarts = 0;
   let lastExit: SupervisorRecord['lastExit'] = null;
+  let handoffs = 0;
+  let lastHandoff: HandoffRecord | null = null;
   const exits: number[] = [];
   // Record writes in order (a late `running` must never land over `stopped`).
   let writing: Promise<void> = Promise.resolve();
   const write = (state: SupervisorState): Promise<void> =>
     (writing = writing
-      .then(() => writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, recentExits: exits.length, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644))
+      .then(() => writeJsonAtomic(a.stateFile, { ...me, state, restarts, lastExit, recentExits: exits.length, handoffs, lastHandoff, updatedAt: new Date().toISOString(), limits: a.limits } satisfies SupervisorRecord, 0o644))
       .catch(() => {
         // the home is gone
       }));
@@ -447,6 +511,7 @@ async function supervise(a: SupervisorArgs): Promise<void> {
   for (let first = true; !stopAsked(); first = false) {
     const held = first ? standby : null;
     held?.go();
+    const dir = held ? standbyDir : versionDirNow();
     const child = held ?? spawnDetachedWatched(a.cmd, a.args, spawnOpts);
     running = child.exited;
     const startedAt = Date.now();
@@ -460,8 +525,30 @@ async function supervise(a: SupervisorArgs): Promise<void> {
       await write('stopped');
       return;
     }
-    lastExit = { code: ex.code, signal: ex.signal, at: new Date().toISOString() };
     await fsp.rm(a.pidFile, { force: true });
+    const exit = { code: ex.code, signal: ex.signal, at: new Date().toISOString() };
+    if (ex.code === 0 && ex.signal === null) {
+      // A clean exit: OpenClaw in external mode exits 0 after writing a restart handoff for us.
+      const h = await consumeAfterExit(a, child.pid, dir, childEnv, () => write('consuming'));
+      const accepted = h.status === 'accepted';
+      lastHandoff = { pid: child.pid, status: h.status, reason: h.reason, action: accepted ? 'restarted' : 'policy', at: new Date().toISOString(), detail: h.detail };
+      say(
+        accepted
+          ? `gateway pid ${child.pid} exited 0 with a restart handoff: ${h.detail}; restarting at once (no backoff, not counted as a crash)`
+          : `gateway pid ${child.pid} exited 0 without an accepted restart handoff: ${h.detail}; treated as an unexpected exit`,
+      );
+      if (accepted) {
+        handoffs++;
+        if (stopping) return;
+        continue;
+      }
+      if (stopping) return;
+      if (stopAsked()) {
+        await write('stopped');
+        return;
+      }
+    }
+    lastExit = exit;
     if (first && Date.now() - startedAt < a.graceMs) {
       await write('failed-start');
       return;

@@ -46,15 +46,29 @@ export async function installGatewayShim(layout: Layout, config: Config): Promis
  * start the gateway at once: such a restart hands over without a standby.
  */
 export async function launcherTakesStandby(program: string): Promise<boolean> {
+  const text = await launcherHead(program);
+  return text !== null && text.includes(`\${${STANDBY_FD_KEY}:-}`) && text.includes(`--import '${STANDBY_URL_PREFIX}`);
+}
+
+/** The launcher's env key naming the version dir to run (a handoff consume: docs/service.md#the-restart-handoff). */
+export const VERSION_DIR_KEY = 'OC_VERSIONS_VERSION_DIR';
+
+/** The service program is a launcher that runs the version OC_VERSIONS_VERSION_DIR names (rendered since the restart handoff). */
+export async function launcherPinsVersion(program: string): Promise<boolean> {
+  return ((await launcherHead(program)) ?? '').includes(`\${${VERSION_DIR_KEY}:-$home/current}`);
+}
+
+/** The first 64 KiB of a `#!/bin/sh` program, else null. */
+async function launcherHead(program: string): Promise<string | null> {
   let fh: fsp.FileHandle | undefined;
   try {
     fh = await fsp.open(program, 'r');
     const buf = Buffer.alloc(64 * 1024);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     const text = buf.subarray(0, bytesRead).toString('utf8');
-    return text.startsWith('#!/bin/sh') && text.includes(`\${${STANDBY_FD_KEY}:-}`) && text.includes(`--import '${STANDBY_URL_PREFIX}`);
+    return text.startsWith('#!/bin/sh') ? text : null;
   } catch {
-    return false;
+    return null;
   } finally {
     await fh?.close();
   }

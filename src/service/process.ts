@@ -27,7 +27,7 @@ import { faultStep } from '../core/faults.js';
 import { entryOfPid, readTextOrNull, setupHint, versionOfEntry } from './common.js';
 import { findMarkedLeaders, GATEWAY_MARKER_KEY, gatewayMarker } from './process-scan.js';
 import { readEnvFiles } from './definition.js';
-import { launcherTakesStandby } from './launcher.js';
+import { launcherPinsVersion, launcherTakesStandby } from './launcher.js';
 import { ensureHomeLib } from './home-lib.js';
 import { awaitHandOverReady, awaitSupervisedGateway, liveSupervisors, markDrained, reapSupervisors, spawnSupervisor, startSupervised, stopSupervisors, supervisorStatus } from './keepalive.js';
 import type { KeepAliveConfig } from '../core/config.js';
@@ -137,9 +137,14 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
     const sup = ctx.keepAlive ? await supervisorStatus(ctx.layout) : null;
     if (!sup) return {};
     const exit = sup.lastExit ? (sup.lastExit.signal ?? String(sup.lastExit.code)) : undefined;
-    const out: Partial<ServiceStatus> = { restarts: sup.restarts, ...(exit !== undefined ? { lastExitCode: exit } : {}) };
+    const out: Partial<ServiceStatus> = {
+      restarts: sup.restarts,
+      ...(exit !== undefined ? { lastExitCode: exit } : {}),
+      handoffs: sup.handoffs ?? 0,
+      lastHandoff: sup.lastHandoff ?? null,
+    };
     if (pid === null && (sup.state === 'crash-loop' || sup.state === 'failed-start')) out.state = sup.state;
-    else if (pid === null && sup.alive && sup.state === 'backoff') out.state = 'restarting';
+    else if (pid === null && sup.alive && (sup.state === 'backoff' || sup.state === 'consuming')) out.state = 'restarting';
     // Gave up, or keeps restarting: 2+ unexpected exits within the window, the last one inside it.
     const lastAt = sup.lastExit ? Date.parse(sup.lastExit.at) : NaN;
     const looping = (sup.recentExits ?? 0) >= 2 && Date.now() - lastAt < sup.limits.intervalMs && (pid === null || sup.alive);
@@ -207,6 +212,8 @@ export function createProcessManager(ctx: ServiceContext, opts: ProcessBackendOp
       childEnv: { [GATEWAY_MARKER_KEY]: marker },
       onSpawned: () => faultStep('spawned'), // tests: the updater dies right after the spawn
       ...(doc.workingDirectory !== undefined ? { cwd: doc.workingDirectory } : {}),
+      // OpenClaw's restart handoff is consumed through the home's launcher (docs/service.md#the-restart-handoff).
+      ...((await launcherPinsVersion(cmd)) ? { handoff: { current: ctx.layout.current } } : {}),
     };
   }
 

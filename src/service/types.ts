@@ -45,6 +45,10 @@ export interface ServiceStatus {
   state?: string;
   restarts?: number;
   lastExitCode?: string;
+  /** Restart handoffs accepted by the supervisor (docs/service.md#the-restart-handoff): never restarts above. */
+  handoffs?: number;
+  /** The last handoff the supervisor consumed, whatever came of it. */
+  lastHandoff?: { pid: number; status: string; reason: string | null; action: 'restarted' | 'policy'; at: string; detail: string } | null;
   /**
    * The job keeps exiting and the manager keeps restarting it, or gave up (docs/service.md#crash-loop):
    * the keep-alive's `crash-loop`/`failed-start`, or 2+ unexpected exits within its window; systemd

@@ -164,9 +164,9 @@ describe('history', () => {
     h = await gatewayHost(registryUrl, FROM);
     const up = await h.cli('upgrade', LATEST_VERSION, '--json');
     expect(up.code, up.stderr).toBe(0);
-    // The target speaks OpenClaw's restart handoff (protocol 1): the new gateway consumed it.
-    const pid = (await getJson(`http://127.0.0.1:${h.port}/info`))!.body.pid;
-    expect(up.json.stages[1].detail).toContain(`restart handoff (protocol 1): consumed by pid ${pid}`);
+    // The target speaks OpenClaw's restart handoff (capabilities as 2026.9.6 prints them), and the
+    // stage says why nothing was consumed: a SIGTERM stop writes no row (the new pid never wrote one).
+    expect(up.json.stages[1].detail).toContain('restart handoff: the target speaks openclaw.gateway.restart-handoff v1; the stop was SIGTERM, which writes no handoff row: nothing to consume');
     expect((await h.cli('rollback', '--json')).code).toBe(0);
     const r = await h.cli('history', '--json');
     expect(r.code, r.stderr).toBe(0);

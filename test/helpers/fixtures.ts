@@ -85,7 +85,20 @@
  *   {schema:"openclaw.state-schema-preflight.v1",result:"exact"}; exit 1 with result "indeterminate"
  *   when a -wal/-shm/-journal sidecar sits beside the file, exit 1 {ok:false} if it is missing;
  *   `doctor [--lint --json --severity-min error]` → {ok:true,findings:[]};
- *   `gateway install|start|stop|restart|uninstall` → exit 1. Unknown command → exit 2.
+ *   `gateway install|start|stop|restart|uninstall` → exit 1, except `gateway restart [--port N]`
+ *   with OPENCLAW_SUPERVISOR_MODE=external: SIGUSR2 to the gateway answering /info there, then exit 0
+ *   {ok:true,action:"restart",mode:"external",pid} once that pid is gone. Unknown command → exit 2.
+ * - The restart handoff as 2026.9.6 (docs/service.md#the-restart-handoff): `gateway restart-handoff
+ *   capabilities --json` → {ok:true,protocol:"openclaw.gateway.restart-handoff",protocolVersion:1,
+ *   operations:["consume"]}; `consume --expected-pid N --json` → exit 0 {ok:true,protocol,
+ *   protocolVersion,status:"accepted",handoff} (row deleted) | {…,status:"none",reason:"missing"} |
+ *   {…,status:"rejected",reason:"expired"|"invalid"|"pid-mismatch",handoffPid?} (a mismatch keeps the
+ *   row); a bad pid → exit 2 {ok:false,status:"error",reason:"invalid-expected-pid"}; the store
+ *   unreadable (or FIXTURE_HANDOFF_STORE=unavailable) → exit 1 reason "store-unavailable". The row is
+ *   `<state>/state/restart-handoff.json`; each consume appends {at,expectedPid,status,reason,mode} to
+ *   `<state>/state/restart-handoff.consumed.jsonl`. A gateway in external mode given SIGUSR2 drains,
+ *   writes the row (its pid, supervisorMode "external", expiry 60 s or $FIXTURE_HANDOFF_TTL_MS) and
+ *   exits 0; outside external mode SIGUSR2 is an in-process restart (it stays).
  *
  * ## Variants
  * - `missing-dynamic-chunk`: dist/lazy-<h>.js is absent. Everything installs and the gateway is
