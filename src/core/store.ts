@@ -35,6 +35,11 @@ export interface Seal {
   node: string;
   nodeVersion: string | null;
   engines: Record<string, string> | null;
+  /**
+   * The node this version runs on (issue 28): chosen at install (--node, config, a stable node that
+   * satisfies engines.node, else a managed runtime). Absent in older seals: `node` then.
+   */
+  runtime?: SealedRuntime;
   /** sha256 over the sorted (path, size) list of the package's tarball files. */
   inventoryDigest: string;
   files: number;
@@ -42,6 +47,13 @@ export interface Seal {
   serviceEntry: string;
   lifecycle: 'completed' | 'skipped';
   sealedAt: string;
+}
+
+export interface SealedRuntime {
+  node: string;
+  version: string;
+  /** `managed`: runtimes/<version>/ in the home; `system`: a stable node outside it; `explicit`: --node or config. */
+  kind: 'managed' | 'system' | 'explicit';
 }
 
 export interface InstalledVersion {
