@@ -77,8 +77,13 @@ export function buildCli() {
     .command('install [spec]', 'install a version (exact, range or dist-tag; default latest) side by side')
     .option('--use', 'switch to it afterwards')
     .option('--ignore-scripts', "do not run the package's lifecycle scripts")
+    .option('--node <path|version>', 'the node this version runs on: a path, or an exact version (a managed runtime); default: a stable node that satisfies its engines.node, else a managed runtime')
     .action(async (spec: string | undefined, o: Opts) =>
-      (await import('./commands/install.js')).run(await ctxOf(o, LIVE), spec, { use: Boolean(o.use), ignoreScripts: Boolean(o.ignoreScripts) }),
+      (await import('./commands/install.js')).run(await ctxOf(o, LIVE), spec, {
+        use: Boolean(o.use),
+        ignoreScripts: Boolean(o.ignoreScripts),
+        ...(typeof o['node'] === 'string' ? { node: o['node'] } : {}),
+      }),
     );
   cli
     .command('use <version>', 'switch current to an installed version or range (atomic)')

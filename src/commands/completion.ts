@@ -11,7 +11,7 @@ import { RUNTIME_ACTIONS, SERVICE_ACTIONS, SNAPSHOT_ACTIONS } from '../usage.js'
 const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'runtime', 'state', 'uninstall-all', 'completion'];
 const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--progress', '--no-color', '--verbose', '--help', '--version'];
 const OPTIONS: Record<string, readonly string[]> = {
-  install: ['--use', '--ignore-scripts'],
+  install: ['--use', '--ignore-scripts', '--node'],
   use: ['--no-restart', '--restore-state'],
   rollback: ['--no-restart', '--restore-state'],
   list: ['--remote'],

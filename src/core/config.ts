@@ -160,6 +160,8 @@ export interface RuntimesConfig {
   mirror?: string;
   /** `mirror`, `npm` (the registry's `node-<os>-<arch>` packages) or `auto` (default: the mirror, the registry when the mirror cannot be reached). */
   from?: 'mirror' | 'npm' | 'auto';
+  /** The node every version installs onto (an absolute path, or an exact version: a managed runtime), as `install --node` does; default: chosen from engines.node. */
+  node?: string;
 }
 
 export interface VersionPin {

@@ -52,8 +52,11 @@ export interface Seal {
 export interface SealedRuntime {
   node: string;
   version: string;
-  /** `managed`: runtimes/<version>/ in the home; `system`: a stable node outside it; `explicit`: --node or config. */
-  kind: 'managed' | 'system' | 'explicit';
+  /**
+   * `managed`: runtimes/<version>/ in the home; `system`: a stable node outside it; `explicit`: --node
+   * or config; `home`: the home's node (config.runtimeNode, no `.oc-node`: it follows the home's node).
+   */
+  kind: 'managed' | 'system' | 'explicit' | 'home';
 }
 
 export interface InstalledVersion {
@@ -238,10 +241,12 @@ export function packageDirOf(prefix: string, pkg: string): string {
 }
 
 /** Entry paths recorded in the version dir for the shims (relative to the prefix). */
-export async function writeEntryFiles(prefix: string, pkg: string, bin: string, serviceEntry: string): Promise<void> {
+export async function writeEntryFiles(prefix: string, pkg: string, bin: string, serviceEntry: string, node?: string): Promise<void> {
   const rel = (p: string) => path.relative(prefix, path.join(packageDirOf(prefix, pkg), p));
   await fsp.writeFile(path.join(prefix, '.oc-bin'), rel(bin) + '\n');
   await fsp.writeFile(path.join(prefix, '.oc-service-entry'), rel(serviceEntry) + '\n');
+  // The version's own node (issue 28): the launcher and the CLI shim exec it, read at exec time.
+  if (node) await fsp.writeFile(path.join(prefix, '.oc-node'), node + '\n');
 }
 
 /** The CLI bin of a package (the one named like the package, else the first). */

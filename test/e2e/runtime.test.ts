@@ -10,6 +10,8 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { makeTestEnv, patchConfig, runCli, type TestEnv } from '../helpers/cli.js';
 import { MIRROR_NODE, MIRROR_PLATFORM_OK, nodeDist, startNodeMirror, type NodeMirror } from '../helpers/node-mirror.js';
 import { publish } from '../helpers/registry.js';
+import { publishFixture, VARIANT_VERSIONS } from '../helpers/fixtures.js';
+import { freePort, getJson, waitFor } from '../helpers/gateway.js';
 import { CLI } from '../helpers/cli.js';
 import { sha256File } from '../../src/os/fs.js';
 
@@ -174,5 +176,70 @@ describe.skipIf(!MIRROR_PLATFORM_OK)('runtime prune', () => {
     const r = await runCli(['runtime', 'instal', '24'], t.env);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('install');
+  });
+});
+
+describe.skipIf(!MIRROR_PLATFORM_OK || !fs.existsSync('/usr/bin/node'))('a version is sealed with its runtime', () => {
+  const node20 = '/usr/bin/node';
+  const ENGINES_24 = '2026.24.1';
+
+  /** A home whose node is the machine's (Node 20), with only /usr/bin and /bin on PATH. */
+  async function node20Home(mirrorUrl: string): Promise<TestEnv> {
+    const env = await makeTestEnv(inject('registryUrl'), { OC_VERSIONS_NODE_MIRROR: mirrorUrl });
+    env.env['PATH'] = '/usr/bin:/bin';
+    fs.mkdirSync(env.ocHome, { recursive: true });
+    fs.writeFileSync(path.join(env.ocHome, 'config.json'), JSON.stringify({ runtimeNode: node20 }));
+    return env;
+  }
+
+  it('with only Node 20 here, install of a fixture needing >=24 installs a managed runtime from the mirror, and the gateway runs on it through the shim', async () => {
+    const v20 = await new Promise<string>((resolve) => {
+      const c = spawn(node20, ['-p', 'process.versions.node']);
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('close', () => resolve(out.trim()));
+    });
+    expect(v20).toMatch(/^20\./);
+    await publishFixture(inject('registryUrl'), { version: ENGINES_24, enginesNode: '>=24' });
+    mirror = await startNodeMirror();
+    t = await node20Home(mirror.url);
+    const r = await runCli(['install', ENGINES_24, '--json', '--progress'], t.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`runs on node ${MIRROR_NODE}`);
+    const managed = path.join(t.ocHome, 'runtimes', MIRROR_NODE, 'bin', 'node');
+    const seal = JSON.parse(fs.readFileSync(path.join(t.ocHome, 'versions', ENGINES_24, '.oc-seal.json'), 'utf8'));
+    expect(seal.runtime).toEqual({ node: managed, version: MIRROR_NODE, kind: 'managed' });
+    expect(fs.readFileSync(path.join(t.ocHome, 'versions', ENGINES_24, '.oc-node'), 'utf8').trim()).toBe(managed);
+    // the home's node stays Node 20; the gateway runs on the version's runtime, read by the launcher
+    expect(JSON.parse(fs.readFileSync(path.join(t.ocHome, 'config.json'), 'utf8')).runtimeNode).toBe(node20);
+    const port = await freePort();
+    const gw = spawn(path.join(t.ocHome, 'bin', 'openclaw-gateway'), ['gateway', 'run', '--port', String(port)], { env: t.env, stdio: 'ignore', detached: true });
+    try {
+      const info = await waitFor(async () => (await getJson(`http://127.0.0.1:${port}/info`))?.body, 60_000);
+      expect(info).toMatchObject({ version: ENGINES_24, nodeVersion: `v${MIRROR_NODE}`, execPath: managed });
+    } finally {
+      try {
+        process.kill(-gw.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    // the runtime is in use by that version: prune keeps it and says so
+    const prune = await runCli(['runtime', 'prune'], t.env);
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toContain(`kept node ${MIRROR_NODE}: in use by version ${ENGINES_24}`);
+    expect(fs.existsSync(managed)).toBe(true);
+  });
+
+  it('a version whose engines.node nothing here satisfies, and the mirror has none: exit 5 before anything changes, naming the range and the nodes found', async () => {
+    mirror = await startNodeMirror();
+    t = await node20Home(mirror.url);
+    const r = await runCli(['install', VARIANT_VERSIONS['engines-99'], '--json'], t.env);
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.json.error).toMatchObject({ code: 'NO_RUNTIME', range: '>=99' });
+    expect(r.json.error.message).toContain(`no node satisfies engines.node >=99: found ${node20} (20.`);
+    expect(entries(path.join(t.ocHome, 'versions'))).toEqual([]);
+    expect(entries(path.join(t.ocHome, 'runtimes'))).toEqual([]);
+    expect(mirror.requests).toContain('/index.json');
   });
 });
