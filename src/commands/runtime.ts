@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { OcError } from '../errors.js';
-import { installRuntime, type RuntimeSource } from '../core/runtime-install.js';
+import { dirBytes, installRuntime, type RuntimeSource } from '../core/runtime-install.js';
 import { checkRuntime, listRuntimes, readRuntime } from '../core/runtimes.js';
 import { listInstalled } from '../core/store.js';
 import type { CommandContext } from '../app/context.js';
@@ -27,13 +27,6 @@ export interface RuntimeEntry {
   usedBy: string[];
   /** Why its node does not match runtime.json, else null. */
   damaged: string | null;
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  const entries = await fsp.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
-  for (const e of entries) if (e.isFile()) total += (await fsp.stat(path.join(e.parentPath, e.name))).size;
-  return total;
 }
 
 const under = (p: string, dir: string) => p === dir || p.startsWith(dir + path.sep);

@@ -171,9 +171,10 @@ async function fromNpm(pkg: string, version: string, tmp: string, o: RuntimeInst
   }
 }
 
-async function dirBytes(dir: string): Promise<number> {
+/** The bytes of the regular files under `dir` (0 when it is gone). */
+export async function dirBytes(dir: string): Promise<number> {
   let total = 0;
-  for (const e of await fsp.readdir(dir, { withFileTypes: true, recursive: true })) {
+  for (const e of await fsp.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
     if (e.isFile()) total += (await fsp.stat(path.join(e.parentPath, e.name))).size;
   }
   return total;
