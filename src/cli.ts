@@ -10,7 +10,7 @@ import { EXIT, OcError } from './errors.js';
 import { jsonDocument } from './output.js';
 import { reportError, reportInterrupt } from './report.js';
 import { leftBehind } from './app/interrupted.js';
-import { SERVICE_ACTIONS, SNAPSHOT_ACTIONS, STATE_ASIDE_ACTIONS, actionsHelp, unknownWord } from './usage.js';
+import { RUNTIME_ACTIONS, SERVICE_ACTIONS, SNAPSHOT_ACTIONS, STATE_ASIDE_ACTIONS, actionsHelp, unknownWord } from './usage.js';
 import type { CommandContext, ContextOptions, GlobalOptions } from './app/context.js';
 
 type Opts = GlobalOptions & Record<string, unknown>;
@@ -77,8 +77,13 @@ export function buildCli() {
     .command('install [spec]', 'install a version (exact, range or dist-tag; default latest) side by side')
     .option('--use', 'switch to it afterwards')
     .option('--ignore-scripts', "do not run the package's lifecycle scripts")
+    .option('--node <path|version>', 'the node this version runs on: a path, or an exact version (a managed runtime); default: a stable node that satisfies its engines.node, else a managed runtime')
     .action(async (spec: string | undefined, o: Opts) =>
-      (await import('./commands/install.js')).run(await ctxOf(o, LIVE), spec, { use: Boolean(o.use), ignoreScripts: Boolean(o.ignoreScripts) }),
+      (await import('./commands/install.js')).run(await ctxOf(o, LIVE), spec, {
+        use: Boolean(o.use),
+        ignoreScripts: Boolean(o.ignoreScripts),
+        ...(typeof o['node'] === 'string' ? { node: o['node'] } : {}),
+      }),
     );
   cli
     .command('use <version>', 'switch current to an installed version or range (atomic)')
@@ -198,6 +203,17 @@ export function buildCli() {
       return typeof code === 'number' ? code : 0;
     });
   cli
+    .command('runtime <action> [version]', 'list|install|prune the managed node runtimes (runtimes/ in the home)')
+    .option('--from <source>', 'install: mirror (the Node.js distribution layout), npm (the registry\'s node-<os>-<arch>) or auto (default: config, else the mirror and the registry when it cannot be reached)')
+    .option('--dry-run', 'prune: only print what would be removed')
+    .action(async (action: string, version: string | undefined, o: Opts) => {
+      if (!Object.hasOwn(RUNTIME_ACTIONS, action)) throw unknownWord('runtime action', action, Object.keys(RUNTIME_ACTIONS), 'oc-versions runtime --help lists its actions');
+      return (await import('./commands/runtime.js')).run(await ctxOf(o, LIVE), action, version, {
+        ...(typeof o['from'] === 'string' ? { from: o['from'] } : {}),
+        dryRun: Boolean(o.dryRun),
+      });
+    });
+  cli
     .command('state <group> [action] [file]', 'state databases set aside by a restore: state aside list | state aside restore <file>')
     .option('--force', 'restore: even a database whose schema is newer than the live one')
     .action(async (group: string, action: string | undefined, file: string | undefined, o: Opts) =>
@@ -217,7 +233,7 @@ export function buildCli() {
     // A command's own --help: cac prints no description; after the usage line, it and the actions.
     const cmd = cli.matchedCommand;
     if (!cmd) return out;
-    const actions = cmd.name === 'service' ? SERVICE_ACTIONS : cmd.name === 'snapshot' ? SNAPSHOT_ACTIONS : cmd.name === 'state' ? prefixed('aside ', STATE_ASIDE_ACTIONS) : null;
+    const actions = cmd.name === 'service' ? SERVICE_ACTIONS : cmd.name === 'snapshot' ? SNAPSHOT_ACTIONS : cmd.name === 'runtime' ? RUNTIME_ACTIONS : cmd.name === 'state' ? prefixed('aside ', STATE_ASIDE_ACTIONS) : null;
     return [...out.slice(0, 2), { body: cmd.description }, ...(actions ? [{ title: 'Actions', body: actionsHelp(actions) }] : []), ...out.slice(2)];
   });
   cli.version(packageVersion());
@@ -249,6 +265,7 @@ const EXAMPLES: Record<string, string[]> = {
   service: ['service install -- gateway run --port 18789', 'service adopt --plist ~/Library/LaunchAgents/ai.openclaw.gateway.plist', 'service status'],
   'uninstall-all': ['uninstall-all', 'uninstall-all --yes'],
   snapshot: ['snapshot create --reason "before the migration"', 'snapshot list', 'snapshot show <id>'],
+  runtime: ['runtime list', 'runtime install 24.21.0', 'runtime install 24 --from npm', 'runtime prune --dry-run'],
   state: ['state aside list', 'state aside restore ~/.openclaw/state/openclaw.sqlite.oc-set-aside-<txid>'],
   doctor: ['doctor', 'doctor --fix'],
   completion: ['completion bash >> ~/.bashrc'],

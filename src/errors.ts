@@ -38,6 +38,8 @@ export const ERROR_EXIT = {
   INTEGRITY: EXIT.VALIDATION,
   CORRUPT_TARBALL: EXIT.VALIDATION,
   LIFECYCLE_INCOMPLETE: EXIT.VALIDATION,
+  /** No node satisfies the version's engines.node, and the mirror (or registry) has none (issue 28). */
+  NO_RUNTIME: EXIT.VALIDATION,
   ROLLED_BACK: EXIT.ROLLED_BACK,
   DEGRADED: EXIT.DEGRADED,
   /** A service command started the gateway, but it did not become responsive (crash at start, crash loop). */

@@ -25,6 +25,13 @@ export const SNAPSHOT_ACTIONS: Readonly<Record<string, string>> = {
   show: 'one snapshot (by id): what it holds, without secret values',
 };
 
+/** `runtime <action> [version]`. */
+export const RUNTIME_ACTIONS: Readonly<Record<string, string>> = {
+  list: 'the managed node runtimes in the home: size, source and what runs on each',
+  install: 'install a node (exact version or range) from the mirror or the npm registry (--from)',
+  prune: 'remove the runtimes nothing uses (never one a kept version, the service or the recovery agent runs)',
+};
+
 /** `state aside <action> [file]`. */
 export const STATE_ASIDE_ACTIONS: Readonly<Record<string, string>> = {
   list: 'the state databases a restore set aside (never deleted), newest first',

@@ -42,6 +42,8 @@ export async function findLeftovers(layout: Layout): Promise<Leftover[]> {
     findAtomicTemps(layout.serviceDir, [layout.gatewayPid, layout.processDefinition].map((f) => path.basename(f))).then(at('temp', layout.serviceDir)),
     findDeadOwned(layout.snapshotsDir, DEAD_TEMP).then(at('temp', layout.snapshotsDir)),
     findDeadOwned(layout.binDir, DEAD_TEMP).then(at('temp', layout.binDir)),
+    // a runtime being unpacked (runtime install, or install choosing a node)
+    findDeadOwned(layout.runtimesDir, DEAD_TEMP).then(at('temp', layout.runtimesDir)),
     // a lock takeover's claim of a dead holder's owner file, by a process that died claiming it
     findDeadOwned(layout.home, new RegExp(`^${path.basename(layout.lockOwner).replace(/\./g, '\\.')}\\.claim-(\\d+)$`)).then(at('temp', layout.home)),
   ]);

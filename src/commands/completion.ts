@@ -6,12 +6,12 @@
  */
 import { OcError } from '../errors.js';
 import type { CommandContext } from '../app/context.js';
-import { SERVICE_ACTIONS, SNAPSHOT_ACTIONS } from '../usage.js';
+import { RUNTIME_ACTIONS, SERVICE_ACTIONS, SNAPSHOT_ACTIONS } from '../usage.js';
 
-const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'state', 'uninstall-all', 'completion'];
+const COMMANDS = ['install', 'use', 'rollback', 'list', 'ls', 'current', 'which', 'uninstall', 'prune', 'verify', 'upgrade', 'recover', 'status', 'history', 'doctor', 'pin', 'unpin', 'service', 'snapshot', 'runtime', 'state', 'uninstall-all', 'completion'];
 const GLOBAL_OPTIONS = ['--home', '--registry', '--package', '--json', '--quiet', '--progress', '--no-color', '--verbose', '--help', '--version'];
 const OPTIONS: Record<string, readonly string[]> = {
-  install: ['--use', '--ignore-scripts'],
+  install: ['--use', '--ignore-scripts', '--node'],
   use: ['--no-restart', '--restore-state'],
   rollback: ['--no-restart', '--restore-state'],
   list: ['--remote'],
@@ -27,11 +27,13 @@ const OPTIONS: Record<string, readonly string[]> = {
   service: ['--manager', '--label', '--plist', '--unit', '--node', '--env', '--env-file', '--drain-ms', '--secret-store', '--no-keep-alive'],
   'uninstall-all': ['--yes', '--secret-store'],
   snapshot: ['--reason', '--manager', '--label', '--state-dir', '--secret-store'],
+  runtime: ['--from', '--dry-run'],
   state: ['--force'],
 };
 const ACTIONS: Record<string, readonly string[]> = {
   service: Object.keys(SERVICE_ACTIONS),
   snapshot: Object.keys(SNAPSHOT_ACTIONS),
+  runtime: Object.keys(RUNTIME_ACTIONS),
   state: ['aside'],
   completion: ['bash', 'zsh', 'fish'],
 };
@@ -56,7 +58,7 @@ _oc_versions() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "\${COMP_WORDS[i]}" in
-      --home|--registry|--package|--keep|--limit|--manager|--label|--plist|--unit|--node|--env|--env-file|--drain-ms|--secret-store|--reason|--state-dir) ((i++)) ;;
+      --home|--registry|--package|--keep|--limit|--manager|--label|--plist|--unit|--node|--env|--env-file|--drain-ms|--secret-store|--reason|--state-dir|--from) ((i++)) ;;
       -*) ;;
       *) if [ -z "$cmd" ]; then cmd="\${COMP_WORDS[i]}"; fi ;;
     esac

@@ -11,6 +11,8 @@ import { formatTransition, OUTCOME_EXIT, transitionDoc } from '../app/transition
 export interface InstallCommandOptions {
   use?: boolean;
   ignoreScripts?: boolean;
+  /** --node <path|version>: the node this version runs on. */
+  node?: string;
 }
 
 export async function run(ctx: CommandContext, rawSpec: string | undefined, opts: InstallCommandOptions): Promise<number> {
@@ -24,7 +26,10 @@ export async function run(ctx: CommandContext, rawSpec: string | undefined, opts
       result = { version: resolved.version, path: ctx.layout.version(resolved.version), alreadyInstalled: true };
     } else {
       await ensureHome(ctx);
-      result = await stageVersion(installOpts, resolved);
+      const { chooseVersionNode } = await import('../app/version-node.js');
+      const runtime = await chooseVersionNode(ctx, resolved.engines, opts.node);
+      ctx.out.progress(`${resolved.version} runs on node ${runtime.version} (${runtime.node}): ${runtime.because}`);
+      result = await stageVersion({ ...installOpts, runtime }, resolved);
     }
     await ensureHome(ctx);
     const before = await readCurrent(ctx.layout);

@@ -150,6 +150,18 @@ export interface Config {
   stateAside: StateAsideConfig;
   /** `oc-versions pin`: upgrade stays inside this version or range unless told --force. */
   pin?: VersionPin;
+  /** Managed runtimes (docs/configuration.md#runtimes). */
+  runtimes?: RuntimesConfig;
+}
+
+/** Where `runtime install` (and install's choice of a node) fetch a node from. */
+export interface RuntimesConfig {
+  /** Node.js distribution layout (`<mirror>/v<v>/SHASUMS256.txt`); OC_VERSIONS_NODE_MIRROR overrides it, NVM_NODEJS_ORG_MIRROR stands in for it. Default https://nodejs.org/dist. */
+  mirror?: string;
+  /** `mirror`, `npm` (the registry's `node-<os>-<arch>` packages) or `auto` (default: the mirror, the registry when the mirror cannot be reached). */
+  from?: 'mirror' | 'npm' | 'auto';
+  /** The node every version installs onto (an absolute path, or an exact version: a managed runtime), as `install --node` does; default: chosen from engines.node. */
+  node?: string;
 }
 
 export interface VersionPin {

@@ -32,6 +32,7 @@ import {
   sealAndPromote,
   writeEntryFiles,
   type Seal,
+  type SealedRuntime,
 } from './store.js';
 import { dedupeAgainst, inventoryHashes } from './dedupe.js';
 import { formatFailure, validateTree, type CheckResult, type ValidationReport } from './validate.js';
@@ -48,6 +49,8 @@ export interface InstallOptions {
   ignoreScripts: boolean;
   /** Phases (resolve, tree, download, lifecycle, validate, seal), bytes and each check. */
   out?: ProgressSink;
+  /** The node this version runs on (src/app/version-node.ts); default config.runtimeNode. */
+  runtime?: SealedRuntime;
 }
 
 export interface InstallResult {
@@ -95,7 +98,9 @@ async function nodeVersion(node: string): Promise<string | null> {
 
 /** Stage, check, validate, seal and publish one version. Caller holds the lock. */
 export async function stageVersion(opts: InstallOptions, resolved: ResolvedPackage): Promise<InstallResult> {
-  const { layout, config } = opts;
+  const { layout } = opts;
+  // Everything below (lifecycle scripts, validation, the smoke run, the seal) runs on the version's own node.
+  const config = opts.runtime ? { ...opts.config, runtimeNode: opts.runtime.node } : opts.config;
   const out = opts.out ?? SILENT;
   const staging = await makeStagingDir(layout, resolved.version);
   const packageDir = packageDirOf(staging, opts.pkg);
@@ -159,7 +164,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
         hint: 'this package cannot be run by oc-versions; check --package',
       });
     }
-    await writeEntryFiles(staging, opts.pkg, bin, serviceEntry);
+    await writeEntryFiles(staging, opts.pkg, bin, serviceEntry, opts.runtime && opts.runtime.kind !== 'home' ? opts.runtime.node : undefined);
     // Start writing the staged tree back to disk while the checks read it from the page cache;
     // the sync before the seal then has little left to do.
     const flushing = flush();
@@ -203,6 +208,7 @@ export async function stageVersion(opts: InstallOptions, resolved: ResolvedPacka
       node: config.runtimeNode,
       nodeVersion: await nodeVersion(config.runtimeNode),
       engines: pkgJson.engines ?? null,
+      ...(opts.runtime ? { runtime: { node: opts.runtime.node, version: opts.runtime.version, kind: opts.runtime.kind } } : {}),
       inventoryDigest: inventoryDigest(entries),
       files: entries.length,
       bin: path.relative(staging, path.join(packageDir, bin)),

@@ -19,9 +19,12 @@ import type { Layout } from './layout.js';
 export interface RuntimeRecord {
   version: string;
   sha256: string;
-  /** The node it was copied from (real path). */
+  /** The node it was copied from (real path), or the URL (mirror) / `<tarball> (<integrity>)` (npm) it was installed from. */
   source: string;
+  /** When it was copied or installed. */
   copiedAt: string;
+  /** How it came: copied from a node (absent in older records), or installed from the mirror or the npm registry. */
+  kind?: 'copy' | 'mirror' | 'npm';
 }
 
 function realpathOr(p: string): string {

@@ -35,6 +35,11 @@ export interface Seal {
   node: string;
   nodeVersion: string | null;
   engines: Record<string, string> | null;
+  /**
+   * The node this version runs on (issue 28): chosen at install (--node, config, a stable node that
+   * satisfies engines.node, else a managed runtime). Absent in older seals: `node` then.
+   */
+  runtime?: SealedRuntime;
   /** sha256 over the sorted (path, size) list of the package's tarball files. */
   inventoryDigest: string;
   files: number;
@@ -42,6 +47,16 @@ export interface Seal {
   serviceEntry: string;
   lifecycle: 'completed' | 'skipped';
   sealedAt: string;
+}
+
+export interface SealedRuntime {
+  node: string;
+  version: string;
+  /**
+   * `managed`: runtimes/<version>/ in the home; `system`: a stable node outside it; `explicit`: --node
+   * or config; `home`: the home's node (config.runtimeNode, no `.oc-node`: it follows the home's node).
+   */
+  kind: 'managed' | 'system' | 'explicit' | 'home';
 }
 
 export interface InstalledVersion {
@@ -226,10 +241,12 @@ export function packageDirOf(prefix: string, pkg: string): string {
 }
 
 /** Entry paths recorded in the version dir for the shims (relative to the prefix). */
-export async function writeEntryFiles(prefix: string, pkg: string, bin: string, serviceEntry: string): Promise<void> {
+export async function writeEntryFiles(prefix: string, pkg: string, bin: string, serviceEntry: string, node?: string): Promise<void> {
   const rel = (p: string) => path.relative(prefix, path.join(packageDirOf(prefix, pkg), p));
   await fsp.writeFile(path.join(prefix, '.oc-bin'), rel(bin) + '\n');
   await fsp.writeFile(path.join(prefix, '.oc-service-entry'), rel(serviceEntry) + '\n');
+  // The version's own node (issue 28): the launcher and the CLI shim exec it, read at exec time.
+  if (node) await fsp.writeFile(path.join(prefix, '.oc-node'), node + '\n');
 }
 
 /** The CLI bin of a package (the one named like the package, else the first). */

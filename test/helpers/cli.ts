@@ -41,6 +41,9 @@ export async function makeTestEnv(registryUrl: string, extraEnv: NodeJS.ProcessE
     npm_config_registry: registryUrl,
     npm_config_update_notifier: 'false',
     OPENCLAW_STATE_DIR: path.join(home, '.openclaw'),
+    // Never nodejs.org: a version whose engines.node no node here satisfies finds no mirror (tests
+    // that want one start test/helpers/node-mirror.ts and set this).
+    OC_VERSIONS_NODE_MIRROR: 'http://127.0.0.1:9/dist',
     TMPDIR: os.tmpdir(),
     ...extraEnv,
   };

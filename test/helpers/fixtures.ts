@@ -64,7 +64,7 @@
  *   lazy-<h>.js (not loaded at startup) → 200 {ok:true,value,version} or 500 {ok:false,error,code};
  *   `/lazy?fresh=1` re-imports it under a new URL each call (re-reads the file from disk);
  *   `/env?keys=A,B` → {keys:[sorted env names], values:{A:…|null,B:…|null}};
- *   `/info` → {pid, ppid, name, version, variant, argv1, realArgv1, argv, execPath, cwd, pkgRoot, uptimeMs};
+ *   `/info` → {pid, ppid, name, version, variant, argv1, realArgv1, argv, execPath, nodeVersion, cwd, pkgRoot, uptimeMs};
  *   `/crash?code=N` → answers, then exits with N (default 1). Anything else → 404.
  *   Before listening it logs (stdout, `openclaw fixture: …`; names and hashes, never secret values):
  *   the state dir; `env flags OPENCLAW_SKIP_CHANNELS=… OPENCLAW_SKIP_CRON=… OPENCLAW_NO_AUTO_UPDATE=…
@@ -196,6 +196,8 @@ export interface FixtureOptions {
    * "Missing config. Run `openclaw setup` …" on stderr and exits 78, about 800 ms after its start.
    */
   requiresConfig?: boolean;
+  /** engines.node (default ">=20"; engines-99: ">=99"). */
+  enginesNode?: string;
 }
 
 /** Short doc of the two inventory files (see the comment at the top of this file for details). */
@@ -409,7 +411,7 @@ export async function buildFixture(opts: FixtureOptions): Promise<string> {
     type: 'module',
     main: 'dist/index.js',
     bin: { openclaw: 'openclaw.mjs' },
-    engines: { node: variant === 'engines-99' ? '>=99' : '>=20' },
+    engines: { node: opts.enginesNode ?? (variant === 'engines-99' ? '>=99' : '>=20') },
     files: ['openclaw.mjs', 'dist/', ...(lifecycle ? ['scripts/', LIFECYCLE_MARKER] : [])],
     ...(lifecycle ? { scripts: { postinstall: 'node scripts/postinstall.mjs' } } : {}),
   };
