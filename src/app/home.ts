@@ -40,6 +40,8 @@ export async function findLeftovers(layout: Layout): Promise<Leftover[]> {
     findAtomicTemps(layout.home, [layout.state, layout.config, layout.journal, layout.lockOwner].map((f) => path.basename(f))).then(at('temp', layout.home)),
     // the process backend's pidfile and definition (a SIGKILL mid-write leaves `<file>.<n>`)
     findAtomicTemps(layout.serviceDir, [layout.gatewayPid, layout.processDefinition].map((f) => path.basename(f))).then(at('temp', layout.serviceDir)),
+    // a canary's record (`canary/<id>.json`), written only under the lock: its temps are orphans here
+    canaryRecordBases(layout.canaryDir).then((bases) => findAtomicTemps(layout.canaryDir, bases)).then(at('temp', layout.canaryDir)),
     findDeadOwned(layout.snapshotsDir, DEAD_TEMP).then(at('temp', layout.snapshotsDir)),
     findDeadOwned(layout.binDir, DEAD_TEMP).then(at('temp', layout.binDir)),
     // a runtime being unpacked (runtime install, or install choosing a node)
@@ -48,6 +50,12 @@ export async function findLeftovers(layout: Layout): Promise<Leftover[]> {
     findDeadOwned(layout.home, new RegExp(`^${path.basename(layout.lockOwner).replace(/\./g, '\\.')}\\.claim-(\\d+)$`)).then(at('temp', layout.home)),
   ]);
   return groups.flat();
+}
+
+/** The record names a write-file-atomic temp in the canary dir belongs to (`<id>.json` of `<id>.json.<n>`). */
+async function canaryRecordBases(dir: string): Promise<string[]> {
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  return [...new Set(names.map((n) => /^(.+\.json)\.[0-9a-f]+$/i.exec(n)?.[1]).filter((b): b is string => b !== undefined))];
 }
 
 export async function removeLeftover(l: Leftover): Promise<void> {

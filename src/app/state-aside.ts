@@ -106,9 +106,17 @@ export async function listAside(ctx: CommandContext): Promise<AsideFile[]> {
   return out.sort((a, b) => b.txid.localeCompare(a.txid) || a.aside.localeCompare(b.aside));
 }
 
+/**
+ * The transaction a set-aside suffix names: `<stamp>-<6 hex>`, with `-N` when one transaction set
+ * the same file aside twice. The hex may be all digits, so only a suffix after it is dropped.
+ */
+export function asideTransaction(txid: string): string {
+  return /^(\d{8}T\d{6}Z-[0-9a-f]{6})(?:-\d+)?$/.exec(txid)?.[1] ?? txid;
+}
+
 /** The version whose gateway wrote a set-aside database: the `from` of the transition that set it aside. */
 async function writerOf(ctx: CommandContext, txid: string): Promise<string | null> {
-  const base = txid.replace(/-\d+$/, '');
+  const base = asideTransaction(txid);
   const item = (await readHistory(ctx.layout, 200)).find((h) => h.txid === base);
   return item?.from ?? null;
 }

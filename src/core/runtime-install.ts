@@ -15,6 +15,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OcError, fromFsError } from '../errors.js';
 import { renameDirInto, sha256File, writeJsonAtomic } from '../os/fs.js';
+import { fetchResponse } from '../os/http.js';
 import type { Config } from './config.js';
 import type { Layout } from './layout.js';
 import { checkRuntime, nodeVersionOf, type RuntimeRecord } from './runtimes.js';
@@ -69,7 +70,7 @@ export function exactNodeVersion(raw: string): string | null {
 async function get(url: string, what: string): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+    res = await fetchResponse(url, 120_000);
   } catch (e) {
     throw new OcError('REGISTRY_UNREACHABLE', `${what}: cannot reach ${new URL(url).origin} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`, {
       hint: 'check the node mirror (runtimes.mirror in config.json, OC_VERSIONS_NODE_MIRROR) or use --from npm',
@@ -157,18 +158,8 @@ async function fromMirror(mirror: string, version: string, tmp: string, o: Runti
 
 /** Extract `node-<os>-<arch>@version` through pacote (integrity from the packument checked). */
 async function fromNpm(pkg: string, version: string, tmp: string, o: RuntimeInstallOptions): Promise<string> {
-  const { npmOptions, mapRegistryError, registryFor } = await import('../registry/index.js');
-  const { npmLib } = await import('../registry/libs.js');
-  const npm = await npmOptions({ registry: o.registry, env: o.env });
-  const pacote = await npmLib('pacote');
-  const unpacked = path.join(tmp, 'unpacked');
-  o.progress?.(`fetching ${pkg}@${version} from ${registryFor(pkg, npm)}`);
-  try {
-    const r = await pacote.extract(`${pkg}@${version}`, unpacked, { ...npm });
-    return `${r.resolved} (${r.integrity})`;
-  } catch (e) {
-    throw mapRegistryError(e, `fetching ${pkg}@${version}`, registryFor(pkg, npm));
-  }
+  const { extractPackage } = await import('../registry/index.js');
+  return extractPackage(`${pkg}@${version}`, path.join(tmp, 'unpacked'), { registry: o.registry, env: o.env }, `fetching ${pkg}@${version}`, o.progress);
 }
 
 /** The bytes of the regular files under `dir` (0 when it is gone). */

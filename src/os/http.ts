@@ -2,7 +2,8 @@ import net from 'node:net';
 
 /**
  * The one door for HTTP: local probes of the gateway (liveness, version,
- * readiness). Never throws; a request that fails or times out is null.
+ * readiness; never throws, a request that fails or times out is null) and the node mirror's
+ * downloads (fetchResponse).
  * The registry's network traffic goes through pacote (src/registry) instead.
  */
 export async function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string } | null> {
@@ -13,6 +14,14 @@ export async function httpGet(url: string, timeoutMs: number): Promise<{ status:
   } catch {
     return null;
   }
+}
+
+/**
+ * A GET whose response the caller reads (a body streamed to disk, a JSON index): the node mirror's
+ * downloads (src/core/runtime-install.ts). Throws as fetch does when nothing answers in time.
+ */
+export function fetchResponse(url: string, timeoutMs: number): Promise<Response> {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
 }
 
 /**

@@ -725,3 +725,21 @@ export async function probeRegistry(name: string, opts: RegistryOptions, timeout
     return { ok: false, registry, auth, versions: 0, error: mapRegistryError(e, `fetching ${name}`, registry) };
   }
 }
+
+/**
+ * Extract one package into `dest` through pacote (the packument's integrity checked), with the
+ * user's npm configuration: its resolved URL and integrity. For the registry's `node-<os>-<arch>`
+ * runtimes (src/core/runtime-install.ts); versions go through the installer instead.
+ */
+export async function extractPackage(spec: string, dest: string, opts: RegistryOptions, what: string, progress?: (line: string) => void): Promise<string> {
+  const npm = await npmOptions(opts);
+  const name = spec.slice(0, spec.lastIndexOf('@') > 0 ? spec.lastIndexOf('@') : spec.length);
+  const pacote = await npmLib('pacote');
+  progress?.(`${what} from ${registryFor(name, npm)}`);
+  try {
+    const r = await pacote.extract(spec, dest, { ...npm });
+    return `${r.resolved} (${r.integrity})`;
+  } catch (e) {
+    throw mapRegistryError(e, what, registryFor(name, npm));
+  }
+}

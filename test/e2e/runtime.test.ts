@@ -11,6 +11,7 @@ import { makeTestEnv, patchConfig, runCli, type TestEnv } from '../helpers/cli.j
 import { MIRROR_NODE, MIRROR_PLATFORM_OK, nodeDist, startNodeMirror, type NodeMirror } from '../helpers/node-mirror.js';
 import { publish } from '../helpers/registry.js';
 import { publishFixture, VARIANT_VERSIONS } from '../helpers/fixtures.js';
+import { startRegistry } from '../helpers/registry.js';
 import { freePort, getJson, waitFor } from '../helpers/gateway.js';
 import { CLI } from '../helpers/cli.js';
 import { sha256File } from '../../src/os/fs.js';
@@ -106,7 +107,8 @@ describe.skipIf(!MIRROR_PLATFORM_OK)('runtime install from a Node.js mirror', ()
 
   it('the mirror comes from config.json (runtimes.mirror) and NVM_NODEJS_ORG_MIRROR; OC_VERSIONS_NODE_MIRROR wins', async () => {
     mirror = await startNodeMirror();
-    t = await makeTestEnv(inject('registryUrl'), { NVM_NODEJS_ORG_MIRROR: mirror.url });
+    // Unset here (makeTestEnv points it at a closed port so no test reaches nodejs.org): NVM's variable is under test.
+    t = await makeTestEnv(inject('registryUrl'), { NVM_NODEJS_ORG_MIRROR: mirror.url, OC_VERSIONS_NODE_MIRROR: '' });
     const viaNvm = await runCli(['runtime', 'install', MIRROR_NODE, '--json'], t.env);
     expect(viaNvm.code, viaNvm.stderr).toBe(0);
     expect(viaNvm.json.source).toContain(mirror.url);
@@ -184,8 +186,8 @@ describe.skipIf(!MIRROR_PLATFORM_OK || !fs.existsSync('/usr/bin/node'))('a versi
   const ENGINES_24 = '2026.24.1';
 
   /** A home whose node is the machine's (Node 20), with only /usr/bin and /bin on PATH. */
-  async function node20Home(mirrorUrl: string): Promise<TestEnv> {
-    const env = await makeTestEnv(inject('registryUrl'), { OC_VERSIONS_NODE_MIRROR: mirrorUrl });
+  async function node20Home(mirrorUrl: string, registryUrl = inject('registryUrl')): Promise<TestEnv> {
+    const env = await makeTestEnv(registryUrl, { OC_VERSIONS_NODE_MIRROR: mirrorUrl });
     env.env['PATH'] = '/usr/bin:/bin';
     fs.mkdirSync(env.ocHome, { recursive: true });
     fs.writeFileSync(path.join(env.ocHome, 'config.json'), JSON.stringify({ runtimeNode: node20 }));
@@ -200,9 +202,19 @@ describe.skipIf(!MIRROR_PLATFORM_OK || !fs.existsSync('/usr/bin/node'))('a versi
       c.on('close', () => resolve(out.trim()));
     });
     expect(v20).toMatch(/^20\./);
-    await publishFixture(inject('registryUrl'), { version: ENGINES_24, enginesNode: '>=24' });
-    mirror = await startNodeMirror();
-    t = await node20Home(mirror.url);
+    // A private registry: the shared one holds exactly the standard fixtures (harness.test.ts).
+    const priv = await startRegistry();
+    try {
+      await publishFixture(priv.url, { version: ENGINES_24, enginesNode: '>=24' });
+      mirror = await startNodeMirror();
+      t = await node20Home(mirror.url, priv.url);
+      await sealedWithItsRuntime(t);
+    } finally {
+      await priv.stop();
+    }
+  });
+
+  async function sealedWithItsRuntime(t: TestEnv): Promise<void> {
     const r = await runCli(['install', ENGINES_24, '--json', '--progress'], t.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`runs on node ${MIRROR_NODE}`);
@@ -229,7 +241,7 @@ describe.skipIf(!MIRROR_PLATFORM_OK || !fs.existsSync('/usr/bin/node'))('a versi
     expect(prune.code, prune.stderr).toBe(0);
     expect(prune.stdout).toContain(`kept node ${MIRROR_NODE}: in use by version ${ENGINES_24}`);
     expect(fs.existsSync(managed)).toBe(true);
-  });
+  }
 
   it('a version whose engines.node nothing here satisfies, and the mirror has none: exit 5 before anything changes, naming the range and the nodes found', async () => {
     mirror = await startNodeMirror();

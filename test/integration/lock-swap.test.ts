@@ -142,6 +142,15 @@ describe('atomic state writes', () => {
     expect(removed).toEqual(['state.json.123456789']);
     expect(JSON.parse(fs.readFileSync(layout.state, 'utf8'))).toEqual({ current: null });
   });
+
+  it("a canary record's torn temp (a SIGKILL mid-write, found by random-kill) is a leftover the next command removes", async () => {
+    const { findLeftovers } = await import('../../src/app/home.js');
+    fs.mkdirSync(layout.canaryDir, { recursive: true });
+    fs.writeFileSync(path.join(layout.canaryDir, '20261207T231658Z-02dcf3.json.1106344260'), '{"id":');
+    fs.writeFileSync(path.join(layout.canaryDir, 'notes.txt'), 'not ours to remove');
+    const found = await findLeftovers(layout);
+    expect(found.filter((l) => l.dir === layout.canaryDir).map((l) => l.name)).toEqual(['20261207T231658Z-02dcf3.json.1106344260']);
+  });
 });
 
 void CLI;

@@ -125,7 +125,7 @@ describe('process backend', () => {
     const ctx = await makeContext(fake, env());
     const err = await service(ctx, 'start', [], {}).catch((e: unknown) => e);
     expect(isOcError(err) && err.code).toBe('SERVICE_ERROR');
-    expect(String((err as Error).message)).toMatch(/no current version/);
+    expect(String((err as Error).message)).toMatch(/no version at .*current \(run: oc-versions use <version>\)/);
     await setCurrent(fake.layout, '2026.9.6');
   });
 
