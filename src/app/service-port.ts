@@ -74,6 +74,9 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
   // running job's environment still holds the values (see `memory` below).
   const { mgr, store: found } = await openService(ctx).catch(async () => ({ ...(await openService(ctx, { secretStore: 'none' })), store: undefined }));
   const store = found;
+  // Before anything changes: a manager that cannot act for this user (launchd without a GUI
+  // session) refuses the whole operation with its one line and the fix.
+  await mgr.ready?.();
   const setup = { layout: ctx.layout, config: ctx.config, env: ctx.env };
   // Env values captured once, at the start of the operation, in memory only.
   const memory = await captureServiceEnv(mgr, await readDefinitionRecord(ctx.layout));

@@ -307,6 +307,8 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
     label,
     definitionPath,
 
+    ready: requireDomain,
+
     async readDefinition() {
       const text = await readTextOrNull(definitionPath);
       return text === null ? null : plistToDefinition(text, definitionPath);

@@ -69,6 +69,8 @@ export interface ServiceManager {
   install(def: ServiceDefinition): Promise<void>;
   /** Stop and unload the job and remove its definition. */
   uninstall(): Promise<void>;
+  /** Refuse up front when the manager cannot act for this user (launchd: no GUI domain); nothing is written. */
+  ready?(): Promise<void>;
   start(): Promise<void>;
   stop(opts?: StopOptions): Promise<void>;
   /** Restart without unloading the definition (launchd: SIGTERM + drain + kickstart / systemctl restart / stop+start). */

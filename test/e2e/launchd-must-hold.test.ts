@@ -233,3 +233,94 @@ describe('must-hold (a): a gateway that drains 5 s, on the launchd model', () =>
     expect(fs.existsSync(path.join(t.home, 'Library', 'LaunchAgents', `${LABEL}.plist`))).toBe(false);
   });
 });
+
+/** Every path under `dirs` with its content (files) or target (links): a listing to compare before/after. */
+function listing(...dirs: string[]): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let names: fs.Dirent[] = [];
+    try {
+      names = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of names) {
+      const p = path.join(d, e.name);
+      if (e.name === '.double-state') continue; // the model's own records (launchd's memory, not the disk we own)
+      if (e.isDirectory()) {
+        out.push(`${p}/`);
+        walk(p);
+      } else if (e.isSymbolicLink()) out.push(`${p} -> ${fs.readlinkSync(p)}`);
+      else out.push(`${p}:${fs.readFileSync(p).toString('base64')}`);
+    }
+  };
+  for (const d of dirs) walk(d);
+  return out.sort();
+}
+
+describe('must-hold (b) and (c): a disabled label, and no GUI domain', () => {
+  it('no GUI domain: adopt, uninstall (nothing installed), then a disabled label adopted and upgraded (override back, said), then upgrade and restore without a GUI domain: exit 9, one line, nothing on disk changes', async () => {
+    const SECRET = `mh-disabled-${Date.now()}-secret`;
+    const t = await host();
+    ok(await runCli(['install', '2026.2.1'], t.env), 'install 2026.2.1');
+    const noGui = { ...t.env, OC_LAUNCHD_MODEL_NO_GUI: '1' };
+    const agents = path.join(t.home, 'Library', 'LaunchAgents');
+    const refuses = async (args: string[]): Promise<void> => {
+      const before = listing(t.home);
+      const r = await runCli([...args, '--json'], noGui);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(9);
+      expect(r.json.error.code).toBe('SERVICE_ERROR');
+      expect(r.json.error.message).not.toContain('\n');
+      expect(r.json.error.message).toMatch(/no GUI session/);
+      expect(r.json.error.hint).toMatch(/log in to this Mac graphically.*--manager process/);
+      expect(listing(t.home), `${args.join(' ')}: the home and ${agents} unchanged`).toEqual(before);
+    };
+    // Nothing installed: uninstall.
+    await refuses(['service', 'uninstall', '--manager', 'launchd']);
+
+    // OpenClaw's own LaunchAgent, loaded by a login while the label is disabled (launchctl disable
+    // after it loaded: disable does not unload). Without a GUI domain, adopt changes nothing.
+    const port = await freePort();
+    const plistPath = path.join(agents, `${LABEL}.plist`);
+    fs.mkdirSync(agents, { recursive: true });
+    const entry = path.join(t.ocHome, 'versions', '2026.1.1', 'node_modules', 'openclaw', 'dist', 'index.js');
+    fs.writeFileSync(
+      plistPath,
+      plist.build({
+        Label: LABEL,
+        ProgramArguments: [process.execPath, entry, 'gateway', '--port', String(port)],
+        EnvironmentVariables: { HOME: t.home, OPENCLAW_GATEWAY_TOKEN: SECRET, OPENCLAW_STATE_DIR: path.join(t.home, '.openclaw') },
+        RunAtLoad: true,
+        KeepAlive: true,
+        ...KEYS,
+      }),
+    );
+    expect(launchctl(t.env, 'bootstrap', `gui/${uid}`, plistPath).status).toBe(0);
+    await servedPid(port);
+    expect(launchctl(t.env, 'disable', TARGET).status).toBe(0);
+    await refuses(['service', 'adopt', '--plist', plistPath]);
+
+    // (b) adopt of the disabled label: serving, the override back, and the command says so.
+    const adopt = await runCli(['service', 'adopt', '--plist', plistPath], t.env);
+    ok(adopt, 'adopt');
+    expect(adopt.stderr).toMatch(/ai\.openclaw\.gateway was disabled in launchd.*disabled it again/);
+    expect(launchctl(t.env, 'print-disabled', `gui/${uid}`).stdout).toContain(`"${LABEL}" => disabled`);
+    loadedNow(t);
+    await statusNamesGateway(t, port);
+    // (b) upgrade of the disabled label.
+    const up = await runCli(['upgrade', '2026.2.1', '--json'], t.env);
+    ok(up, 'upgrade');
+    expect(up.json.outcome).toBe('upgraded');
+    expect(up.stderr).toMatch(/ai\.openclaw\.gateway was disabled in launchd.*disabled it again/);
+    expect(launchctl(t.env, 'print-disabled', `gui/${uid}`).stdout).toContain(`"${LABEL}" => disabled`);
+    loadedNow(t);
+    expect((await getJson(`http://127.0.0.1:${port}/startupz`))!.body.version).toBe('2026.2.1');
+    await statusNamesGateway(t, port);
+    expect((await getJson(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN`))!.body.values.OPENCLAW_GATEWAY_TOKEN).toBe(SECRET);
+
+    // (c) with the service adopted: upgrade and restore without a GUI domain change nothing.
+    await refuses(['upgrade', '2026.1.1']);
+    await refuses(['service', 'restore']);
+    expect(grepTree(t.ocHome, SECRET)).toEqual([]);
+  });
+});
