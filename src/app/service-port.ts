@@ -147,6 +147,9 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       const created = await createdSinceSnapshot(ctx.layout, snapshotId);
       if (migrated.length === 0 && created.length === 0 && !opts.force) return { restored: [], setAside: [] };
       await mgr.stop({ drainMs: ctx.config.service.drainMs });
+      // The gateway has exited (the backends' stop waits for the process, not just the unload):
+      // from here on nothing of it can write the databases being replaced.
+      await opts.onStopped?.();
       // Only the databases the newer version migrated; a forced restore (undoing this
       // transaction's own earlier restore) puts back the whole consistent set.
       const only = opts.force ? {} : { onlyDatabases: migrated.map((m) => m.source) };

@@ -324,3 +324,61 @@ describe('must-hold (b) and (c): a disabled label, and no GUI domain', () => {
     expect(grepTree(t.ocHome, SECRET)).toEqual([]);
   });
 });
+
+describe('must-hold (d): a rollback that restores the state databases, on the launchd model', () => {
+  it('a gateway that writes its state database while it drains 15 s: the restore begins only after it exited (no write of it in the restored or the set-aside database after that), and the label is loaded after', async () => {
+    const { DatabaseSync } = await import('node:sqlite');
+    const SECRET = `mh-state-${Date.now()}-secret`;
+    const t = await host();
+    ok(await runCli(['install', '2026.2.1'], t.env), 'install 2026.2.1');
+    patchConfig(t.ocHome, (cfg) => {
+      // Beyond the 15 s drain: neither our stop nor launchd's ExitTimeOut cuts it short.
+      cfg.service = { ...cfg.service, drainMs: 30_000 };
+    });
+    const dbFile = path.join(t.home, '.openclaw', 'state', 'openclaw.sqlite');
+    fs.mkdirSync(path.dirname(dbFile), { recursive: true });
+    const db = new DatabaseSync(dbFile);
+    db.exec("PRAGMA journal_mode=WAL; CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES ('who','old'); PRAGMA user_version=17;");
+    db.close();
+    const { port } = await adoptedOpenClawService(t, 'launchd', '2026.1.1', SECRET, { FIXTURE_DRAIN_MS: '15000', FIXTURE_STATE_WRITES: dbFile }, { ...KEYS, ExitTimeOut: 40 });
+    const up = await runCli(['upgrade', '2026.2.1', '--json'], t.env);
+    ok(up, 'upgrade');
+    // The new version migrates the schema forward (17 → 18) while it keeps writing.
+    const live = new DatabaseSync(dbFile);
+    live.exec("PRAGMA busy_timeout=5000; PRAGMA user_version=18; UPDATE kv SET v='migrated' WHERE k='who';");
+    live.close();
+    const oldPid = await servedPid(port);
+
+    const rb = await runCli(['rollback', '--json', '--progress'], t.env);
+    ok(rb, 'rollback');
+    expect(rb.stderr).toMatch(/restored state databases .*schema 18 → 17/);
+    const log = fs.readFileSync(path.join(t.ocHome, 'logs', `${rb.json.txid}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const begin = log.find((l) => l.event === 'state-restore-begin');
+    const definition = log.find((l) => l.event === 'phase' && l.phase === 'definition');
+    expect(begin, 'the log says when the restore began').toBeDefined();
+    const beginAt = Date.parse(begin.at);
+    const rows = (file: string) => {
+      const d = new DatabaseSync(file, { readOnly: true });
+      try {
+        return d.prepare('SELECT pid, at FROM fixture_writes WHERE pid = ?').all(oldPid) as Array<{ pid: number; at: number }>;
+      } finally {
+        d.close();
+      }
+    };
+    // The set-aside database is the one the old gateway wrote: it kept writing while it drained
+    // (after the rollback had begun to stop it), and never once the restore had begun.
+    const aside = `${dbFile}.oc-set-aside-${rb.json.txid}`;
+    const asideRows = rows(aside);
+    expect(asideRows.some((r) => r.at > Date.parse(definition.at)), 'writes during the drain').toBe(true);
+    expect(asideRows.filter((r) => r.at >= beginAt)).toEqual([]);
+    // The restored database (the snapshot's) has no write of the old gateway at all.
+    expect(rows(dbFile)).toEqual([]);
+    const after = new DatabaseSync(dbFile, { readOnly: true });
+    expect((after.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(17);
+    after.close();
+    loadedNow(t);
+    expect((await getJson(`http://127.0.0.1:${port}/startupz`))!.body.version).toBe('2026.1.1');
+    await statusNamesGateway(t, port);
+    expect(grepTree(t.ocHome, SECRET)).toEqual([]);
+  });
+});
