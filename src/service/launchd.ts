@@ -309,6 +309,10 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
 
     ready: requireDomain,
 
+    async loadedEnv() {
+      return (await printJob())?.environment ?? null;
+    },
+
     async readDefinition() {
       const text = await readTextOrNull(definitionPath);
       return text === null ? null : plistToDefinition(text, definitionPath);

@@ -69,6 +69,12 @@ export interface ServiceManager {
   install(def: ServiceDefinition): Promise<void>;
   /** Stop and unload the job and remove its definition. */
   uninstall(): Promise<void>;
+  /**
+   * The environment the manager gives the loaded job (launchd: `launchctl print`'s environment
+   * block), for where the process's own environment cannot be read (no /proc on macOS). Keys the
+   * job's wrapper sources from env files are not in it. null when not loaded.
+   */
+  loadedEnv?(): Promise<Record<string, string> | null>;
   /** Refuse up front when the manager cannot act for this user (launchd: no GUI domain); nothing is written. */
   ready?(): Promise<void>;
   start(): Promise<void>;
