@@ -348,7 +348,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
   if (!backend.adopt) throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
   const definitionPath = opts.plist ?? opts.unit;
   let label = opts.label;
-  if (definitionPath && !label) label = await backend.adopt.labelOf(definitionPath);
+  if (definitionPath && !label) label = await backend.adopt.labelOf(definitionPath, ctx.env);
   label ??= defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
   const { mgr, store } = await openService(ctx, { ...opts, manager: kind, label, ...(definitionPath ? { definitionPath } : {}) });

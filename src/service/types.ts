@@ -141,7 +141,7 @@ export interface Backend {
    * `service adopt` can take over an existing job of this kind; the label inside
    * the definition file (launchd: the plist's Label; systemd: the file name).
    */
-  adopt?: { labelOf(definitionPath: string): Promise<string> };
+  adopt?: { labelOf(definitionPath: string, env: NodeJS.ProcessEnv): Promise<string> };
   /** A periodic job that runs `recover --auto` so an interrupted upgrade heals with no person. */
   recoveryAgent?: {
     install(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string>;
