@@ -211,6 +211,43 @@ describe('must-hold (a): a gateway that drains 5 s, on the launchd model', () =>
     expect(grepTree(t.ocHome, SECRET)).toEqual([]);
   });
 
+  it('the watch: a version that dies after the upgrade is rolled back by the recovery agent (run by the model), the label never unloaded, no gap after the rollback, the secret survives', async () => {
+    const SECRET = `mh-watch-${Date.now()}-secret`;
+    const t = await host();
+    patchConfig(t.ocHome, (cfg) => {
+      cfg.watch = { windowMs: 180_000, intervalS: 2, crashRestarts: 3, readyGraceMs: 60_000 };
+    });
+    const { port } = await adoptedOpenClawService(t, 'launchd', '2026.1.1', SECRET, DRAIN, KEYS);
+    const p = poller(t.env, port);
+    cleanups.push(() => p.stop());
+    await waitFor(async () => p.samples.some((s) => s.up), 10_000, 'the poller');
+    const v = VARIANT_VERSIONS['crash-later'];
+    const up = await runCli(['upgrade', v, '--json'], t.env);
+    ok(up, 'upgrade');
+    expect(up.json.outcome).toBe('upgraded');
+    // No command from here on: the version dies after its start; the agent's watch rolls back.
+    await waitFor(async () => {
+      const s = await getJson(`http://127.0.0.1:${port}/startupz`, 1_000);
+      return s?.status === 200 && s.body.version === '2026.1.1' ? s : null;
+    }, 120_000, 'the watch to roll back');
+    // Serving again before the rollback's own settle and commit: wait for its outcome.
+    const rb = await waitFor(async () => {
+      const hist = await runCli(['history', '--json'], t.env);
+      return (hist.json.transitions as Array<{ op: string; cause: string | null; txid: string; outcome: string }>).find((i) => i.op === 'rollback' && i.cause !== null && i.outcome === 'switched-back');
+    }, 60_000, 'the watch rollback to commit');
+    expect(rb.cause).toMatch(/^watch: /);
+    const w = restartWindow(t.ocHome, rb.txid);
+    // Settled after the rollback: two more seconds of samples.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await p.stop();
+    expect(p.samples.filter((x) => !x.loaded), 'samples with the label unloaded').toEqual([]);
+    expect(p.samples.filter((x) => x.at > w.to && !x.up), 'gaps after the rollback').toEqual([]);
+    loadedNow(t);
+    await statusNamesGateway(t, port);
+    expect((await getJson(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN`))!.body.values.OPENCLAW_GATEWAY_TOKEN).toBe(SECRET);
+    expect(grepTree(t.ocHome, SECRET)).toEqual([]);
+  });
+
   it('service install, then uninstall: the job drains (5 s) and is gone before uninstall returns', async () => {
     const t = await host();
     const port = await freePort();
