@@ -160,7 +160,7 @@ describe('must-hold (a): a gateway that drains 5 s, on the launchd model', () =>
     expect(grepTree(t.ocHome, SECRET)).toEqual([]);
   });
 
-  it('adopt (env wrapper), a SIGKILLed updater and the recovery agent, then uninstall: never left unloaded, the secret survives', async () => {
+  it('adopt (env wrapper), a SIGKILLed updater and recover --auto (the recovery agent command), then restore: never left unloaded, the secret survives', async () => {
     const SECRET = `mh-wrapper-${Date.now()}-secret`;
     const t = await host();
     const gwPort = await freePort();
