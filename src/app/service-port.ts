@@ -74,6 +74,9 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
   // running job's environment still holds the values (see `memory` below).
   const { mgr, store: found } = await openService(ctx).catch(async () => ({ ...(await openService(ctx, { secretStore: 'none' })), store: undefined }));
   const store = found;
+  // Before anything changes: a manager that cannot act for this user (launchd without a GUI
+  // session) refuses the whole operation with its one line and the fix.
+  await mgr.ready?.();
   const setup = { layout: ctx.layout, config: ctx.config, env: ctx.env };
   // Env values captured once, at the start of the operation, in memory only.
   const memory = await captureServiceEnv(mgr, await readDefinitionRecord(ctx.layout));
@@ -144,6 +147,9 @@ export async function openServicePort(ctx: CommandContext): Promise<ServicePort 
       const created = await createdSinceSnapshot(ctx.layout, snapshotId);
       if (migrated.length === 0 && created.length === 0 && !opts.force) return { restored: [], setAside: [] };
       await mgr.stop({ drainMs: ctx.config.service.drainMs });
+      // The gateway has exited (the backends' stop waits for the process, not just the unload):
+      // from here on nothing of it can write the databases being replaced.
+      await opts.onStopped?.();
       // Only the databases the newer version migrated; a forced restore (undoing this
       // transaction's own earlier restore) puts back the whole consistent set.
       const only = opts.force ? {} : { onlyDatabases: migrated.map((m) => m.source) };

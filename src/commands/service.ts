@@ -348,7 +348,7 @@ async function adopt(ctx: CommandContext, opts: ServiceOptions): Promise<number>
   if (!backend.adopt) throw new OcError('USAGE', 'adopt takes over a launchd or systemd service (--plist PATH or --unit PATH)');
   const definitionPath = opts.plist ?? opts.unit;
   let label = opts.label;
-  if (definitionPath && !label) label = await backend.adopt.labelOf(definitionPath);
+  if (definitionPath && !label) label = await backend.adopt.labelOf(definitionPath, ctx.env);
   label ??= defaultLabel(kind);
   const launcher = ctx.layout.gatewayShim;
   const { mgr, store } = await openService(ctx, { ...opts, manager: kind, label, ...(definitionPath ? { definitionPath } : {}) });
@@ -542,6 +542,8 @@ async function restore(ctx: CommandContext, opts: ServiceOptions): Promise<void>
     throw new OcError('NOT_FOUND', `the adopted original ${rec.originalPath} is gone; cannot restore`);
   }
   const { mgr, store } = await openService(ctx, { ...opts, manager: rec.manager, label: rec.label, definitionPath: rec.definitionPath });
+  // Before the original is written back: launchd without a GUI session could not load it.
+  await mgr.ready?.();
   const preflight = await restorePreflight(ctx, rec);
   await mutating(ctx, 'service restore', async () => {
     const tmp = `${rec.definitionPath}.oc-restore-${process.pid}`;
@@ -713,6 +715,8 @@ async function uninstall(ctx: CommandContext, opts: ServiceOptions): Promise<voi
     throw new OcError('REFUSED', 'this service was adopted; run oc-versions service restore to give it back instead');
   }
   const { mgr, store } = await openService(ctx, opts);
+  // launchd without a GUI session: say so (it may still have the label loaded), not "not installed".
+  await mgr.ready?.();
   if (!(await mgr.readDefinition())) throw new OcError('NOT_FOUND', `no ${mgr.kind} service '${mgr.label}' is installed`);
   // The process backend's --env values live only in the secret store: they go with the service.
   const storedNames: string[] = [];

@@ -84,7 +84,8 @@ export interface ServicePort {
    * Every live database replaced, and every one created since the snapshot, is set aside as
    * `<file>.oc-set-aside-<txid>` (`setAside`: their paths), never deleted.
    */
-  restoreState?(snapshotId: string, opts: { force?: boolean; txid: string }): Promise<{ restored: string[]; setAside: string[] }>;
+  /** `onStopped`: called once the gateway has stopped (exited, not just unloaded), before any file changes. */
+  restoreState?(snapshotId: string, opts: { force?: boolean; txid: string; onStopped?: () => Promise<void> }): Promise<{ restored: string[]; setAside: string[] }>;
   /**
    * Remember the live definition (file and env files byte for byte, in memory; the job's pid)
    * before the canary; `verify()` puts back whatever changed and says so (issue 31).
@@ -477,7 +478,7 @@ async function runAfterFlip(deps: TransitionDeps, req: TransitionRequest, w: Wal
         // Marked first: a rollback of this transaction (or its recovery after a kill half-way
         // through the restore) must put the newer data back from its own snapshot.
         await w.journal.update({ stateRestored: true });
-        const r = await svc.restoreState(req.stateSnapshot, { txid: w.journal.journal.txid });
+        const r = await svc.restoreState(req.stateSnapshot, { txid: w.journal.journal.txid, onStopped: () => log({ event: 'state-restore-begin' }) });
         w.setAside.push(...r.setAside);
         if (r.setAside.length) await log({ event: 'state-set-aside', files: r.setAside });
         if (!r.restored.length && !r.setAside.length) await w.journal.update({ stateRestored: false });
@@ -673,7 +674,7 @@ export async function rollback(
     await journal.enter('rollback-definition');
     const d = await svc.checkDefinition();
     const snap = journal.journal.snapshot;
-    const rs = snap && svc.restoreState ? await svc.restoreState(snap, { force: Boolean(journal.journal.stateRestored), txid }) : { restored: [], setAside: [] };
+    const rs = snap && svc.restoreState ? await svc.restoreState(snap, { force: Boolean(journal.journal.stateRestored), txid, onStopped: () => log({ event: 'state-restore-begin' }) }) : { restored: [], setAside: [] };
     const restoredDbs = rs.restored;
     setAside.push(...rs.setAside);
     if (rs.setAside.length) await log({ event: 'state-set-aside', files: rs.setAside });

@@ -394,8 +394,13 @@ function readProcStat(pid: number): string[] | null {
   }
 }
 
-/** Names (and values) of a process's environment from /proc/<pid>/environ; null where unreadable. */
+/**
+ * Names (and values) of a process's environment from /proc/<pid>/environ; null where unreadable
+ * (macOS has no /proc: callers fall back to the manager's view, e.g. `launchctl print`).
+ * OC_VERSIONS_NO_PROC=1 (tests only) answers null as macOS would.
+ */
 export function processEnviron(pid: number): Map<string, string> | null {
+  if (process.env['OC_VERSIONS_NO_PROC'] === '1') return null;
   try {
     const raw = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
     const env = new Map<string, string>();

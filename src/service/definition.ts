@@ -120,7 +120,7 @@ export async function captureRunningEnv(mgr: ServiceManager, keys: readonly stri
   const out: Record<string, string> = {};
   const st = await mgr.status().catch(() => null);
   if (!st?.pid) return out;
-  const env = processEnviron(st.pid);
+  const env = (await jobEnviron(mgr, st.pid))?.env;
   if (!env) return out;
   for (const k of keys) {
     const v = env.get(k);
@@ -247,9 +247,21 @@ export async function loadedJobAgrees(mgr: ServiceManager, record: DefinitionRec
   const st = await mgr.status().catch(() => null);
   if (!st?.running || !st.pid) return false;
   if (st.version === null) return false;
-  const env = processEnviron(st.pid);
-  if (!env) return null;
-  return [...record.envKeys, ...record.envFileKeys].every((k) => env.has(k));
+  const found = await jobEnviron(mgr, st.pid);
+  if (!found) return null;
+  // The manager's view has the definition's keys only: env-file keys are the wrapper's, at exec.
+  return [...record.envKeys, ...(found.fromProcess ? record.envFileKeys : [])].every((k) => found.env.has(k));
+}
+
+/**
+ * The running job's environment: its process's own (/proc), else the environment the manager
+ * gives the loaded job (launchd's `print`: no /proc on macOS). null when neither can be read.
+ */
+async function jobEnviron(mgr: ServiceManager, pid: number): Promise<{ env: Map<string, string>; fromProcess: boolean } | null> {
+  const env = processEnviron(pid);
+  if (env) return { env, fromProcess: true };
+  const loaded = await mgr.loadedEnv?.().catch(() => null);
+  return loaded ? { env: new Map(Object.entries(loaded)), fromProcess: false } : null;
 }
 
 /** What guardDefinition found after the guarded step. */

@@ -21,9 +21,10 @@ import fsp from 'node:fs/promises';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { OcError } from '../errors.js';
+import { fromFsError, OcError } from '../errors.js';
 import { isRunning, run, signalPid, sleep, type RunResult } from '../os/proc.js';
 import { entryOfPid, firstLine, readTextOrNull, versionOfEntry, writeFileAtomicKeepMode } from './common.js';
+import { plistXmlOf } from './bplist.js';
 import { definitionToPlist, parsePlist, plistToDefinition } from './plist.js';
 import { installRecoveryAgent, uninstallRecoveryAgent, recoveryAgentProgram } from './recovery-agent.js';
 import type { Backend, ServiceContext, ServiceManager, ServiceStatus, StopOptions } from './types.js';
@@ -50,6 +51,18 @@ export function launchAgentsDir(env: NodeJS.ProcessEnv): string {
   const home = env['HOME'];
   if (!home) throw new OcError('ENVIRONMENT', 'HOME is not set; cannot locate ~/Library/LaunchAgents');
   return path.join(home, 'Library', 'LaunchAgents');
+}
+
+/** A plist's XML text, binary plists converted (plutil where present); null when the file does not exist. */
+async function readPlistXml(file: string, env: NodeJS.ProcessEnv): Promise<string | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromFsError(e, `reading ${file}`) ?? e;
+  }
+  return plistXmlOf(bytes, file, env);
 }
 
 export interface LaunchctlPrint {
@@ -205,7 +218,7 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
 
   /** launchd does not create the log files' directories: a job whose log dir is missing never starts. */
   async function ensureLogDirs(): Promise<void> {
-    const text = await readTextOrNull(definitionPath);
+    const text = await readPlistXml(definitionPath, ctx.env).catch(() => null);
     if (text === null) return;
     let doc: Record<string, unknown>;
     try {
@@ -307,8 +320,14 @@ export function createLaunchdManager(ctx: ServiceContext): ServiceManager {
     label,
     definitionPath,
 
+    ready: requireDomain,
+
+    async loadedEnv() {
+      return (await printJob())?.environment ?? null;
+    },
+
     async readDefinition() {
-      const text = await readTextOrNull(definitionPath);
+      const text = await readPlistXml(definitionPath, ctx.env);
       return text === null ? null : plistToDefinition(text, definitionPath);
     },
 
@@ -403,13 +422,9 @@ export const launchdBackend: Backend = {
   freshEnv: launchdBaseEnv,
   adopt: {
     // The Label inside the plist names the job.
-    async labelOf(definitionPath) {
-      let text: string;
-      try {
-        text = await fsp.readFile(definitionPath, 'utf8');
-      } catch {
-        throw new OcError('NOT_FOUND', `${definitionPath} does not exist`);
-      }
+    async labelOf(definitionPath, env) {
+      const text = await readPlistXml(definitionPath, env);
+      if (text === null) throw new OcError('NOT_FOUND', `${definitionPath} does not exist`);
       const l = parsePlist(text, definitionPath)['Label'];
       if (typeof l !== 'string' || l === '') throw new OcError('INVALID_INPUT', `${definitionPath} has no Label`);
       return l;

@@ -73,6 +73,14 @@ export interface ServiceManager {
   install(def: ServiceDefinition): Promise<void>;
   /** Stop and unload the job and remove its definition. */
   uninstall(): Promise<void>;
+  /**
+   * The environment the manager gives the loaded job (launchd: `launchctl print`'s environment
+   * block), for where the process's own environment cannot be read (no /proc on macOS). Keys the
+   * job's wrapper sources from env files are not in it. null when not loaded.
+   */
+  loadedEnv?(): Promise<Record<string, string> | null>;
+  /** Refuse up front when the manager cannot act for this user (launchd: no GUI domain); nothing is written. */
+  ready?(): Promise<void>;
   start(): Promise<void>;
   stop(opts?: StopOptions): Promise<void>;
   /** Restart without unloading the definition (launchd: SIGTERM + drain + kickstart / systemctl restart / stop+start). */
@@ -137,7 +145,7 @@ export interface Backend {
    * `service adopt` can take over an existing job of this kind; the label inside
    * the definition file (launchd: the plist's Label; systemd: the file name).
    */
-  adopt?: { labelOf(definitionPath: string): Promise<string> };
+  adopt?: { labelOf(definitionPath: string, env: NodeJS.ProcessEnv): Promise<string> };
   /** A periodic job that runs `recover --auto` so an interrupted upgrade heals with no person. */
   recoveryAgent?: {
     install(layout: Layout, config: Config, env: NodeJS.ProcessEnv): Promise<string>;

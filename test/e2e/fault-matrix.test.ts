@@ -9,9 +9,10 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FAULT_POINTS } from '../../src/core/journal.js';
 import { VARIANT_VERSIONS } from '../helpers/fixtures.js';
-import { grepTree, runCli } from '../helpers/cli.js';
+import { grepTree, patchConfig, runCli } from '../helpers/cli.js';
 import { filesContaining } from '../helpers/fake-home.js';
-import { gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { doublesHost, freePort, gatewayHost, getJson, waitFor, type GatewayHost } from '../helpers/gateway.js';
+import { launchctl } from '../helpers/launchd-model.js';
 import { gatewaysOf, supervisorsOf, tempFiles, trackedPid } from '../helpers/gateways.js';
 
 const CANARY = `canary-${process.pid}-${Date.now()}-s3cr3t`;
@@ -325,4 +326,65 @@ describe('direct spawn (--no-keep-alive): the updater SIGKILLed between the spaw
     await assertInvariants(g, [OLD]);
     await assertOneTrackedGateway(g, OLD, false);
   });
+});
+
+/**
+ * The launchd kill points (issue 27) on the launchd model: the updater SIGKILLed at the restart,
+ * in the gate and at the rollback's restart, with the process environment unreadable as on macOS
+ * (OC_VERSIONS_NO_PROC=1: the drift checks read the loaded job through `launchctl print`). Then
+ * `recover`, the same invariants, the label loaded and `service status` naming the gateway's pid.
+ */
+describe('fault matrix on the launchd model (no /proc environ): the updater SIGKILLed at restart, gate and rollback-restart → recover converges', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  let g: GatewayHost;
+  const target = `gui/${process.getuid!()}/ai.openclaw.gateway`;
+  beforeAll(async () => {
+    const t = await doublesHost(inject('registryUrl'), cleanups);
+    t.env['OC_VERSIONS_NO_PROC'] = '1';
+    t.env['OPENCLAW_GATEWAY_TOKEN'] = CANARY;
+    const port = await freePort();
+    const cli = (...a: string[]) => runCli(a, t.env);
+    expect((await cli('install', OLD)).code).toBe(0);
+    patchConfig(t.ocHome, (cfg) => {
+      cfg.health = { ...cfg.health, responsiveDeadlineMs: 8_000, versionDeadlineMs: 4_000, deepDeadlineMs: 20_000, probeIntervalMs: 100, settle: { probes: 4, minWindowMs: 800 } };
+      cfg.service = { ...cfg.service, drainMs: 3_000 };
+      cfg.watch = { ...cfg.watch, windowMs: 0 };
+    });
+    const inst = await cli('service', 'install', '--manager', 'launchd', '--env', 'OPENCLAW_GATEWAY_TOKEN', '--', 'gateway', 'run', '--port', String(port));
+    expect(inst.code, inst.stderr).toBe(0);
+    g = {
+      t,
+      port,
+      cli,
+      async version() {
+        const r = await getJson(`http://127.0.0.1:${port}/startupz`);
+        return r?.status === 200 ? (r.body.version as string) : null;
+      },
+      cleanup: async () => undefined,
+    };
+    await waitFor(async () => (await g.version()) === OLD, 15_000, 'the gateway');
+  });
+  afterAll(async () => {
+    for (const c of cleanups.splice(0)) await c();
+  });
+
+  for (const [point, to] of [['restart', NEW], ['gate-responsive', NEW], ['gate-deep', NEW], ['rollback-restart', CRASH]] as const) {
+    it(`${point}:kill (upgrade to ${to}) → recover → ${OLD}; the label loaded, status names the gateway`, async () => {
+      if (path.basename(fs.readlinkSync(path.join(g.t.ocHome, 'current'))) !== OLD) expect((await g.cli('use', OLD)).code).toBe(0);
+      if (fs.existsSync(path.join(g.t.ocHome, 'versions', NEW))) expect((await g.cli('uninstall', NEW, '--force')).code).toBe(0);
+      const r = await runCli(['upgrade', to, ...(to === CRASH ? ['--no-canary'] : []), '--json'], { ...g.t.env, OC_VERSIONS_FAULT: `${point}:kill` });
+      expect(r.signal, r.stderr).toBe('SIGKILL');
+      const journal = JSON.parse(fs.readFileSync(path.join(g.t.ocHome, 'journal.json'), 'utf8'));
+      expect(journal.phase).toBe(point);
+      const rec = await g.cli('recover', '--json');
+      expect(rec.code, rec.stderr).toBe(0);
+      expect(rec.json).toMatchObject({ recovered: true, version: OLD, outcome: 'old' });
+      await assertInvariants(g, [OLD]);
+      expect(launchctl(g.t.env, 'print', target).status, 'the label is loaded').toBe(0);
+      const st = await g.cli('service', 'status', '--json');
+      expect(st.json).toMatchObject({ manager: 'launchd', running: true, version: OLD });
+      expect(st.json.pid).toBe((await getJson(`http://127.0.0.1:${g.port}/info`))?.body.pid);
+      expect((await getJson(`http://127.0.0.1:${g.port}/env?keys=OPENCLAW_GATEWAY_TOKEN`))?.body.values.OPENCLAW_GATEWAY_TOKEN).toBe(CANARY);
+    });
+  }
 });

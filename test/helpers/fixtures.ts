@@ -74,6 +74,8 @@
  *   (count resolved, names unresolved) and `gateway.auth.token sha256:<12 hex>`; and
  *   `plugin host link <project> -> openclaw@<version>` for each `<state>/npm/projects/<p>/node_modules/openclaw`.
  *   SIGTERM/SIGINT: stop accepting, exit 0 after `$FIXTURE_DRAIN_MS` (default 100) ms.
+ *   `$FIXTURE_STATE_WRITES=<sqlite file>`: writes a row (pid, at ms) into `fixture_writes` every
+ *   100 ms from its start until it exits, draining included (a gateway writing its state).
  * - `gateway status --json [--require-rpc] [--port N|--url ws://127.0.0.1:N] [--timeout ms]` →
  *   {gateway:{version}, rpc:{ok:true,server:{version}} | {ok:false,error}, port:{port}}; exit 1 only
  *   with --require-rpc when /startupz is unreachable or not 200. `gateway probe|health` and `health`

@@ -147,6 +147,8 @@ export async function adoptedOpenClawService(
   version: string,
   secret: string,
   extraEnv: Record<string, string> = {},
+  /** More top-level plist keys (launchd only): ThrottleInterval, ExitTimeOut, … */
+  plistKeys: Record<string, unknown> = {},
 ): Promise<{ definitionPath: string; port: number }> {
   const port = await freePort();
   const entry = path.join(t.ocHome, 'versions', version, 'node_modules', 'openclaw', 'dist', 'index.js');
@@ -164,7 +166,8 @@ export async function adoptedOpenClawService(
         EnvironmentVariables: { ...env, OPENCLAW_LAUNCHD_LABEL: 'ai.openclaw.gateway' },
         RunAtLoad: true,
         KeepAlive: true,
-      }),
+        ...plistKeys,
+      } as Parameters<typeof plist.build>[0]),
     );
   } else {
     definitionPath = path.join(t.home, '.config', 'systemd', 'user', 'openclaw-gateway.service');

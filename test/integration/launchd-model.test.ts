@@ -8,14 +8,17 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { build } from 'plist';
+import { build, parse } from 'plist';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as service } from '../../src/commands/service.js';
 import { ERROR_EXIT, isOcError } from '../../src/errors.js';
-import { isAlive } from '../../src/os/proc.js';
+import { isAlive, processEnviron } from '../../src/os/proc.js';
 import { buildBinaryPlist } from '../helpers/doubles/bplist.mjs';
 import { filesContaining, freePort, makeContext, makeFakeHome, waitForJson, type FakeHome } from '../helpers/fake-home.js';
-import { killRecordedJobs, launchctl } from '../helpers/launchd-model.js';
+import { bootoutAndWait, killRecordedJobs, launchctl } from '../helpers/launchd-model.js';
+import { openService } from '../../src/app/service.js';
+import { openServicePort } from '../../src/app/service-port.js';
+import { loadedJobAgrees, readDefinitionRecord } from '../../src/service/definition.js';
 import { killDoubleJobs, serviceEnv } from '../helpers/openclaw-service.js';
 
 const uid = String(process.getuid!());
@@ -280,5 +283,62 @@ describe('the launchd backend on the model', () => {
       expect((err as { hint?: string }).hint, sub).toMatch(/log in to this Mac graphically.*--manager process/);
     }
     expect(await tree()).toEqual(before);
+  });
+});
+
+describe('no /proc (macOS): the drift guard reads the loaded job through launchctl print', () => {
+  let fake: FakeHome;
+  let port: number;
+  const secret = `canary-${Math.random().toString(36).slice(2)}`;
+  let env: NodeJS.ProcessEnv;
+  const target = `gui/${uid}/ai.openclaw.gateway`;
+  const saved = process.env['OC_VERSIONS_NO_PROC'];
+
+  beforeAll(async () => {
+    fake = await makeFakeHome({ versions: ['2026.9.5'] });
+    port = await freePort();
+    env = serviceEnv(fake, { OPENCLAW_GATEWAY_TOKEN: secret });
+    const ctx = await makeContext(fake, env);
+    await service(ctx, 'install', ['gateway', 'run', '--port', String(port)], { manager: 'launchd', env: ['OPENCLAW_GATEWAY_TOKEN'] });
+    await waitForJson(`http://127.0.0.1:${port}/info`);
+    // From here on the backend cannot read /proc/<pid>/environ, as on a Mac.
+    process.env['OC_VERSIONS_NO_PROC'] = '1';
+  });
+  afterAll(async () => {
+    if (saved === undefined) delete process.env['OC_VERSIONS_NO_PROC'];
+    else process.env['OC_VERSIONS_NO_PROC'] = saved;
+    killDoubleJobs(fake);
+    await fake.cleanup();
+  });
+
+  it('a rewritten plist loaded by a login (the job lost its key): the guard sees it through print, restores the key and reloads; the gateway has the secret again', async () => {
+    const pid = (await waitForJson<{ pid: number }>(`http://127.0.0.1:${port}/info`)).pid;
+    expect(processEnviron(pid)).toBeNull();
+    // Captured at the start of an operation, as an upgrade does (the loaded job still has the key).
+    const ctx = await makeContext(fake, env);
+    const svc = (await openServicePort(ctx))!;
+    expect(await svc.checkDefinition({ reload: false })).toMatchObject({ rewritten: false });
+    // A version regenerates the plist without the key, and a login loads it.
+    const file = path.join(fake.userHome, 'Library', 'LaunchAgents', 'ai.openclaw.gateway.plist');
+    const doc = parse(await fsp.readFile(file, 'utf8')) as { EnvironmentVariables: Record<string, string> };
+    delete doc.EnvironmentVariables['OPENCLAW_GATEWAY_TOKEN'];
+    await fsp.writeFile(file, build(doc as Parameters<typeof build>[0]));
+    await bootoutAndWait(env, target);
+    expect(launchctl(env, 'bootstrap', `gui/${uid}`, file).status).toBe(0);
+    // The old job is gone (bootoutAndWait): the first answer is the re-loaded job's.
+    const lost = await waitForJson<{ values: Record<string, string | null> }>(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN`);
+    expect(lost.values['OPENCLAW_GATEWAY_TOKEN']).toBeNull();
+
+    // The settle's check: the file is put back, and the loaded job is seen to lack the key (not "unknown").
+    const d = await svc.checkDefinition({ reload: false });
+    expect(d).toMatchObject({ rewritten: true, loadedOk: false });
+    expect(d.restoredKeys).toContain('OPENCLAW_GATEWAY_TOKEN');
+    await svc.reloadAndRestart!(5_000);
+    const back = await waitForJson<{ values: Record<string, string | null> }>(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN`);
+    expect(back.values['OPENCLAW_GATEWAY_TOKEN']).toBe(secret);
+    const rec = (await readDefinitionRecord(fake.layout))!;
+    const mgr = (await openService(ctx)).mgr;
+    expect(await loadedJobAgrees(mgr, rec)).toBe(true);
+    expect(await filesContaining(fake.layout.home, secret)).toEqual([]);
   });
 });

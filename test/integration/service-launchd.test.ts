@@ -331,3 +331,57 @@ describe('launchd: bad input changes nothing', () => {
     expect(await snapshotTree()).toEqual(before);
   });
 });
+
+describe('launchd: adopt a binary plist (bplist00, as plutil -convert binary1 writes it)', () => {
+  let fake: FakeHome;
+  let port: number;
+  let plistPath: string;
+  let original: Buffer;
+  const canary = `canary-${Math.random().toString(36).slice(2)}`;
+
+  beforeAll(async () => {
+    fake = await makeFakeHome({ versions: ['2026.9.5'] });
+    port = await freePort();
+    const pkg = await makeGlobalInstall(fake.root, '2026.9.5');
+    plistPath = path.join(agentsDir(fake), `${LABEL}.plist`);
+    await fsp.mkdir(path.dirname(plistPath), { recursive: true });
+    const { buildBinaryPlist } = await import('../helpers/doubles/bplist.mjs');
+    await fsp.writeFile(
+      plistPath,
+      buildBinaryPlist({
+        Label: LABEL,
+        ...policy(fake),
+        ProgramArguments: [process.execPath, path.join(pkg, 'dist', 'index.js'), 'gateway', '--port', String(port)],
+        EnvironmentVariables: { HOME: fake.userHome, OPENCLAW_GATEWAY_TOKEN: canary, MY_CUSTOM_SETTING: 'kept — ünïcode' },
+      }),
+    );
+    original = await fsp.readFile(plistPath);
+    expect(original.subarray(0, 8).toString('latin1')).toBe('bplist00');
+    await fsp.mkdir(path.join(fake.userHome, 'Library', 'Logs', 'openclaw'), { recursive: true });
+    const { run } = await import('../../src/os/proc.js');
+    expect((await run('launchctl', ['bootstrap', `gui/${process.getuid!()}`, plistPath], { env: serviceEnv(fake) })).code).toBe(0);
+    await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+  });
+
+  afterAll(async () => {
+    killDoubleJobs(fake);
+    await fake.cleanup();
+  });
+
+  it('adopt reads it (no plutil here: our bplist reader), keeps every key and env value; restore puts the binary original back byte for byte', async () => {
+    const ctx = await makeContext(fake, serviceEnv(fake));
+    await service(ctx, 'adopt', [], { plist: plistPath });
+    expect(ctx.out.results[0]).toMatchObject({ layout: 'inline', label: LABEL, running: true });
+    const doc = parse(await fsp.readFile(plistPath, 'utf8')) as Record<string, unknown>;
+    expect(doc['ProgramArguments']).toEqual([fake.layout.gatewayShim, 'gateway', '--port', String(port)]);
+    expect(doc['Comment']).toBe('user-added key that must survive');
+    const env = await waitForJson<EnvReply>(`http://127.0.0.1:${port}/env?keys=OPENCLAW_GATEWAY_TOKEN,MY_CUSTOM_SETTING,OPENCLAW_SUPERVISOR_MODE`);
+    expect(env.values).toEqual({ OPENCLAW_GATEWAY_TOKEN: canary, MY_CUSTOM_SETTING: 'kept — ünïcode', OPENCLAW_SUPERVISOR_MODE: 'external' });
+    expect(await filesContaining(fake.layout.home, canary)).toEqual([]);
+    const back = await makeContext(fake, serviceEnv(fake));
+    await service(back, 'restore', [], {});
+    expect((await fsp.readFile(plistPath)).equals(original)).toBe(true);
+    const info = await waitForJson<Info>(`http://127.0.0.1:${port}/info`);
+    expect(info.realArgv1).toBe(fs.realpathSync(path.join(fake.root, 'global', 'lib', 'node_modules', 'openclaw', 'dist', 'index.js')));
+  });
+});

@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { isOcError } from '../../src/errors.js';
 import { planAdoption, versionManagedNode } from '../../src/service/adopt.js';
 import { labelDisabled, launchdBaseEnv, parseLaunchctlPrint } from '../../src/service/launchd.js';
+import { decodeBinaryPlist, plistXmlOf } from '../../src/service/bplist.js';
 import { definitionToPlist, OPENCLAW_LAUNCHD_POLICY, plistToDefinition } from '../../src/service/plist.js';
+import { buildBinaryPlist } from '../helpers/doubles/bplist.mjs';
 import type { ServiceDefinition } from '../../src/service/types.js';
 
 const LAUNCHER = '/h/.oc-versions/bin/openclaw-gateway';
@@ -191,6 +193,56 @@ describe('launchdBaseEnv', () => {
       expect(env).toMatchObject({ HOME: '/Users/u', TMPDIR: '/tmp/x' });
     } finally {
       fs.rmSync(prefix, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('binary plists (our reader, checked against the launchd model\'s independent writer)', () => {
+  const doc = {
+    Label: 'ai.openclaw.gateway',
+    ProgramArguments: ['/usr/bin/node', '/x/dist/index.js', 'gateway'],
+    EnvironmentVariables: { A: 'same', B: 'same', UNI: 'ünïcode — ✓', LONG: 'x'.repeat(300) },
+    KeepAlive: { SuccessfulExit: false },
+    RunAtLoad: true,
+    ThrottleInterval: 10,
+    Big: 2 ** 40,
+    Ratio: 0.5,
+  };
+
+  it('decodes every value the model writes (dicts, arrays, ASCII and UTF-16 strings, repeated strings, integers, reals, booleans)', () => {
+    const bytes = buildBinaryPlist(doc);
+    const copy = Buffer.from(bytes);
+    expect(decodeBinaryPlist(bytes, 'x.plist')).toEqual(doc);
+    // Decoding twice gives the same (the UTF-16 swap works on a copy) and leaves the input as it was.
+    expect(decodeBinaryPlist(bytes, 'x.plist')).toEqual(doc);
+    expect(bytes.equals(copy)).toBe(true);
+  });
+
+  it('plistXmlOf: XML as it is; binary converted to XML the definition parser reads', async () => {
+    const xml = build(doc as Parameters<typeof build>[0]);
+    expect(await plistXmlOf(Buffer.from(xml), 'x.plist', { PATH: '' })).toBe(xml);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bplist-')), 'x.plist');
+    fs.writeFileSync(file, buildBinaryPlist(doc));
+    try {
+      const converted = await plistXmlOf(fs.readFileSync(file), file, { PATH: '' });
+      expect(parse(converted)).toEqual(doc);
+      expect(plistToDefinition(converted, file).env).toMatchObject({ UNI: 'ünïcode — ✓' });
+    } finally {
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+  });
+
+  it('a truncated or corrupt binary plist: INVALID_INPUT naming the file, one line', () => {
+    const bytes = buildBinaryPlist(doc);
+    for (const bad of [bytes.subarray(0, 48), Buffer.concat([bytes.subarray(0, 8), Buffer.alloc(40, 0xff)])]) {
+      let err: unknown;
+      try {
+        decodeBinaryPlist(bad, '/x/y.plist');
+      } catch (e) {
+        err = e;
+      }
+      expect(isOcError(err) && err.code).toBe('INVALID_INPUT');
+      expect((err as Error).message).toMatch(/^\/x\/y\.plist is not a valid binary plist: [^\n]+$/);
     }
   });
 });
