@@ -48,6 +48,8 @@ interface Run {
   pid: number | undefined;
   /** When journal.json was first and last seen (ms after the spawn; polled every 5 ms), when watched. */
   journal: { from: number; to: number } | null;
+  /** The spawn's wall-clock time (ms since the epoch). */
+  startedAt: number;
 }
 
 /** Run the CLI; SIGKILL it after `killAfterMs` if it is still running then. */
@@ -76,7 +78,7 @@ function runMaybeKilled(args: string[], env: NodeJS.ProcessEnv, killAfterMs: num
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
       if (watch) clearInterval(watch);
-      resolve({ killed, code, ms: Date.now() - t0, stderr, pid: child.pid, journal });
+      resolve({ killed, code, ms: Date.now() - t0, stderr, pid: child.pid, journal, startedAt: t0 });
     });
   });
 }
@@ -150,21 +152,48 @@ describe('random kills of the updater', () => {
     // How long each operation takes unkilled here, and when its transaction is open (journal.json
     // exists): the ranges the kill instants are drawn from.
     const duration: Record<Op, { ms: number; from: number; to: number }> = { upgrade: { ms: 0, from: 0, to: 0 }, use: { ms: 0, from: 0, to: 0 }, rollback: { ms: 0, from: 0, to: 0 } };
+    /** Each journal phase of the latest complete run of an op, as [from, to) in ms after the spawn (from its log). */
+    const phases: Record<Op, Array<{ phase: string; from: number; to: number }>> = { upgrade: [], use: [], rollback: [] };
+    const learn = (op: Op, r: Run): void => {
+      duration[op] = { ms: r.ms, from: r.journal!.from, to: r.journal!.to };
+      const logs = fs.readdirSync(path.join(home(), 'logs')).filter((n) => n.endsWith('.jsonl') && !n.startsWith('detached'));
+      const newest = logs.map((n) => path.join(home(), 'logs', n)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+      if (!newest) return;
+      const marks = fs
+        .readFileSync(newest, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event?: string; phase?: string; at?: string })
+        .filter((l) => (l.event === 'phase' || l.event === 'outcome') && typeof l.at === 'string')
+        .map((l) => ({ phase: l.phase ?? 'commit-done', at: Date.parse(l.at!) - r.startedAt }));
+      const spans = marks.slice(0, -1).map((m, k) => ({ phase: m.phase, from: m.at, to: marks[k + 1]!.at }));
+      if (spans.length) phases[op] = spans;
+    };
     for (const args of [['upgrade', VERSIONS[1]!], ['use', VERSIONS[0]!], ['rollback']]) {
       const r = await runMaybeKilled(args, g.t.env, null, path.join(home(), 'journal.json'));
       expect(r.code, r.stderr).toBe(0);
       expect(r.journal, `the unkilled ${args[0]} opened a transaction`).not.toBeNull();
-      duration[args[0] as Op] = { ms: r.ms, from: r.journal!.from, to: r.journal!.to };
+      learn(args[0] as Op, r);
+      expect(phases[args[0] as Op].length, `the unkilled ${args[0]} logged its phases`).toBeGreaterThan(3);
       await assertConverged(`unkilled ${args.join(' ')}`);
     }
     console.log(`[random-kill] unkilled: ${JSON.stringify(duration)} (ms after spawn: whole run; journal first/last seen)`);
     /**
-     * A kill instant: 85% uniformly over the open transaction (± 100 ms), 15% uniformly over the
-     * whole run (start-up, resolve, lock: before any journal).
+     * A kill instant: 45% in a phase drawn uniformly from the journal phases of the op's latest
+     * complete run, uniformly inside it (a short phase — flip, the gate's stages, commit — is hit
+     * as often as the restart, which takes a third of the transaction); 40% uniformly over the open
+     * transaction (± 100 ms); 15% uniformly over the whole run (start-up, resolve, lock: before any
+     * journal).
      */
     const instant = (op: Op): number => {
       const d = duration[op];
-      return rand() < 0.85 ? Math.round(Math.max(0, d.from - 100) + rand() * (d.to - d.from + 200)) : Math.round(rand() * d.ms);
+      const x = rand();
+      const spans = phases[op];
+      if (x < 0.45 && spans.length) {
+        const p = spans[Math.floor(rand() * spans.length)]!;
+        return Math.round(p.from + rand() * Math.max(1, p.to - p.from));
+      }
+      return x < 0.85 ? Math.round(Math.max(0, d.from - 100) + rand() * (d.to - d.from + 200)) : Math.round(rand() * d.ms);
     };
 
     const byPhase = new Map<string, number>();
@@ -181,7 +210,7 @@ describe('random kills of the updater', () => {
         expect(r.code, `${where}: ${r.stderr}`).toBe(0);
         finished++;
         // The machine is shared and its load varies: the latest complete run is the best estimate.
-        if (r.journal) duration[op] = { ms: r.ms, from: r.journal.from, to: r.journal.to };
+        if (r.journal) learn(op, r);
       } else {
         kills++;
         let phase = '(no journal)';
