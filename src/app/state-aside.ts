@@ -14,7 +14,7 @@ import { readHistory } from '../core/history.js';
 import { newTxid } from '../core/journal.js';
 import { resolveStateDir } from '../openclaw/state.js';
 import { readEnvFiles } from '../service/definition.js';
-import { createdSinceSnapshot, lastWriteMs, listAsideFiles, listSnapshots, migratedDatabases, parseAsideName, setDatabaseAside, type AsideFile } from '../service/snapshot.js';
+import { createdSinceSnapshot, lastWriteMs, listAsideFiles, listSnapshots, migratedDatabases, moveDatabase, parseAsideName, setDatabaseAside, type AsideFile } from '../service/snapshot.js';
 import type { CommandContext } from './context.js';
 import { openService } from './service.js';
 
@@ -165,13 +165,9 @@ export async function restoreAside(ctx: CommandContext, which: string, opts: { f
   }
   let liveAside: string | null = null;
   try {
-    if (await dbExists(a.original)) liveAside = await setDatabaseAside(a.original, newTxid());
+    if ((await lastWriteMs(a.original)) !== null) liveAside = await setDatabaseAside(a.original, newTxid());
     await fsp.rm(`${a.original}-shm`, { force: true });
-    for (const suffix of ['-wal', '-shm', '']) {
-      await fsp.rename(`${a.aside}${suffix}`, `${a.original}${suffix}`).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
-      });
-    }
+    await moveDatabase(a.aside, a.original);
   } finally {
     if (mgr && running) {
       ctx.out.progress('starting the gateway again');
@@ -179,8 +175,4 @@ export async function restoreAside(ctx: CommandContext, which: string, opts: { f
     }
   }
   return { restored: a.original, from: a.aside, setAside: liveAside, restarted: Boolean(mgr && running) };
-}
-
-async function dbExists(file: string): Promise<boolean> {
-  return (await Promise.all(['', '-wal'].map((x) => fsp.access(`${file}${x}`).then(() => true, () => false)))).some(Boolean);
 }

@@ -8,6 +8,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Layout } from './layout.js';
 import { readState } from './state.js';
+import { txidTime as txidOf } from './journal.js';
 
 export interface HistoryStage {
   name: string;
@@ -102,10 +103,9 @@ function plainOutcome(action: string): string {
   return 'switched';
 }
 
-/** `20261201T044250Z-abc123` → its ISO time (for logs without timestamps). */
+/** A txid's time (for logs without timestamps); the epoch for a name that is not a txid. */
 function txidTime(txid: string): string {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(txid);
-  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.000Z` : new Date(0).toISOString();
+  return txidOf(txid) ?? new Date(0).toISOString();
 }
 
 export async function readHistory(layout: Layout, limit = 50): Promise<HistoryItem[]> {

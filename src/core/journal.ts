@@ -76,6 +76,12 @@ export function newTxid(now = new Date()): string {
   return `${stamp}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
+/** `20261201T044250Z-abc123` → its ISO time, or null for a name that is not a txid. */
+export function txidTime(txid: string): string | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(txid);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.000Z` : null;
+}
+
 export async function readJournal(layout: Layout): Promise<Journal | undefined> {
   return readJson<Journal>(layout.journal);
 }

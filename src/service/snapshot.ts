@@ -23,7 +23,7 @@ import { OcError, fromFsError } from '../errors.js';
 import type { Config } from '../core/config.js';
 import { readJson, writeJsonAtomic } from '../os/fs.js';
 import type { Layout } from '../core/layout.js';
-import { newTxid } from '../core/journal.js';
+import { newTxid, txidTime } from '../core/journal.js';
 import { configSecretValues, listStateDatabases, redactConfigText, resolveStateDir } from '../openclaw/state.js';
 import { copyDatabase, sqliteUserVersion } from '../openclaw/sqlite.js';
 import { isSecretKey, parseSecretRef, secretName, secretRef, type SecretStore, type SecretStoreKind } from '../secrets/types.js';
@@ -379,12 +379,20 @@ export const ASIDE_MARK = '.oc-set-aside-';
 export async function setDatabaseAside(file: string, txid: string): Promise<string> {
   let dest = `${file}${ASIDE_MARK}${txid}`;
   for (let n = 2; ['', '-wal', '-shm'].some((x) => fs.existsSync(`${dest}${x}`)); n++) dest = `${file}${ASIDE_MARK}${txid}-${n}`;
-  for (const suffix of ['', '-wal', '-shm']) {
-    await fsp.rename(`${file}${suffix}`, `${dest}${suffix}`).catch((e: NodeJS.ErrnoException) => {
+  await moveDatabase(file, dest);
+  return dest;
+}
+
+/**
+ * Rename a database with its -wal/-shm (each where present), the database file last: never a WAL
+ * left beside no database, which SQLite would replay into a new one.
+ */
+export async function moveDatabase(from: string, to: string): Promise<void> {
+  for (const suffix of ['-wal', '-shm', '']) {
+    await fsp.rename(`${from}${suffix}`, `${to}${suffix}`).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
   }
-  return dest;
 }
 
 export interface AsideFile {
@@ -412,11 +420,6 @@ export function parseAsideName(file: string): { original: string; txid: string }
   const txid = file.slice(at + ASIDE_MARK.length);
   if (!/^\d{8}T\d{6}Z-[0-9a-f]+(-\d+)?$/.test(txid)) return null;
   return { original: file.slice(0, at), txid };
-}
-
-function txidTime(txid: string): string | null {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(txid);
-  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z` : null;
 }
 
 /** Every set-aside database under the state dir (where state databases live: `state/`, `agents/<id>/agent/`). */
